@@ -1,0 +1,181 @@
+"""Configuration: one ``luigi.Config`` class per luigi.cfg section, plus resolved settings.
+
+Luigi reads ``luigi.cfg`` from the current directory and the files named by
+``LUIGI_CONFIG_PATH``; every key can also be given on the command line as
+``--<section>-<key> VALUE`` (for example ``--mysql-database other_db``). The class names
+below are the section names (a Luigi convention: ``[mysql]`` is read by ``class mysql``).
+
+Passwords are never required in luigi.cfg: an empty ``password`` falls back to the
+environment (``MYSQL_PASSWORD`` for the source, libpq's own ``PGPASSWORD`` for the
+warehouse). Settings objects never show passwords in ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import luigi
+from luigi.parameter import ParameterVisibility
+
+from etl.errors import ConfigError
+
+WAREHOUSE_FLAVORS = ("postgres", "redshift")
+
+
+class mysql(luigi.Config):  # noqa: N801 - the class name is the cfg section name
+    """``[mysql]``: the source order database."""
+
+    host = luigi.Parameter(default="127.0.0.1")
+    port = luigi.IntParameter(default=3306)
+    user = luigi.Parameter(default="root")
+    password = luigi.Parameter(default="", significant=False, visibility=ParameterVisibility.PRIVATE)
+    database = luigi.Parameter(default="b2b_source")
+
+
+class warehouse(luigi.Config):  # noqa: N801
+    """``[warehouse]``: the PostgreSQL (or Redshift) warehouse."""
+
+    flavor = luigi.Parameter(default="postgres")
+    host = luigi.Parameter(default="127.0.0.1")
+    port = luigi.IntParameter(default=5432)
+    user = luigi.Parameter(default="root")
+    password = luigi.Parameter(default="", significant=False, visibility=ParameterVisibility.PRIVATE)
+    database = luigi.Parameter(default="dw_dev")
+    iam_role = luigi.Parameter(default="")
+
+
+class staging(luigi.Config):  # noqa: N801
+    """``[staging]``: where extracted files are staged (a local folder or s3://bucket/prefix)."""
+
+    uri = luigi.Parameter(default="staging")
+    s3_endpoint_url = luigi.Parameter(default="")
+
+
+class dw_etl(luigi.Config):  # noqa: N801
+    """``[dw_etl]``: folders and the watermark window settings."""
+
+    extract_config_dir = luigi.Parameter(default="extract_config")
+    sql_dir = luigi.Parameter(default="sql")
+    output_dir = luigi.Parameter(default="output")
+    completed_dir = luigi.Parameter(default="completed")
+    reports_dir = luigi.Parameter(default="reports")
+    lookback_seconds = luigi.IntParameter(default=300)
+    safety_lag_seconds = luigi.IntParameter(default=2)
+    batch_rows = luigi.IntParameter(default=20000)
+    landing_keep_sequences = luigi.IntParameter(default=7)
+
+
+@dataclass(frozen=True)
+class MySQLSettings:
+    """Resolved connection settings of the source (password from cfg or ``MYSQL_PASSWORD``)."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str = field(default="", repr=False)
+
+    def describe(self) -> str:
+        """Return ``user@host:port/database`` for messages (never the password)."""
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """Resolved warehouse settings (password from cfg, else libpq's ``PGPASSWORD``)."""
+
+    flavor: str
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str = field(default="", repr=False)
+    iam_role: str = ""
+
+    def describe(self) -> str:
+        """Return ``user@host:port/database`` for messages (never the password)."""
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class EtlSettings:
+    """Resolved ``[dw_etl]`` and ``[staging]`` settings; folders are as configured (relative to the cwd)."""
+
+    extract_config_dir: str
+    sql_dir: str
+    output_dir: str
+    completed_dir: str
+    reports_dir: str
+    staging_uri: str
+    s3_endpoint_url: str
+    lookback_seconds: int
+    safety_lag_seconds: int
+    batch_rows: int
+    landing_keep_sequences: int
+
+
+def mysql_settings() -> MySQLSettings:
+    """Read ``[mysql]``; returns MySQLSettings. Raises ConfigError for an invalid port."""
+    cfg = mysql()
+    _check_port("mysql", cfg.port)
+    return MySQLSettings(
+        host=cfg.host,
+        port=cfg.port,
+        user=cfg.user,
+        database=cfg.database,
+        password=cfg.password or os.environ.get("MYSQL_PASSWORD", ""),
+    )
+
+
+def warehouse_settings() -> WarehouseSettings:
+    """Read ``[warehouse]``; returns WarehouseSettings. Raises ConfigError for a bad flavor or port."""
+    cfg = warehouse()
+    if cfg.flavor not in WAREHOUSE_FLAVORS:
+        raise ConfigError(
+            f"[warehouse] flavor = {cfg.flavor!r} is not supported; use one of {', '.join(WAREHOUSE_FLAVORS)}"
+        )
+    _check_port("warehouse", cfg.port)
+    return WarehouseSettings(
+        flavor=cfg.flavor,
+        host=cfg.host,
+        port=cfg.port,
+        user=cfg.user,
+        database=cfg.database,
+        password=cfg.password or os.environ.get("PGPASSWORD", ""),
+        iam_role=cfg.iam_role,
+    )
+
+
+def etl_settings() -> EtlSettings:
+    """Read ``[dw_etl]`` and ``[staging]``; raises ConfigError for negative or zero sizes."""
+    cfg = dw_etl()
+    stg = staging()
+    for key in ("lookback_seconds", "safety_lag_seconds"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 0 (seconds)")
+    for key in ("batch_rows", "landing_keep_sequences"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 1")
+    if stg.uri.startswith("s3://"):
+        raise ConfigError(
+            f"[staging] uri = {stg.uri!r}: S3 staging is not available in this version; use a local folder"
+        )
+    return EtlSettings(
+        extract_config_dir=cfg.extract_config_dir,
+        sql_dir=cfg.sql_dir,
+        output_dir=cfg.output_dir,
+        completed_dir=cfg.completed_dir,
+        reports_dir=cfg.reports_dir,
+        staging_uri=stg.uri,
+        s3_endpoint_url=stg.s3_endpoint_url,
+        lookback_seconds=cfg.lookback_seconds,
+        safety_lag_seconds=cfg.safety_lag_seconds,
+        batch_rows=cfg.batch_rows,
+        landing_keep_sequences=cfg.landing_keep_sequences,
+    )
+
+
+def _check_port(section: str, port: int) -> None:
+    if not 0 < port < 65536:
+        raise ConfigError(f"[{section}] port = {port} is not a TCP port (1..65535)")

@@ -1,0 +1,171 @@
+"""The ``etl_control`` schema: runs, recorded watermark windows, watermarks and step log.
+
+Tables (created idempotently by :func:`ensure_schema`)::
+
+    etl_control.run              one row per execution sequence (started/completed time)
+    etl_control.extract_window   (execution_sequence, table_name) -> [window_start, window_end)
+                                 recorded before extracting, reused when a run is resumed
+    etl_control.watermark        table_name -> watermark_column, watermark_value (the end of the
+                                 last committed window), advanced in the store upsert transaction
+    etl_control.step_log         one row per finished step: rows and seconds
+
+Functions take an open psycopg2 connection and never commit unless they say so.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from etl.errors import MergeError
+from etl.sqlgen import Window
+
+SCHEMA_DDL = [
+    "CREATE SCHEMA IF NOT EXISTS etl_control",
+    """CREATE TABLE IF NOT EXISTS etl_control.run (
+        execution_sequence integer PRIMARY KEY,
+        started_datetime timestamptz NOT NULL DEFAULT now(),
+        completed_datetime timestamptz)""",
+    """CREATE TABLE IF NOT EXISTS etl_control.extract_window (
+        execution_sequence integer NOT NULL,
+        table_name text NOT NULL,
+        is_incremental boolean NOT NULL,
+        watermark_column text,
+        window_start timestamp,
+        window_end timestamp,
+        recorded_datetime timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (execution_sequence, table_name))""",
+    """CREATE TABLE IF NOT EXISTS etl_control.watermark (
+        table_name text PRIMARY KEY,
+        watermark_column text NOT NULL,
+        watermark_value timestamp NOT NULL,
+        execution_sequence integer NOT NULL,
+        updated_datetime timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS etl_control.step_log (
+        execution_sequence integer NOT NULL,
+        step text NOT NULL,
+        table_name text NOT NULL,
+        row_count bigint,
+        seconds double precision,
+        details jsonb,
+        logged_datetime timestamptz NOT NULL DEFAULT now())""",
+]
+
+
+def ensure_schema(conn) -> None:
+    """Create the etl_control schema and tables if missing, and commit.
+
+    Concurrent workers may race on CREATE ... IF NOT EXISTS; an advisory lock serialises them.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('etl_control.ensure_schema'))")
+        for statement in SCHEMA_DDL:
+            cur.execute(statement)
+    conn.commit()
+
+
+def latest_sequence(conn) -> int:
+    """Return the highest execution sequence recorded in etl_control.run (0 when none)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT coalesce(max(execution_sequence), 0) FROM etl_control.run")
+        return cur.fetchone()[0]
+
+
+def open_run(conn, sequence: int) -> None:
+    """Record that ``sequence`` started (no-op when already recorded); no commit."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO etl_control.run (execution_sequence) VALUES (%s) ON CONFLICT DO NOTHING", [sequence]
+        )
+
+
+def close_run(conn, sequence: int) -> None:
+    """Record that every task of ``sequence`` completed; no commit."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO etl_control.run (execution_sequence, completed_datetime) VALUES (%s, now()) "
+            "ON CONFLICT (execution_sequence) DO UPDATE SET completed_datetime = now()",
+            [sequence],
+        )
+
+
+def recorded_window(conn, sequence: int, table: str) -> Window | None:
+    """Return the window recorded for (sequence, table), or None when none was recorded."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT window_start, window_end FROM etl_control.extract_window "
+            "WHERE execution_sequence = %s AND table_name = %s",
+            [sequence, table],
+        )
+        row = cur.fetchone()
+    return Window(row[0], row[1]) if row else None
+
+
+def record_window(conn, sequence: int, table: str, is_incremental: bool, watermark_column, window: Window) -> Window:
+    """Record the window of (sequence, table) unless one exists, commit, and return the recorded one.
+
+    The first recorded window wins, so concurrent or restarted extracts of one sequence
+    always use the same window.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO etl_control.extract_window "
+            "(execution_sequence, table_name, is_incremental, watermark_column, window_start, window_end) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [sequence, table, is_incremental, watermark_column, window.start, window.end],
+        )
+    conn.commit()
+    return recorded_window(conn, sequence, table)
+
+
+def current_watermark(conn, table: str, watermark_column: str) -> datetime | None:
+    """Return the committed watermark of ``table`` (None before its first load).
+
+    Raises MergeError when the stored watermark belongs to another column: changing the
+    watermark column needs an explicit reset (delete the table's etl_control.watermark row).
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT watermark_column, watermark_value FROM etl_control.watermark WHERE table_name = %s", [table]
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    if row[0] != watermark_column:
+        raise MergeError(
+            f"table {table!r}: the stored watermark is for column {row[0]!r} but the metadata now says "
+            f"{watermark_column!r}; to reset, run: DELETE FROM etl_control.watermark WHERE table_name = '{table}'"
+        )
+    return row[1]
+
+
+def next_window(conn, table: str, watermark_column: str, source_now: datetime, lookback_seconds: int, safety_lag_seconds: int) -> Window:
+    """Compute a new incremental window: ``[last end - lookback, source_now - lag)``.
+
+    The start is None (unbounded) before the table's first committed load.
+    """
+    last = current_watermark(conn, table, watermark_column)
+    start = None if last is None else last - timedelta(seconds=lookback_seconds)
+    return Window(start, source_now - timedelta(seconds=safety_lag_seconds))
+
+
+def advance_watermark(conn, table: str, watermark_column: str, value: datetime, sequence: int) -> None:
+    """Set the table's watermark to ``value`` (never backwards); no commit (same txn as the upsert)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO etl_control.watermark (table_name, watermark_column, watermark_value, execution_sequence) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (table_name) DO UPDATE SET "
+            "watermark_column = EXCLUDED.watermark_column, "
+            "watermark_value = greatest(etl_control.watermark.watermark_value, EXCLUDED.watermark_value), "
+            "execution_sequence = EXCLUDED.execution_sequence, updated_datetime = now()",
+            [table, watermark_column, value, sequence],
+        )
+
+
+def log_step(conn, sequence: int, step: str, table: str, row_count: int | None, seconds: float, details: str) -> None:
+    """Append a step_log row (``details`` is a JSON text); no commit."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO etl_control.step_log (execution_sequence, step, table_name, row_count, seconds, details) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            [sequence, step, table, row_count, seconds, details],
+        )

@@ -1,0 +1,23 @@
+"""Logging set-up for the pipeline's own loggers (``etl.*``).
+
+The ``luigi`` command configures only its ``luigi-interface`` logger by default, so the
+pipeline's progress lines would be dropped. :func:`ensure_logging` gives ``etl`` an INFO
+stream handler unless the user configured logging (a handler on root or on ``etl``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+
+
+def ensure_logging() -> None:
+    """Attach an INFO handler to the ``etl`` logger when nothing else handles it (idempotent)."""
+    logger = logging.getLogger("etl")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(FORMAT))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

@@ -1,0 +1,64 @@
+"""Markers and the execution sequence.
+
+* ``<output_dir>/<seq>/...``: one Luigi target per task (JSON: what the task did).
+* ``<completed_dir>/<seq>/<layer>/<name>``: one marker per finished step inside a looping task.
+
+The execution sequence is 1 for the first run and +1 after each fully successful run; a
+run whose markers are not all present is resumed under its own number. The latest
+sequence is the highest known to either the output folder or ``etl_control.run`` (so a
+wiped output folder does not restart numbering at 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_json_atomic(path: str | os.PathLike, payload: dict) -> None:
+    """Write ``payload`` as JSON to ``path`` via a temp file + ``os.replace`` (never half-written)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+            handle.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """Read a JSON marker; returns {} when the file does not exist."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return {}
+
+
+def latest_sequence_on_disk(output_dir: str | os.PathLike) -> int:
+    """Highest numeric sub-folder of ``output_dir`` (0 when none)."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return 0
+    numbers = [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()]
+    return max(numbers, default=0)
+
+
+def resolve_sequence(latest_known: int, is_complete: Callable[[int], bool]) -> int:
+    """Return the sequence to run: ``latest_known`` when it is incomplete, else the next one.
+
+    ``latest_known`` is the highest sequence on disk or in etl_control (0 when none);
+    ``is_complete(seq)`` tells whether every task of ``seq`` has its marker.
+    """
+    if latest_known == 0:
+        return 1
+    return latest_known + 1 if is_complete(latest_known) else latest_known

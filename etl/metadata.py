@@ -1,0 +1,232 @@
+"""Table metadata (extract_config/*.yaml): loading and validation.
+
+Each YAML file is a mapping ``source_table_name -> entry``; an entry has exactly the seven
+fields of the original design::
+
+    columns:          [col, ...]            columns to extract, in order
+    where_clause:     ""                     extra SQL boolean filter, may be empty
+    is_incremental:   true                   false: full extract every run
+    watermark_column: updated_datetime       monotonic change column (required when incremental)
+    landing_table:    landing.mysql_orders   schema.table
+    store_table:      store_mysql.orders     schema.table
+    unique_columns:   [order_no]             business key of the store upsert
+
+Validation happens in two steps: :func:`load_metadata` checks structure and identifiers
+(no database needed); :func:`check_against_source` checks tables and columns against the
+source's information_schema. Both raise :class:`ConfigError` naming file, table and field,
+listing every problem found, not only the first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from etl.errors import ConfigError
+
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+FIELDS = (
+    "columns",
+    "where_clause",
+    "is_incremental",
+    "watermark_column",
+    "landing_table",
+    "store_table",
+    "unique_columns",
+)
+
+
+@dataclass(frozen=True)
+class QualifiedName:
+    """A ``schema.table`` name; both parts are validated identifiers."""
+
+    schema: str
+    table: str
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+@dataclass(frozen=True)
+class TableMeta:
+    """Validated metadata of one extracted source table.
+
+    ``columns`` and ``unique_columns`` are tuples of identifiers; ``watermark_column`` is
+    None for a full extract; ``source_file`` is the YAML file it came from (for messages).
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    where_clause: str
+    is_incremental: bool
+    watermark_column: str | None
+    landing_table: QualifiedName
+    store_table: QualifiedName
+    unique_columns: tuple[str, ...]
+    source_file: str
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        """Columns that are not part of the business key, in extract order."""
+        return tuple(c for c in self.columns if c not in self.unique_columns)
+
+
+def is_identifier(name: object) -> bool:
+    """True when ``name`` is a plain SQL identifier (letters, digits, _; at most 63 chars)."""
+    return isinstance(name, str) and bool(IDENTIFIER_RE.match(name))
+
+
+def load_metadata(config_dir: str | Path) -> dict[str, TableMeta]:
+    """Load and validate every ``*.yaml``/``*.yml`` file of ``config_dir``.
+
+    Returns ``{table_name: TableMeta}`` ordered by table name. Raises ConfigError when the
+    folder holds no metadata, a file is not valid YAML, a table is defined twice, or any
+    entry breaks the rules above (all problems are listed in one message).
+    """
+    folder = Path(config_dir)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"extract_config_dir {str(folder)!r} is not a folder; set [dw_etl] extract_config_dir"
+        )
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not files:
+        raise ConfigError(f"no *.yaml table metadata in {str(folder)!r}")
+    tables: dict[str, TableMeta] = {}
+    problems: list[str] = []
+    for path in files:
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if document is None:
+            continue
+        if not isinstance(document, dict):
+            problems.append(f"{path}: expected a mapping of table name -> metadata entry")
+            continue
+        for name, entry in document.items():
+            if name in tables:
+                problems.append(f"{path}: table {name!r} is already defined in {tables[name].source_file}")
+                continue
+            meta, entry_problems = _parse_entry(str(path), name, entry)
+            problems.extend(entry_problems)
+            if meta is not None:
+                tables[meta.name] = meta
+    _check_target_names_unique(tables, problems)
+    if problems:
+        raise ConfigError("invalid table metadata:\n  " + "\n  ".join(problems))
+    return dict(sorted(tables.items()))
+
+
+def _parse_entry(path: str, name: object, entry: object) -> tuple[TableMeta | None, list[str]]:
+    where = f"{path}: table {name!r}"
+    if not is_identifier(name):
+        return None, [f"{where}: the table name is not an identifier (letters, digits, _)"]
+    if not isinstance(entry, dict):
+        return None, [f"{where}: expected a mapping with the fields {', '.join(FIELDS)}"]
+    problems = [f"{where}: field {key!r} is missing" for key in FIELDS if key not in entry]
+    problems += [f"{where}: unknown field {key!r} (allowed: {', '.join(FIELDS)})" for key in entry if key not in FIELDS]
+    if problems:
+        return None, problems
+
+    columns = _identifier_list(entry["columns"], f"{where}, field 'columns'", problems)
+    unique = _identifier_list(entry["unique_columns"], f"{where}, field 'unique_columns'", problems)
+    if len(set(columns)) != len(columns):
+        problems.append(f"{where}, field 'columns': a column is listed twice")
+    for col in unique:
+        if col not in columns:
+            problems.append(f"{where}, field 'unique_columns': {col!r} is not in 'columns'")
+
+    is_incremental = entry["is_incremental"]
+    if not isinstance(is_incremental, bool):
+        problems.append(f"{where}, field 'is_incremental': expected true or false, got {is_incremental!r}")
+    watermark = entry["watermark_column"] or None
+    if watermark is not None:
+        if not is_identifier(watermark):
+            problems.append(f"{where}, field 'watermark_column': {watermark!r} is not an identifier")
+        elif watermark not in columns:
+            problems.append(f"{where}, field 'watermark_column': {watermark!r} is not in 'columns'")
+    elif is_incremental is True:
+        problems.append(f"{where}, field 'watermark_column': required when is_incremental is true")
+
+    where_clause = entry["where_clause"] or ""
+    if not isinstance(where_clause, str):
+        problems.append(f"{where}, field 'where_clause': expected an SQL boolean expression string")
+        where_clause = ""
+    elif ";" in where_clause:
+        problems.append(f"{where}, field 'where_clause': must be one boolean expression (no ';')")
+
+    landing = _qualified(entry["landing_table"], f"{where}, field 'landing_table'", problems)
+    store = _qualified(entry["store_table"], f"{where}, field 'store_table'", problems)
+    if problems:
+        return None, problems
+    return (
+        TableMeta(
+            name=name,
+            columns=tuple(columns),
+            where_clause=where_clause.strip(),
+            is_incremental=is_incremental,
+            watermark_column=watermark,
+            landing_table=landing,
+            store_table=store,
+            unique_columns=tuple(unique),
+            source_file=path,
+        ),
+        [],
+    )
+
+
+def _identifier_list(value: object, where: str, problems: list[str]) -> list[str]:
+    if not isinstance(value, list) or not value:
+        problems.append(f"{where}: expected a non-empty list of column names")
+        return []
+    bad = [v for v in value if not is_identifier(v)]
+    for item in bad:
+        problems.append(f"{where}: {item!r} is not an identifier (letters, digits, _)")
+    return [v for v in value if is_identifier(v)]
+
+
+def _qualified(value: object, where: str, problems: list[str]) -> QualifiedName | None:
+    parts = value.split(".") if isinstance(value, str) else []
+    if len(parts) != 2 or not all(is_identifier(p) for p in parts):
+        problems.append(f"{where}: {value!r} must be schema.table with identifier parts")
+        return None
+    return QualifiedName(parts[0], parts[1])
+
+
+def _check_target_names_unique(tables: dict[str, TableMeta], problems: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for meta in tables.values():
+        for target in (meta.landing_table, meta.store_table):
+            other = seen.setdefault(str(target), meta.name)
+            if other != meta.name:
+                problems.append(f"{meta.source_file}: table {meta.name!r}: {target} is also used by {other!r}")
+
+
+def check_against_source(
+    tables: dict[str, TableMeta], source_columns: dict[str, dict[str, object]], database: str
+) -> None:
+    """Check that every table and column exists in the source.
+
+    ``source_columns`` maps source table name -> {column name -> type info} as read from
+    information_schema (see ``etl.source_mysql.read_column_types``). Raises ConfigError
+    listing every missing table or column with the file that names it.
+    """
+    problems = []
+    for meta in tables.values():
+        found = source_columns.get(meta.name)
+        if found is None:
+            problems.append(
+                f"{meta.source_file}: table {meta.name!r}: no such table in source database {database!r}"
+            )
+            continue
+        for col in meta.columns:
+            if col not in found:
+                problems.append(
+                    f"{meta.source_file}: table {meta.name!r}, field 'columns': column {col!r} "
+                    f"does not exist in {database}.{meta.name}"
+                )
+    if problems:
+        raise ConfigError("table metadata does not match the source:\n  " + "\n  ".join(problems))

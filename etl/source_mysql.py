@@ -1,0 +1,149 @@
+"""The MySQL/MariaDB source: connections, information_schema, the source clock, streaming.
+
+Sessions run with ``time_zone = '+00:00'``: DATETIME watermarks are compared with the
+source's own UTC clock. Rows are streamed with an unbuffered (server-side) cursor in
+raw mode: values arrive as the server's text bytes, so decimals and datetimes keep every
+digit and no per-value Python conversion happens beyond a UTF-8 decode.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import mysql.connector
+from mysql.connector import errorcode
+
+from etl.config import MySQLSettings
+from etl.errors import SourceError
+from etl.sqlgen import SourceColumn
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def connect(settings: MySQLSettings, database: bool = True):
+    """Open a connection (UTC session, utf8mb4, autocommit) to the source.
+
+    ``database=False`` connects without selecting the database (to create it). Raises
+    SourceError naming host, port, user and database, with a hint, when the server is
+    unreachable, the credentials are refused or the database does not exist.
+    """
+    kwargs = dict(
+        host=settings.host,
+        port=settings.port,
+        user=settings.user,
+        password=settings.password,
+        charset="utf8mb4",
+        collation="utf8mb4_unicode_ci",
+        connection_timeout=CONNECT_TIMEOUT_SECONDS,
+        autocommit=True,
+        use_pure=False,
+    )
+    if database:
+        kwargs["database"] = settings.database
+    try:
+        conn = mysql.connector.connect(**kwargs)
+    except mysql.connector.Error as exc:
+        raise SourceError(_describe_connect_error(settings, exc)) from None
+    cur = conn.cursor()
+    cur.execute("SET time_zone = '+00:00'")
+    cur.close()
+    return conn
+
+
+def _describe_connect_error(settings: MySQLSettings, exc: mysql.connector.Error) -> str:
+    where = f"MySQL source {settings.describe()}"
+    if exc.errno == errorcode.ER_ACCESS_DENIED_ERROR:
+        return f"{where}: access denied for user {settings.user!r}; check [mysql] user and the MYSQL_PASSWORD environment variable"
+    if exc.errno == errorcode.ER_BAD_DB_ERROR:
+        return f"{where}: database {settings.database!r} does not exist; create it (python -m populate orders) or fix [mysql] database"
+    if exc.errno in (errorcode.CR_CONN_HOST_ERROR, errorcode.CR_CONNECTION_ERROR, errorcode.CR_UNKNOWN_HOST, 2013):
+        return f"{where}: server unreachable ({exc.msg}); start MariaDB/MySQL or fix [mysql] host and port"
+    return f"{where}: cannot connect: {exc.msg} (error {exc.errno})"
+
+
+@contextmanager
+def connection(settings: MySQLSettings, database: bool = True):
+    """Context manager around :func:`connect` that always closes the connection."""
+    conn = connect(settings, database=database)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def read_column_types(conn, database: str, tables: list[str]) -> dict[str, dict[str, SourceColumn]]:
+    """Read information_schema.COLUMNS for ``tables`` of ``database``.
+
+    Returns ``{table: {column: SourceColumn}}``; a table that does not exist is absent
+    from the result (the caller reports it).
+    """
+    if not tables:
+        return {}
+    marks = ", ".join(["%s"] * len(tables))
+    cur = conn.cursor()
+    cur.execute(
+        "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, "
+        "NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION FROM information_schema.COLUMNS "
+        f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks}) ORDER BY TABLE_NAME, ORDINAL_POSITION",
+        [database, *tables],
+    )
+    result: dict[str, dict[str, SourceColumn]] = {}
+    for table, column, data_type, column_type, char_len, precision, scale, dt_precision in cur:
+        result.setdefault(_text(table), {})[_text(column)] = SourceColumn(
+            name=_text(column),
+            data_type=_text(data_type).lower(),
+            column_type=_text(column_type).lower(),
+            char_length=char_len,
+            numeric_precision=precision,
+            numeric_scale=scale,
+            datetime_precision=dt_precision,
+        )
+    cur.close()
+    return result
+
+
+def source_clock(conn) -> datetime:
+    """Return the source server's current UTC time (microseconds), naive datetime."""
+    cur = conn.cursor()
+    cur.execute("SELECT UTC_TIMESTAMP(6)")
+    (now,) = cur.fetchone()
+    cur.close()
+    return now
+
+
+def scalar(conn, query: str, params=()) -> object:
+    """Run a one-value query and return that value."""
+    cur = conn.cursor()
+    cur.execute(query, params)
+    (value,) = cur.fetchone()
+    cur.close()
+    return value
+
+
+def stream_rows(conn, query: str, params: list, batch_rows: int) -> Iterator[list[tuple]]:
+    """Yield lists of at most ``batch_rows`` raw rows (tuples of bytes or None).
+
+    Uses an unbuffered cursor, so the server streams and memory stays bounded by one
+    batch. Raises SourceError naming the query's table on a server error.
+    """
+    cur = conn.cursor(raw=True, buffered=False)
+    try:
+        cur.execute(query, params)
+        while True:
+            rows = cur.fetchmany(batch_rows)
+            if not rows:
+                break
+            yield rows
+    except mysql.connector.Error as exc:
+        raise SourceError(f"MySQL source query failed: {exc.msg} (error {exc.errno}); query: {query}") from None
+    finally:
+        cur.close()
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)

@@ -1,0 +1,272 @@
+"""SQL generation from table metadata: the MySQL extract query and the warehouse DDL/DML.
+
+Identifiers are validated by ``etl.metadata`` and quoted here (MySQL backticks;
+``psycopg2.sql.Identifier`` for the warehouse); values are always bound parameters. The
+one raw SQL fragment is the metadata's ``where_clause``, inserted as a parenthesised
+boolean expression.
+
+Landing tables hold the source columns plus ``execution_sequence`` (the run that loaded
+the row), ``landing_row_id`` (load order, the last tie-break of the batch dedup) and
+``etl_loaded_datetime``. Store tables hold the source columns plus
+``etl_created_datetime`` and ``etl_updated_datetime`` and a unique index on the
+business key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg2 import sql
+
+from etl.errors import ConfigError
+from etl.metadata import QualifiedName, TableMeta, is_identifier
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """One column as described by MySQL's information_schema.COLUMNS.
+
+    ``data_type`` is lower case (``varchar``); ``column_type`` is the full type
+    (``decimal(10,2) unsigned``); lengths/precisions are None where not applicable.
+    """
+
+    name: str
+    data_type: str
+    column_type: str
+    char_length: int | None = None
+    numeric_precision: int | None = None
+    numeric_scale: int | None = None
+    datetime_precision: int | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A watermark window ``[start, end)``; start None = unbounded; both None = full extract."""
+
+    start: datetime | None
+    end: datetime | None
+
+
+def mysql_ident(name: str) -> str:
+    """Quote a validated identifier for MySQL: ``name`` -> ```name```. Raises ConfigError otherwise."""
+    if not is_identifier(name):
+        raise ConfigError(f"{name!r} is not an identifier")
+    return f"`{name}`"
+
+
+def build_extract_query(meta: TableMeta, database: str, window: Window) -> tuple[str, list]:
+    """Return ``(sql, params)`` selecting ``meta.columns`` inside ``window`` (no ORDER BY).
+
+    Incremental tables get ``wm >= %s AND wm < %s`` (either bound omitted when None);
+    ``where_clause`` is ANDed in parentheses. Params are datetimes for mysql-connector.
+    """
+    cols = ", ".join(mysql_ident(c) for c in meta.columns)
+    query = f"SELECT {cols} FROM {mysql_ident(database)}.{mysql_ident(meta.name)}"
+    conditions: list[str] = []
+    params: list = []
+    if meta.is_incremental and meta.watermark_column:
+        wm = mysql_ident(meta.watermark_column)
+        if window.start is not None:
+            conditions.append(f"{wm} >= %s")
+            params.append(window.start)
+        if window.end is not None:
+            conditions.append(f"{wm} < %s")
+            params.append(window.end)
+    if meta.where_clause:
+        conditions.append(f"({meta.where_clause})")
+    if conditions:
+        query += " WHERE " + " AND ".join(conditions)
+    return query, params
+
+
+def build_null_watermark_count_query(meta: TableMeta, database: str) -> str:
+    """Return a COUNT(*) of rows whose watermark column is NULL (never extracted incrementally)."""
+    return (
+        f"SELECT COUNT(*) FROM {mysql_ident(database)}.{mysql_ident(meta.name)} "
+        f"WHERE {mysql_ident(meta.watermark_column)} IS NULL"
+    )
+
+
+_SIMPLE_TYPES = {
+    "mediumint": "integer",
+    "float": "real",
+    "double": "double precision",
+    "real": "double precision",
+    "date": "date",
+    "year": "smallint",
+    "tinytext": "text",
+    "text": "text",
+    "mediumtext": "text",
+    "longtext": "text",
+    "json": "text",
+    "enum": "text",
+    "set": "text",
+}
+
+
+def pg_type(table: str, col: SourceColumn) -> str:
+    """Map a MySQL column type to a PostgreSQL type that round-trips its values exactly.
+
+    Integers widen when unsigned (int unsigned -> bigint, bigint unsigned -> numeric(20,0));
+    decimal(p,s) -> numeric(p,s); char/varchar(n) -> varchar(n) (both count characters);
+    datetime(p) -> timestamp(p) (naive, UTC by convention); timestamp(p) -> timestamptz(p).
+    Raises ConfigError naming table and column for types that cannot be staged as text
+    (binary, blob, bit, geometry).
+    """
+    dt = col.data_type.lower()
+    unsigned = "unsigned" in col.column_type.lower()
+    if dt in ("tinyint", "smallint"):
+        return "integer" if unsigned and dt == "smallint" else "smallint"
+    if dt == "int" or dt == "integer":
+        return "bigint" if unsigned else "integer"
+    if dt == "bigint":
+        return "numeric(20,0)" if unsigned else "bigint"
+    if dt in ("decimal", "numeric"):
+        return f"numeric({col.numeric_precision},{col.numeric_scale})"
+    if dt in ("char", "varchar"):
+        return f"varchar({col.char_length})" if col.char_length else "text"
+    if dt == "datetime":
+        return f"timestamp({col.datetime_precision or 0})"
+    if dt == "timestamp":
+        return f"timestamptz({col.datetime_precision or 0})"
+    if dt == "time":
+        return "interval"
+    if dt in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[dt]
+    raise ConfigError(
+        f"table {table!r}, column {col.name!r}: MySQL type {col.column_type!r} is not supported "
+        "for text staging; drop the column from the metadata or cast it in a view"
+    )
+
+
+def _qualified(name: QualifiedName) -> sql.Composable:
+    return sql.SQL("{}.{}").format(sql.Identifier(name.schema), sql.Identifier(name.table))
+
+
+def _ident_list(names) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+
+
+def landing_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
+    """Statements creating the landing schema, table and its sequence index (idempotent).
+
+    ``types`` maps column -> warehouse type (see :func:`pg_type`). Every source column is
+    nullable in landing: landing holds what the source sent, checks happen later.
+    """
+    table = _qualified(meta.landing_table)
+    cols = [sql.SQL("execution_sequence integer NOT NULL")]
+    cols += [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c])) for c in meta.columns]
+    cols.append(sql.SQL("landing_row_id bigint GENERATED ALWAYS AS IDENTITY"))
+    cols.append(sql.SQL("etl_loaded_datetime timestamptz NOT NULL DEFAULT now()"))
+    return [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(meta.landing_table.schema)),
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table, sql.SQL(", ").join(cols)),
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (execution_sequence)").format(
+            sql.Identifier(f"{meta.landing_table.table}_seq_idx"), table
+        ),
+    ]
+
+
+def store_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
+    """Statements creating the store schema, table and unique index on ``unique_columns``."""
+    table = _qualified(meta.store_table)
+    cols = []
+    for c in meta.columns:
+        not_null = sql.SQL(" NOT NULL") if c in meta.unique_columns else sql.SQL("")
+        cols.append(sql.SQL("{} {}{}").format(sql.Identifier(c), sql.SQL(types[c]), not_null))
+    cols.append(sql.SQL("etl_created_datetime timestamptz NOT NULL"))
+    cols.append(sql.SQL("etl_updated_datetime timestamptz NOT NULL"))
+    return [
+        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(meta.store_table.schema)),
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table, sql.SQL(", ").join(cols)),
+        sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
+            sql.Identifier(f"{meta.store_table.table}_uk"), table, _ident_list(meta.unique_columns)
+        ),
+    ]
+
+
+def landing_copy_sql(meta: TableMeta) -> sql.Composable:
+    """``COPY landing (execution_sequence, cols...) FROM STDIN`` for the staging CSV (header, NULL = unquoted empty)."""
+    return sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)").format(
+        _qualified(meta.landing_table),
+        _ident_list(("execution_sequence",) + meta.columns),
+    )
+
+
+def landing_delete_sequence_sql(meta: TableMeta) -> sql.Composable:
+    """Delete one sequence's landing rows (param: execution_sequence) so a reload replaces them."""
+    return sql.SQL("DELETE FROM {} WHERE execution_sequence = %s").format(_qualified(meta.landing_table))
+
+
+def landing_purge_sql(meta: TableMeta) -> sql.Composable:
+    """Delete landing rows of sequences older than the kept ones (param: oldest sequence to keep)."""
+    return sql.SQL("DELETE FROM {} WHERE execution_sequence < %s").format(_qualified(meta.landing_table))
+
+
+def null_key_count_sql(meta: TableMeta) -> sql.Composable:
+    """Count one sequence's landing rows with a NULL in a key column (param: execution_sequence)."""
+    any_null = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
+    return sql.SQL("SELECT count(*) FROM {} WHERE execution_sequence = %s AND ({})").format(
+        _qualified(meta.landing_table), any_null
+    )
+
+
+def upsert_sql(meta: TableMeta) -> sql.Composable:
+    """The store upsert of one sequence's landing rows (param: execution_sequence).
+
+    * rows with a NULL key column are skipped (counted separately, they stay in landing);
+    * within the batch the newest version of a key wins: ``DISTINCT ON (key)`` ordered by
+      the watermark descending, then by ``landing_row_id`` descending (later row wins);
+    * ``INSERT ... ON CONFLICT (key) DO UPDATE`` only where a value column differs
+      (``IS DISTINCT FROM``), so unchanged rows keep their ``etl_updated_datetime`` and a
+      replay changes nothing; and only when the incoming watermark is not older than the
+      stored one, so replaying an old sequence cannot roll a row back;
+    * returns one row ``(inserted, updated)``, counted with the ``xmax = 0`` test.
+    """
+    landing = _qualified(meta.landing_table)
+    store = _qualified(meta.store_table)
+    keys = _ident_list(meta.unique_columns)
+    order = [sql.SQL("{}").format(sql.Identifier(c)) for c in meta.unique_columns]
+    if meta.watermark_column:
+        order.append(sql.SQL("{} DESC NULLS LAST").format(sql.Identifier(meta.watermark_column)))
+    order.append(sql.SQL("landing_row_id DESC"))
+    not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
+    values = meta.value_columns
+    if values:
+        assignments = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in values]
+        assignments.append(sql.SQL("etl_updated_datetime = EXCLUDED.etl_updated_datetime"))
+        conflict = sql.SQL("DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})").format(
+            sql.SQL(", ").join(assignments),
+            sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in values),
+            sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in values),
+        )
+        if len(values) == 1:  # a one-element row constructor needs no parentheses
+            conflict = sql.SQL("DO UPDATE SET {} WHERE s.{} IS DISTINCT FROM EXCLUDED.{}").format(
+                sql.SQL(", ").join(assignments), sql.Identifier(values[0]), sql.Identifier(values[0])
+            )
+        if meta.watermark_column:  # never let a replayed older version overwrite a newer one
+            conflict = sql.SQL("{} AND (s.{wm} IS NULL OR EXCLUDED.{wm} IS NULL OR EXCLUDED.{wm} >= s.{wm})").format(
+                conflict, wm=sql.Identifier(meta.watermark_column)
+            )
+    else:
+        conflict = sql.SQL("DO NOTHING")
+    return sql.SQL(
+        "WITH batch AS ("
+        "SELECT DISTINCT ON ({keys}) {cols} FROM {landing} "
+        "WHERE execution_sequence = %s AND {not_null} ORDER BY {order}"
+        "), merged AS ("
+        "INSERT INTO {store} AS s ({cols}, etl_created_datetime, etl_updated_datetime) "
+        "SELECT {cols}, now(), now() FROM batch "
+        "ON CONFLICT ({keys}) {conflict} "
+        "RETURNING (s.xmax = 0) AS inserted"
+        ") SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
+    ).format(
+        keys=keys,
+        cols=_ident_list(meta.columns),
+        landing=landing,
+        not_null=not_null,
+        order=sql.SQL(", ").join(order),
+        store=store,
+        conflict=conflict,
+    )

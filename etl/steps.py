@@ -1,0 +1,245 @@
+"""The per-table steps of the main job: preflight, extract, load landing, upsert store.
+
+Each step is a plain function taking the resolved settings, a table's metadata and the
+execution sequence, and returning a JSON-able dict (what the Luigi task writes into its
+marker and the run summary reads). Steps open their own connections: with
+``--workers N`` every task runs in its own process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import psycopg2
+
+from etl import control, source_mysql, sqlgen, warehouse
+from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
+from etl.errors import ExtractError, LoadError, MergeError, SourceError
+from etl.metadata import TableMeta, check_against_source, load_metadata
+from etl.staging import LocalStaging, write_raw_batches
+
+log = logging.getLogger(__name__)
+
+SOURCE = "mysql"
+PROGRESS_EVERY_ROWS = 200_000
+COPY_BUFFER_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a step needs from configuration."""
+
+    source: MySQLSettings
+    warehouse: WarehouseSettings
+    etl: EtlSettings
+
+    @property
+    def staging(self) -> LocalStaging:
+        """The staging area configured by ``[staging] uri``."""
+        return LocalStaging(self.etl.staging_uri)
+
+
+def load_context() -> Context:
+    """Resolve all configuration sections; raises ConfigError for a wrong value."""
+    return Context(source=mysql_settings(), warehouse=warehouse_settings(), etl=etl_settings())
+
+
+def preflight(ctx: Context) -> dict[str, TableMeta]:
+    """Validate the table metadata against the source before any task runs.
+
+    Returns ``{table: TableMeta}``. Raises ConfigError (bad metadata, unknown table or
+    column, unsupported type) or SourceError (source unreachable, access denied).
+    """
+    tables = load_metadata(ctx.etl.extract_config_dir)
+    with source_mysql.connection(ctx.source) as conn:
+        found = source_mysql.read_column_types(conn, ctx.source.database, list(tables))
+    check_against_source(tables, found, ctx.source.database)
+    for meta in tables.values():
+        for col in meta.columns:
+            sqlgen.pg_type(meta.name, found[meta.name][col])
+    return tables
+
+
+def warehouse_latest_sequence(ctx: Context) -> int:
+    """Highest sequence recorded in etl_control.run (0 when the schema does not exist yet)."""
+    with warehouse.connection(ctx.warehouse) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('etl_control.run') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return 0
+        return control.latest_sequence(conn)
+
+
+def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -> dict:
+    """Extract one table's window (or all of it) into its staging file.
+
+    The window is taken from etl_control when this sequence already recorded one (a
+    resumed run), else computed from the committed watermark and the source clock and
+    recorded before any row is read. ``progress(rows)`` is called every ~200,000 rows.
+    Returns the marker payload: window, row count, column types, file, seconds.
+    Raises SourceError / ExtractError naming the table.
+    """
+    started = time.monotonic()
+    with warehouse.connection(ctx.warehouse) as wh, source_mysql.connection(ctx.source) as src:
+        control.ensure_schema(wh)
+        control.open_run(wh, sequence)
+        wh.commit()
+        window = control.recorded_window(wh, sequence, meta.name)
+        if window is None:
+            if meta.is_incremental:
+                window = control.next_window(
+                    wh, meta.name, meta.watermark_column, source_mysql.source_clock(src),
+                    ctx.etl.lookback_seconds, ctx.etl.safety_lag_seconds,
+                )
+            else:
+                window = sqlgen.Window(None, None)
+            window = control.record_window(wh, sequence, meta.name, meta.is_incremental, meta.watermark_column, window)
+        types = source_mysql.read_column_types(src, ctx.source.database, [meta.name]).get(meta.name)
+        if types is None:
+            raise SourceError(f"table {meta.name!r} no longer exists in source database {ctx.source.database!r}")
+        pg_types = {c: sqlgen.pg_type(meta.name, types[c]) for c in meta.columns}
+        null_watermarks = 0
+        if meta.is_incremental:
+            null_watermarks = source_mysql.scalar(src, sqlgen.build_null_watermark_count_query(meta, ctx.source.database))
+            if null_watermarks:
+                log.warning(
+                    "table %s: %d rows have a NULL %s and are outside every watermark window",
+                    meta.name, null_watermarks, meta.watermark_column,
+                )
+        query, params = sqlgen.build_extract_query(meta, ctx.source.database, window)
+        log.info("extract %s window [%s, %s)", meta.name, window.start, window.end)
+        next_report = [PROGRESS_EVERY_ROWS]
+
+        def on_batch(rows: int) -> None:
+            if rows >= next_report[0]:
+                next_report[0] += PROGRESS_EVERY_ROWS
+                log.info("extract %s: %d rows", meta.name, rows)
+                if progress is not None:
+                    progress(rows)
+
+        try:
+            with ctx.staging.write_part(SOURCE, meta.name, sequence) as handle:
+                rows = write_raw_batches(
+                    handle, list(meta.columns), sequence,
+                    source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows), on_batch,
+                )
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ExtractError(
+                f"table {meta.name!r}: writing staging file under {ctx.staging.describe()} failed: {exc}"
+            ) from None
+    seconds = round(time.monotonic() - started, 3)
+    log.info("extract %s: %d rows in %.2f s", meta.name, rows, seconds)
+    return {
+        "table": meta.name,
+        "execution_sequence": sequence,
+        "window_start": window.start.isoformat(sep=" ") if window.start else None,
+        "window_end": window.end.isoformat(sep=" ") if window.end else None,
+        "rows": rows,
+        "null_watermark_rows": null_watermarks,
+        "pg_types": pg_types,
+        "file": str(ctx.staging.part_path(SOURCE, meta.name, sequence)),
+        "seconds": seconds,
+    }
+
+
+def _run_ddl(conn, statements) -> None:
+    """Run idempotent DDL under an advisory lock (parallel workers create schemas too)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('luigi_dw_etl.ddl'))")
+    warehouse.execute_all(conn, statements)
+    conn.commit()
+
+
+def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict) -> dict:
+    """COPY the sequence's staging file into the landing table, replacing that sequence's rows.
+
+    ``extracted`` is the extract marker payload (column types, row count). In one
+    transaction: delete the sequence's rows, COPY, purge sequences older than the kept
+    ones. Raises LoadError naming table and file when COPY fails or loads another row
+    count than was extracted. Returns ``{"rows", "seconds"}``.
+    """
+    started = time.monotonic()
+    path = ctx.staging.part_path(SOURCE, meta.name, sequence)
+    with warehouse.connection(ctx.warehouse) as conn:
+        _run_ddl(conn, sqlgen.landing_ddl(meta, extracted["pg_types"]))
+        try:
+            with conn.cursor() as cur, ctx.staging.open_part(SOURCE, meta.name, sequence) as handle:
+                cur.execute(sqlgen.landing_delete_sequence_sql(meta), [sequence])
+                replaced = cur.rowcount
+                cur.copy_expert(sqlgen.landing_copy_sql(meta), handle, size=COPY_BUFFER_BYTES)
+                rows = cur.rowcount
+                cur.execute(sqlgen.landing_purge_sql(meta), [sequence - ctx.etl.landing_keep_sequences + 1])
+        except FileNotFoundError:
+            raise LoadError(
+                f"table {meta.name!r}: staging file {path} is missing; delete the extract marker "
+                f"of sequence {sequence} to extract again"
+            ) from None
+        except psycopg2.Error as exc:
+            raise LoadError(f"table {meta.name!r}: COPY of {path} into {meta.landing_table} failed: {_pg_message(exc)}") from None
+        if rows != extracted["rows"]:
+            raise LoadError(
+                f"table {meta.name!r}: {path} held {extracted['rows']} rows at extract but COPY loaded {rows}"
+            )
+        seconds = round(time.monotonic() - started, 3)
+        control.log_step(conn, sequence, "landing", meta.name, rows, seconds, json.dumps({"replaced": replaced}))
+        conn.commit()
+    log.info("landing %s: %d rows in %.2f s", meta.landing_table, rows, seconds)
+    return {"table": meta.name, "execution_sequence": sequence, "rows": rows, "replaced_rows": replaced, "seconds": seconds}
+
+
+def upsert_store(ctx: Context, meta: TableMeta, sequence: int, extracted: dict) -> dict:
+    """Upsert the sequence's landing rows into store and advance the watermark, in one transaction.
+
+    Rows with a NULL key column are not merged; they stay in landing and are counted
+    (``null_key_rows``) with a warning. Returns ``{"inserted", "updated", "null_key_rows",
+    "seconds"}``. Raises MergeError naming the table.
+    """
+    started = time.monotonic()
+    with warehouse.connection(ctx.warehouse) as conn:
+        _run_ddl(conn, sqlgen.store_ddl(meta, extracted["pg_types"]))
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sqlgen.null_key_count_sql(meta), [sequence])
+                null_keys = cur.fetchone()[0]
+                cur.execute(sqlgen.upsert_sql(meta), [sequence])
+                inserted, updated = cur.fetchone()
+            window = control.recorded_window(conn, sequence, meta.name)
+            if meta.is_incremental:
+                if window is None or window.end is None:
+                    raise MergeError(f"table {meta.name!r}: no recorded window for sequence {sequence}")
+                control.advance_watermark(conn, meta.name, meta.watermark_column, window.end, sequence)
+            seconds = round(time.monotonic() - started, 3)
+            details = {"inserted": inserted, "updated": updated, "null_key_rows": null_keys}
+            control.log_step(conn, sequence, "store", meta.name, inserted + updated, seconds, json.dumps(details))
+            conn.commit()
+        except psycopg2.Error as exc:
+            raise MergeError(f"table {meta.name!r}: upsert into {meta.store_table} failed: {_pg_message(exc)}") from None
+    if null_keys:
+        log.warning(
+            "table %s: %d landing rows of sequence %d have a NULL in %s and were not merged into store",
+            meta.name, null_keys, sequence, ", ".join(meta.unique_columns),
+        )
+    log.info("store %s: %d inserted, %d updated in %.2f s", meta.store_table, inserted, updated, seconds)
+    return {
+        "table": meta.name,
+        "execution_sequence": sequence,
+        "inserted": inserted,
+        "updated": updated,
+        "null_key_rows": null_keys,
+        "seconds": seconds,
+    }
+
+
+def close_run(ctx: Context, sequence: int) -> None:
+    """Record in etl_control.run that every task of ``sequence`` completed."""
+    with warehouse.connection(ctx.warehouse) as conn:
+        control.close_run(conn, sequence)
+        conn.commit()
+
+
+def _pg_message(exc: psycopg2.Error) -> str:
+    text = (exc.pgerror or str(exc)).strip()
+    return " ".join(text.split())

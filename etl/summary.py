@@ -1,0 +1,71 @@
+"""The run summary: per table rows extracted, loaded, inserted and updated, and seconds per task.
+
+Built from the JSON markers a sequence left under ``output/<seq>/`` (each task writes what
+it did into its marker), so it is complete even when the run was resumed across several
+processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tabulate import tabulate
+
+from etl.markers import read_json
+
+
+def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict | None) -> dict:
+    """Gather the sequence's markers into ``{"tables": [...], "pres": [...], "totals": {...}}``."""
+    folder = Path(output_dir) / str(sequence)
+    rows = []
+    for table in tables:
+        extract = read_json(folder / f"mysql_{table}.extract.json")
+        landing = read_json(folder / f"mysql_{table}.landing.json")
+        store = read_json(folder / f"mysql_{table}.store.json")
+        rows.append(
+            {
+                "table": table,
+                "window_start": extract.get("window_start"),
+                "window_end": extract.get("window_end"),
+                "extracted": extract.get("rows"),
+                "landed": landing.get("rows"),
+                "inserted": store.get("inserted"),
+                "updated": store.get("updated"),
+                "null_key_rows": store.get("null_key_rows"),
+                "null_watermark_rows": extract.get("null_watermark_rows"),
+                "extract_s": extract.get("seconds"),
+                "landing_s": landing.get("seconds"),
+                "store_s": store.get("seconds"),
+            }
+        )
+    totals = {
+        key: sum(r[key] or 0 for r in rows)
+        for key in ("extracted", "landed", "inserted", "updated", "null_key_rows")
+    }
+    return {
+        "execution_sequence": sequence,
+        "tables": rows,
+        "pres": (pres or {}).get("files", []),
+        "totals": totals,
+    }
+
+
+def render(summary: dict) -> str:
+    """Render a collected summary as a plain-text table for the log / terminal."""
+    headers = ["table", "extracted", "landed", "inserted", "updated", "null keys", "extract s", "landing s", "store s"]
+    body = [
+        [r["table"], r["extracted"], r["landed"], r["inserted"], r["updated"], r["null_key_rows"],
+         r["extract_s"], r["landing_s"], r["store_s"]]
+        for r in summary["tables"]
+    ]
+    t = summary["totals"]
+    body.append(["TOTAL", t["extracted"], t["landed"], t["inserted"], t["updated"], t["null_key_rows"], "", "", ""])
+    text = f"Run summary, execution sequence {summary['execution_sequence']}\n"
+    text += tabulate(body, headers=headers, tablefmt="simple", intfmt=",")
+    if summary["pres"]:
+        text += "\n\n" + tabulate(
+            [[p["file"], p["seconds"], "skipped (marker present)" if p["skipped"] else "ran"] for p in summary["pres"]],
+            headers=["pres file", "seconds", "status"],
+            tablefmt="simple",
+        )
+    return text

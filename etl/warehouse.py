@@ -1,0 +1,91 @@
+"""The warehouse (PostgreSQL; Redshift shares the driver): connections and small helpers.
+
+Sessions run in UTC (``timezone = 'UTC'``) so ``now()`` and ``current_date`` agree with the
+watermarks and the reports.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import psycopg2
+from psycopg2 import sql
+
+from etl.config import WarehouseSettings
+from etl.errors import WarehouseError
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def connect(settings: WarehouseSettings, database: str | None = None):
+    """Open a psycopg2 connection (UTC session, not autocommit) to the warehouse.
+
+    ``database`` overrides the configured database (used to create it from ``postgres``).
+    Raises WarehouseError naming host, port, user and database, with a hint, on failure.
+    """
+    kwargs = dict(
+        host=settings.host,
+        port=settings.port,
+        user=settings.user,
+        dbname=database or settings.database,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        application_name="luigi_dw_etl",
+        options="-c timezone=UTC",
+    )
+    if settings.password:
+        kwargs["password"] = settings.password
+    try:
+        return psycopg2.connect(**kwargs)
+    except psycopg2.OperationalError as exc:
+        raise WarehouseError(_describe_connect_error(settings, database, exc)) from None
+
+
+def _describe_connect_error(settings: WarehouseSettings, database: str | None, exc: Exception) -> str:
+    message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    where = f"warehouse {settings.user}@{settings.host}:{settings.port}/{database or settings.database}"
+    if "does not exist" in message and "database" in message:
+        hint = "create it (scripts/run_job.sh does) or fix [warehouse] database"
+    elif "password" in message or "authentication" in message:
+        hint = "check [warehouse] user and the PGPASSWORD environment variable"
+    else:
+        hint = "start PostgreSQL or fix [warehouse] host and port"
+    return f"{where}: cannot connect: {message}; {hint}"
+
+
+@contextmanager
+def connection(settings: WarehouseSettings):
+    """Context manager around :func:`connect`; rolls back on error and always closes."""
+    conn = connect(settings)
+    try:
+        yield conn
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+def ensure_database(settings: WarehouseSettings) -> bool:
+    """Create the configured warehouse database when missing; returns True when created."""
+    conn = connect(settings, database="postgres")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [settings.database])
+            if cur.fetchone():
+                return False
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.database)))
+            log.info("created warehouse database %s", settings.database)
+            return True
+    finally:
+        conn.close()
+
+
+def execute_all(conn, statements) -> None:
+    """Execute each statement (str or psycopg2.sql.Composable) on one cursor, no commit."""
+    with conn.cursor() as cur:
+        for statement in statements:
+            cur.execute(statement)

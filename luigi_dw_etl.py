@@ -1,0 +1,185 @@
+"""The Luigi task graph of the DW ELT (thin: the work is done by the ``etl`` package).
+
+Run everything::
+
+    luigi RunJob --module luigi_dw_etl --local-scheduler
+
+Graph for one execution sequence ``seq`` (one chain per metadata table, so
+``--workers N`` runs tables in parallel)::
+
+    ExtractMySQLTable(t, seq) -> LoadLandingTable(t, seq) -> UpsertStoreTable(t, seq) -+
+                                                                                         +-> BuildPres(seq) -> RunJob
+    ... one chain per table in extract_config/ ..........................................+
+
+Every task's target is a JSON marker under ``output/<seq>/``; delete one to rerun that
+step. RunJob computes the execution sequence once (the latest one while it is
+incomplete, else the next) and passes it to every task.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+
+import luigi
+
+from etl import markers, pres, steps, summary
+from etl.config import etl_settings  # importing etl.config registers the luigi.cfg sections
+from etl.errors import EltError
+from etl.logs import ensure_logging
+from etl.metadata import load_metadata
+
+log = logging.getLogger("etl.job")
+
+
+def _marker(sequence: int, name: str) -> luigi.LocalTarget:
+    return luigi.LocalTarget(str(Path(etl_settings().output_dir) / str(sequence) / name))
+
+
+class MySQLTableTask(luigi.Task):
+    """Base of the per-table tasks: a source table name and the execution sequence."""
+
+    table = luigi.Parameter()
+    execution_sequence = luigi.IntParameter()
+    step = ""
+
+    def output(self):
+        """``output/<seq>/mysql_<table>.<step>.json``."""
+        return _marker(self.execution_sequence, f"mysql_{self.table}.{self.step}.json")
+
+    def meta(self):
+        """This table's validated metadata."""
+        return load_metadata(etl_settings().extract_config_dir)[self.table]
+
+    def write_marker(self, payload: dict) -> None:
+        """Write this task's marker atomically (after the work committed)."""
+        markers.write_json_atomic(self.output().path, payload)
+
+    def input_payload(self) -> dict:
+        """The extract marker's payload (column types, row count, window)."""
+        return markers.read_json(
+            Path(etl_settings().output_dir) / str(self.execution_sequence) / f"mysql_{self.table}.extract.json"
+        )
+
+
+class ExtractMySQLTable(MySQLTableTask):
+    """Stream the table's watermark window (or the whole table) into a staging CSV file."""
+
+    step = "extract"
+
+    def run(self):
+        ensure_logging()
+        payload = steps.extract_table(
+            steps.load_context(), self.meta(), self.execution_sequence,
+            progress=lambda rows: self.set_status_message(f"{rows:,} rows extracted"),
+        )
+        self.write_marker(payload)
+
+
+class LoadLandingTable(MySQLTableTask):
+    """COPY the staging file into ``landing.mysql_<table>`` (replacing this sequence's rows)."""
+
+    step = "landing"
+
+    def requires(self):
+        return ExtractMySQLTable(table=self.table, execution_sequence=self.execution_sequence)
+
+    def run(self):
+        ensure_logging()
+        self.write_marker(
+            steps.load_landing(steps.load_context(), self.meta(), self.execution_sequence, self.input_payload())
+        )
+
+
+class UpsertStoreTable(MySQLTableTask):
+    """Upsert the landing rows into ``store_mysql.<table>`` and advance the watermark (one transaction)."""
+
+    step = "store"
+
+    def requires(self):
+        return LoadLandingTable(table=self.table, execution_sequence=self.execution_sequence)
+
+    def run(self):
+        ensure_logging()
+        self.write_marker(
+            steps.upsert_store(steps.load_context(), self.meta(), self.execution_sequence, self.input_payload())
+        )
+
+
+class BuildPres(luigi.Task):
+    """Run ``sql/pres/*.sql`` in order after every store upsert (step markers under completed/)."""
+
+    execution_sequence = luigi.IntParameter()
+
+    def requires(self):
+        tables = load_metadata(etl_settings().extract_config_dir)
+        return [UpsertStoreTable(table=t, execution_sequence=self.execution_sequence) for t in tables]
+
+    def output(self):
+        return _marker(self.execution_sequence, "pres.json")
+
+    def complete(self):
+        """Done when the marker exists and no pres file lost its step marker."""
+        settings = etl_settings()
+        return self.output().exists() and all(
+            pres.step_marker(settings.completed_dir, self.execution_sequence, "pres", p.name).exists()
+            for p in pres.pres_files(settings.sql_dir)
+        )
+
+    def run(self):
+        ensure_logging()
+        settings = etl_settings()
+        files = pres.run_pres(
+            steps.load_context().warehouse, settings.sql_dir, settings.completed_dir, self.execution_sequence
+        )
+        markers.write_json_atomic(self.output().path, {"execution_sequence": self.execution_sequence, "files": files})
+
+
+def _all_complete(task: luigi.Task) -> bool:
+    """True when ``task`` and everything it requires (recursively) is complete."""
+    return task.complete() and all(_all_complete(dep) for dep in luigi.task.flatten(task.requires()))
+
+
+class RunJob(luigi.Task):
+    """The whole ELT for one execution sequence; its ``run()`` closes the run and prints the summary.
+
+    The sequence is computed once per process (see ``etl.markers.resolve_sequence``) after
+    the metadata was validated against the source, so nothing runs on bad metadata.
+    """
+
+    @cached_property
+    def execution_sequence(self) -> int:
+        """The sequence this invocation runs (resolved once; raises EltError on bad config)."""
+        ensure_logging()
+        try:
+            ctx = steps.load_context()
+            steps.preflight(ctx)
+            latest = max(markers.latest_sequence_on_disk(ctx.etl.output_dir), steps.warehouse_latest_sequence(ctx))
+        except EltError as exc:
+            log.error("RunJob cannot start: %s", exc)
+            raise
+        sequence = markers.resolve_sequence(latest, lambda seq: _all_complete(BuildPres(execution_sequence=seq)) and _marker(seq, "RunJob.json").exists())
+        log.info("execution sequence %d (latest known %d)", sequence, latest)
+        return sequence
+
+    def requires(self):
+        return BuildPres(execution_sequence=self.execution_sequence)
+
+    def output(self):
+        return _marker(self.execution_sequence, "RunJob.json")
+
+    def complete(self):
+        """Complete exactly when every task of the sequence has its marker."""
+        return self.output().exists() and _all_complete(self.requires())
+
+    def run(self):
+        ensure_logging()
+        settings = etl_settings()
+        ctx = steps.load_context()
+        tables = list(load_metadata(settings.extract_config_dir))
+        pres_payload = markers.read_json(self.requires().output().path)
+        result = summary.collect(settings.output_dir, self.execution_sequence, tables, pres_payload)
+        steps.close_run(ctx, self.execution_sequence)
+        markers.write_json_atomic(self.output().path, result)
+        log.info("%s", summary.render(result))
