@@ -37,7 +37,19 @@ def _marker(sequence: int, name: str) -> luigi.LocalTarget:
     return luigi.LocalTarget(str(Path(etl_settings().output_dir) / str(sequence) / name))
 
 
-class MySQLTableTask(luigi.Task):
+class SequenceTask(luigi.Task):
+    """Base of every task: complete only when its marker exists and all it requires is complete.
+
+    Luigi does not look below a complete task, so without this a deleted upstream marker
+    would never be noticed. With it, deleting a marker reruns that step and the steps that
+    consume its output (make semantics), under the same execution sequence.
+    """
+
+    def complete(self):
+        return super().complete() and all(dep.complete() for dep in luigi.task.flatten(self.requires()))
+
+
+class MySQLTableTask(SequenceTask):
     """Base of the per-table tasks: a source table name and the execution sequence."""
 
     table = luigi.Parameter()
@@ -107,7 +119,7 @@ class UpsertStoreTable(MySQLTableTask):
         )
 
 
-class BuildPres(luigi.Task):
+class BuildPres(SequenceTask):
     """Run ``sql/pres/*.sql`` in order after every store upsert (step markers under completed/)."""
 
     execution_sequence = luigi.IntParameter()
@@ -122,7 +134,7 @@ class BuildPres(luigi.Task):
     def complete(self):
         """Done when the marker exists and no pres file lost its step marker."""
         settings = etl_settings()
-        return self.output().exists() and all(
+        return super().complete() and all(
             pres.step_marker(settings.completed_dir, self.execution_sequence, "pres", p.name).exists()
             for p in pres.pres_files(settings.sql_dir)
         )
@@ -136,12 +148,7 @@ class BuildPres(luigi.Task):
         markers.write_json_atomic(self.output().path, {"execution_sequence": self.execution_sequence, "files": files})
 
 
-def _all_complete(task: luigi.Task) -> bool:
-    """True when ``task`` and everything it requires (recursively) is complete."""
-    return task.complete() and all(_all_complete(dep) for dep in luigi.task.flatten(task.requires()))
-
-
-class RunJob(luigi.Task):
+class RunJob(SequenceTask):
     """The whole ELT for one execution sequence; its ``run()`` closes the run and prints the summary.
 
     The sequence is computed once per process (see ``etl.markers.resolve_sequence``) after
@@ -159,7 +166,9 @@ class RunJob(luigi.Task):
         except EltError as exc:
             log.error("RunJob cannot start: %s", exc)
             raise
-        sequence = markers.resolve_sequence(latest, lambda seq: _all_complete(BuildPres(execution_sequence=seq)) and _marker(seq, "RunJob.json").exists())
+        sequence = markers.resolve_sequence(
+            latest, lambda seq: _marker(seq, "RunJob.json").exists() and BuildPres(execution_sequence=seq).complete()
+        )
         log.info("execution sequence %d (latest known %d)", sequence, latest)
         return sequence
 
@@ -168,10 +177,6 @@ class RunJob(luigi.Task):
 
     def output(self):
         return _marker(self.execution_sequence, "RunJob.json")
-
-    def complete(self):
-        """Complete exactly when every task of the sequence has its marker."""
-        return self.output().exists() and _all_complete(self.requires())
 
     def run(self):
         ensure_logging()

@@ -161,6 +161,7 @@ def apply_changes(settings: MySQLSettings, pct: float, seed: int) -> dict[str, i
 
         cur.execute("SELECT COUNT(*), COALESCE(MAX(CAST(SUBSTRING(order_no, 3) AS UNSIGNED)), 0) FROM order_headers")
         n_orders, max_no = cur.fetchone()
+        max_no = int(max_no)
         cur.execute("SELECT UTC_TIMESTAMP()")
         now = cur.fetchone()[0].replace(microsecond=0)
         new_orders = int(n_orders * pct / 100)

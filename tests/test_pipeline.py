@@ -1,0 +1,146 @@
+"""End-to-end runs of the main job against real MariaDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from conftest import assert_store_equals_source, store_rows
+
+pytestmark = pytest.mark.integration
+
+SCALE = "0.002"  # 500 orders, ~2,000 lines, 100 customers
+
+
+def landing_counts(project, sequence: int) -> dict[str, int]:
+    conn = project.pg()
+    cur = conn.cursor()
+    counts = {}
+    for table, entry in project.metadata().items():
+        cur.execute(f"SELECT count(*) FROM {entry['landing_table']} WHERE execution_sequence = %s", [sequence])
+        counts[table] = cur.fetchone()[0]
+    conn.close()
+    return counts
+
+
+def store_snapshot(project) -> dict[str, list]:
+    """All store rows including the etl columns (to prove a run touched nothing)."""
+    return {
+        t: store_rows(project, t, extra=("etl_created_datetime", "etl_updated_datetime"))
+        for t in project.metadata()
+    }
+
+
+def test_first_run_changes_and_noop_run(project):
+    project.populate("--scale", SCALE, "--seed", "7")
+    first = project.run()
+    assert "Run summary, execution sequence 1" in first.stderr
+    compared = assert_store_equals_source(project)
+    assert compared > 2500
+    summary = json.loads((project.output(1) / "RunJob.json").read_text())
+    by_table = {r["table"]: r for r in summary["tables"]}
+    assert by_table["order_lines"]["extracted"] == by_table["order_lines"]["inserted"] > 1000
+
+    # a day of changes: updates, soft deletes and new orders
+    project.populate("--changes", "5", "--seed", "8")
+    project.run()
+    assert_store_equals_source(project)
+    counts = landing_counts(project, 2)
+    full = {t: len(store_rows(project, t)) for t in project.metadata()}
+    assert 0 < counts["order_lines"] < full["order_lines"] / 2, (counts, full)
+    assert sum(counts.values()) < sum(full.values()) / 4
+    # every landing row of sequence 2 lies inside its recorded window
+    conn = project.pg()
+    cur = conn.cursor()
+    for table, entry in project.metadata().items():
+        cur.execute(
+            f"SELECT count(*) FROM {entry['landing_table']} l JOIN etl_control.extract_window w "
+            "ON w.execution_sequence = l.execution_sequence AND w.table_name = %s "
+            "WHERE l.execution_sequence = 2 AND NOT (l.updated_datetime >= w.window_start AND l.updated_datetime < w.window_end)",
+            [table],
+        )
+        assert cur.fetchone()[0] == 0, table
+
+    # no source change: only the look-back overlap is extracted, store is untouched
+    before = store_snapshot(project)
+    cur.execute("SELECT table_name, window_end FROM etl_control.extract_window WHERE execution_sequence = 2")
+    ends = dict(cur.fetchall())
+    project.run()
+    assert store_snapshot(project) == before
+    for table, entry in project.metadata().items():
+        cur.execute(
+            f"SELECT count(*), min(updated_datetime) FROM {entry['landing_table']} WHERE execution_sequence = 3"
+        )
+        n, oldest = cur.fetchone()
+        if n:
+            assert oldest >= ends[table].replace(microsecond=0) - __import__("datetime").timedelta(seconds=300)
+    summary = json.loads((project.output(3) / "RunJob.json").read_text())
+    assert summary["totals"]["inserted"] == summary["totals"]["updated"] == 0
+    conn.close()
+
+
+def test_rerun_by_deleting_a_store_marker(project):
+    project.populate("--scale", SCALE, "--seed", "11")
+    project.run()
+    out = project.output(1)
+    marker = out / "mysql_customers.store.json"
+    others = {p.name: p.stat().st_mtime_ns for p in out.glob("mysql_*.json") if p != marker}
+    before = store_snapshot(project)
+    marker.unlink()
+    proc = project.run()
+    assert marker.exists()
+    assert "execution sequence 1" in proc.stderr  # resumed, not a new sequence
+    assert "UpsertStoreTable(table=customers, execution_sequence=1)" in proc.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("mysql_*.json") if p != marker} == others
+    assert store_snapshot(project) == before
+    assert not project.output(2).exists()
+    # and the next run is a new sequence again
+    project.run()
+    assert (project.output(2) / "RunJob.json").exists()
+
+
+def test_failed_run_resumes_under_the_same_sequence(project):
+    project.populate("--scale", SCALE, "--seed", "12")
+    # sabotage one store table so its upsert fails: a CHECK no real row satisfies
+    conn = project.pg()
+    cur = conn.cursor()
+    cur.execute("CREATE SCHEMA store_mysql")
+    cur.execute(
+        "CREATE TABLE store_mysql.order_lines (order_no varchar(20) NOT NULL, order_line_no integer NOT NULL, "
+        "order_date date, product_code varchar(20), supplier_id integer, unit_price numeric(10,2), "
+        "quantity integer CONSTRAINT sabotage CHECK (quantity < 0), line_total numeric(20,4), "
+        "created_datetime timestamp(0), updated_datetime timestamp(0), is_deleted smallint, "
+        "etl_created_datetime timestamptz NOT NULL, etl_updated_datetime timestamptz NOT NULL)"
+    )
+    failed = project.run(expect=30)
+    assert "upsert into store_mysql.order_lines failed" in failed.stderr
+    assert "sabotage" in failed.stderr
+    assert not (project.output(1) / "mysql_order_lines.store.json").exists()
+    assert (project.output(1) / "mysql_order_headers.store.json").exists()
+    cur.execute("SELECT count(*) FROM store_mysql.order_lines")
+    assert cur.fetchone()[0] == 0  # nothing partial committed
+    cur.execute("SELECT count(*) FROM etl_control.watermark WHERE table_name = 'order_lines'")
+    assert cur.fetchone()[0] == 0  # watermark did not move
+
+    time.sleep(1.1)  # the resumed run must reuse the recorded window, not a new one
+    cur.execute("SELECT table_name, window_start, window_end FROM etl_control.extract_window ORDER BY 1")
+    windows = cur.fetchall()
+    cur.execute("ALTER TABLE store_mysql.order_lines DROP CONSTRAINT sabotage")
+    resumed = project.run()
+    assert "execution sequence 1" in resumed.stderr
+    assert "ExtractMySQLTable" not in resumed.stderr.split("Luigi Execution Summary")[-1].split("ran successfully")[-1]
+    cur.execute("SELECT table_name, window_start, window_end FROM etl_control.extract_window ORDER BY 1")
+    assert cur.fetchall() == windows
+    assert_store_equals_source(project)
+    conn.close()
+
+
+def test_parallel_workers(project):
+    project.populate("--scale", SCALE, "--seed", "13")
+    project.run("--workers", "3")
+    assert_store_equals_source(project)
+    project.populate("--changes", "3", "--seed", "14")
+    project.run("--workers", "3")
+    assert_store_equals_source(project)
