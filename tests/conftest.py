@@ -15,6 +15,8 @@ import sys
 import textwrap
 import uuid
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import mysql.connector
@@ -177,9 +179,21 @@ def store_rows(project: Project, table: str, extra: tuple[str, ...] = ()) -> lis
 
 
 def _norm(value) -> str:
-    """repr of a value, with MySQL's bytearray/str differences removed."""
+    """A comparable text form of a value: exact digits for numbers, repr for text, ISO for times.
+
+    int and Decimal compare by their digits (so MySQL's BIGINT UNSIGNED 5 equals
+    PostgreSQL's numeric 5, but 1.50 does not equal 1.5); None and '' stay distinct.
+    """
     if isinstance(value, (bytes, bytearray)):
         value = value.decode()
+    if value is None:
+        return "<NULL>"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
     return repr(value)
 
 

@@ -1,0 +1,85 @@
+"""Bad metadata, unreachable databases and wrong passwords fail fast, clearly, non-zero, without secrets."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from conftest import mysql_connect
+
+pytestmark = pytest.mark.integration
+
+SECRET = "S3cr3t-" + uuid.uuid4().hex[:8]
+
+
+def edit_metadata(project, table: str, **changes) -> None:
+    path = project.root / "extract_config" / "mysql_tables.yaml"
+    text = path.read_text()
+    import yaml
+
+    doc = yaml.safe_load(text)
+    doc[table].update(changes)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_unknown_column_is_named(project):
+    project.populate("--scale", "0.001")
+    columns = project.metadata()["customers"]["columns"]
+    edit_metadata(project, "customers", columns=columns + ["no_such_column"])
+    proc = project.run(expect=35)
+    assert "table 'customers', field 'columns': column 'no_such_column' does not exist" in proc.stderr
+    assert "mysql_tables.yaml" in proc.stderr
+    assert not (project.root / "output" / "1").exists()  # nothing ran
+
+
+def test_non_identifier_is_rejected_before_any_sql(project):
+    project.populate("--scale", "0.001")
+    edit_metadata(project, "companies", unique_columns=["company_id; DROP TABLE companies"])
+    proc = project.run(expect=35)
+    assert "field 'unique_columns': 'company_id; DROP TABLE companies' is not an identifier" in proc.stderr
+    conn = project.mysql()
+    cur = conn.cursor()
+    cur.execute("SELECT COUNT(*) FROM companies")
+    assert cur.fetchone()[0] > 0
+
+
+def test_unreachable_source(project):
+    project.write_cfg(mysql={"port": 1})
+    proc = project.run(expect=35)
+    assert "MySQL source root@127.0.0.1:1/" in proc.stderr
+    assert "server unreachable" in proc.stderr and "start MariaDB/MySQL or fix [mysql] host and port" in proc.stderr
+
+
+def test_unreachable_warehouse(project):
+    project.populate("--scale", "0.001")
+    project.write_cfg(warehouse={"port": 1})
+    proc = project.run(expect=35)
+    assert "warehouse root@127.0.0.1:1/" in proc.stderr and "start PostgreSQL or fix [warehouse] host and port" in proc.stderr
+
+
+def test_wrong_password_is_not_printed(project):
+    project.populate("--scale", "0.001")
+    user = "etl_" + uuid.uuid4().hex[:8]
+    admin = mysql_connect()
+    cur = admin.cursor()
+    cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'right-password'")
+    cur.execute(f"CREATE USER '{user}'@'localhost' IDENTIFIED BY 'right-password'")
+    try:
+        project.write_cfg(mysql={"user": user})
+        proc = project.run(expect=35, env=project.env(MYSQL_PASSWORD=SECRET))
+        assert f"access denied for user '{user}'" in proc.stderr
+        assert "MYSQL_PASSWORD" in proc.stderr
+        assert SECRET not in proc.stdout + proc.stderr
+        written = "".join(p.read_text(errors="replace") for p in project.root.rglob("*") if p.is_file())
+        assert SECRET not in written
+    finally:
+        cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        cur.execute(f"DROP USER IF EXISTS '{user}'@'localhost'")
+        admin.close()
+
+
+def test_wrong_config_value(project):
+    project.write_cfg(warehouse={"flavor": "oracle"})
+    proc = project.run(expect=35)
+    assert "[warehouse] flavor = 'oracle' is not supported" in proc.stderr

@@ -1,0 +1,129 @@
+"""Unit tests of SQL generation: exact statements, quoting, type mapping."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from etl.errors import ConfigError
+from etl.metadata import QualifiedName, TableMeta
+from etl.sqlgen import (
+    SourceColumn,
+    Window,
+    build_extract_query,
+    landing_copy_sql,
+    mysql_ident,
+    pg_type,
+    upsert_sql,
+)
+
+META = TableMeta(
+    name="order_lines",
+    columns=("order_no", "order_line_no", "quantity", "updated_datetime"),
+    where_clause="is_test = 0",
+    is_incremental=True,
+    watermark_column="updated_datetime",
+    landing_table=QualifiedName("landing", "mysql_order_lines"),
+    store_table=QualifiedName("store_mysql", "order_lines"),
+    unique_columns=("order_no", "order_line_no"),
+    source_file="x.yaml",
+)
+
+
+def as_text(composable) -> str:
+    """Render a psycopg2.sql composition without a connection (identifiers double-quoted)."""
+    from psycopg2 import sql
+
+    def render(part):
+        if isinstance(part, sql.Composed):
+            return "".join(render(p) for p in part.seq)
+        if isinstance(part, sql.Identifier):
+            return ".".join('"' + s.replace('"', '""') + '"' for s in part.strings)
+        if isinstance(part, sql.SQL):
+            return part.string
+        raise TypeError(part)
+
+    return render(composable)
+
+
+def test_extract_query_incremental_window():
+    start, end = datetime(2024, 1, 1), datetime(2024, 1, 2, 3, 4, 5)
+    query, params = build_extract_query(META, "shop", Window(start, end))
+    assert query == (
+        "SELECT `order_no`, `order_line_no`, `quantity`, `updated_datetime` FROM `shop`.`order_lines` "
+        "WHERE `updated_datetime` >= %s AND `updated_datetime` < %s AND (is_test = 0)"
+    )
+    assert params == [start, end]
+
+
+def test_extract_query_first_run_and_full():
+    query, params = build_extract_query(META, "shop", Window(None, datetime(2024, 1, 2)))
+    assert "WHERE `updated_datetime` < %s AND (is_test = 0)" in query and len(params) == 1
+    full = TableMeta(**{**META.__dict__, "is_incremental": False, "where_clause": ""})
+    query, params = build_extract_query(full, "shop", Window(None, None))
+    assert query.endswith("FROM `shop`.`order_lines`") and params == []
+
+
+def test_mysql_ident_rejects_injection():
+    assert mysql_ident("a_b1") == "`a_b1`"
+    with pytest.raises(ConfigError):
+        mysql_ident("a`; DROP TABLE x; --")
+
+
+def test_copy_sql():
+    assert as_text(landing_copy_sql(META)) == (
+        'COPY "landing"."mysql_order_lines" ("execution_sequence", "order_no", "order_line_no", "quantity", '
+        '"updated_datetime") FROM STDIN WITH (FORMAT csv, HEADER true)'
+    )
+
+
+def test_upsert_sql_shape():
+    text = as_text(upsert_sql(META))
+    assert text == (
+        'WITH batch AS (SELECT DISTINCT ON ("order_no", "order_line_no") "order_no", "order_line_no", "quantity", '
+        '"updated_datetime" FROM "landing"."mysql_order_lines" WHERE execution_sequence = %s AND "order_no" IS NOT NULL '
+        'AND "order_line_no" IS NOT NULL ORDER BY "order_no", "order_line_no", "updated_datetime" DESC NULLS LAST, '
+        'landing_row_id DESC), merged AS (INSERT INTO "store_mysql"."order_lines" AS s ("order_no", "order_line_no", '
+        '"quantity", "updated_datetime", etl_created_datetime, etl_updated_datetime) SELECT "order_no", "order_line_no", '
+        '"quantity", "updated_datetime", now(), now() FROM batch ON CONFLICT ("order_no", "order_line_no") DO UPDATE SET '
+        '"quantity" = EXCLUDED."quantity", "updated_datetime" = EXCLUDED."updated_datetime", etl_updated_datetime = '
+        'EXCLUDED.etl_updated_datetime WHERE (s."quantity", s."updated_datetime") IS DISTINCT FROM (EXCLUDED."quantity", '
+        'EXCLUDED."updated_datetime") AND (s."updated_datetime" IS NULL OR EXCLUDED."updated_datetime" IS NULL OR '
+        'EXCLUDED."updated_datetime" >= s."updated_datetime") RETURNING (s.xmax = 0) AS inserted) SELECT count(*) '
+        "FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
+    )
+
+
+def test_upsert_all_key_columns_does_nothing_on_conflict():
+    keys_only = TableMeta(**{**META.__dict__, "columns": ("order_no",), "unique_columns": ("order_no",),
+                             "watermark_column": None, "is_incremental": False})
+    assert "ON CONFLICT (\"order_no\") DO NOTHING RETURNING" in as_text(upsert_sql(keys_only))
+
+
+@pytest.mark.parametrize(
+    "data_type, column_type, extra, expected",
+    [
+        ("int", "int(11)", {}, "integer"),
+        ("int", "int(10) unsigned", {}, "bigint"),
+        ("bigint", "bigint(20) unsigned", {}, "numeric(20,0)"),
+        ("tinyint", "tinyint(1)", {}, "smallint"),
+        ("decimal", "decimal(20,4)", {"numeric_precision": 20, "numeric_scale": 4}, "numeric(20,4)"),
+        ("varchar", "varchar(200)", {"char_length": 200}, "varchar(200)"),
+        ("char", "char(2)", {"char_length": 2}, "varchar(2)"),
+        ("datetime", "datetime(6)", {"datetime_precision": 6}, "timestamp(6)"),
+        ("datetime", "datetime", {"datetime_precision": 0}, "timestamp(0)"),
+        ("timestamp", "timestamp", {"datetime_precision": 0}, "timestamptz(0)"),
+        ("date", "date", {}, "date"),
+        ("longtext", "longtext", {}, "text"),
+        ("enum", "enum('a','b')", {}, "text"),
+        ("double", "double", {}, "double precision"),
+    ],
+)
+def test_pg_type(data_type, column_type, extra, expected):
+    assert pg_type("t", SourceColumn("c", data_type, column_type, **extra)) == expected
+
+
+def test_pg_type_unsupported_names_table_and_column():
+    with pytest.raises(ConfigError, match="table 't', column 'c': MySQL type 'blob' is not supported"):
+        pg_type("t", SourceColumn("c", "blob", "blob"))
