@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import assert_store_equals_source, store_rows
+from conftest import _norm, assert_store_equals_source, store_rows
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +25,41 @@ def landing_counts(project, sequence: int) -> dict[str, int]:
     return counts
 
 
+REPORT_COLUMNS = (
+    "order_no, order_line_no, order_date, product_code, supplier_id, product_name, supplier_name, supplier_country, "
+    "seller_company_id, seller_company_name, seller_country, customer_document_no, customer_full_name, "
+    "customer_username, customer_country, unit_price, quantity, line_total"
+)
+EXPECTED_REPORT_SQL = """
+SELECT l.order_no, l.order_line_no, l.order_date, l.product_code, l.supplier_id, p.product_name,
+       s.company_name, s.country, h.company_id, se.company_name, se.country, h.customer_document_no,
+       c.customer_full_name, c.username, c.country, l.unit_price, l.quantity, l.line_total
+FROM order_lines l
+JOIN order_headers h ON h.order_no = l.order_no AND h.is_deleted = 0
+LEFT JOIN products p ON p.product_code = l.product_code AND p.supplier_id = l.supplier_id
+LEFT JOIN companies s ON s.company_id = l.supplier_id
+LEFT JOIN companies se ON se.company_id = h.company_id
+LEFT JOIN customers c ON c.customer_document_no = h.customer_document_no
+WHERE l.is_deleted = 0
+"""
+
+
+def assert_report_order_lines_matches_source(project) -> None:
+    """pres.report_order_lines equals the same join computed on the MySQL source."""
+    conn = project.mysql()
+    cur = conn.cursor()
+    cur.execute(EXPECTED_REPORT_SQL)
+    expected = sorted(tuple(_norm(v) for v in row) for row in cur.fetchall())
+    conn.close()
+    pg = project.pg()
+    cur = pg.cursor()
+    cur.execute(f"SELECT {REPORT_COLUMNS} FROM pres.report_order_lines")
+    actual = sorted(tuple(_norm(v) for v in row) for row in cur.fetchall())
+    pg.close()
+    assert len(expected) > 0
+    assert actual == expected, f"{len(actual)} vs {len(expected)}: {sorted(set(expected) - set(actual))[:2]}"
+
+
 def store_snapshot(project) -> dict[str, list]:
     """All store rows including the etl columns (to prove a run touched nothing)."""
     return {
@@ -39,6 +74,7 @@ def test_first_run_changes_and_noop_run(project):
     assert "Run summary, execution sequence 1" in first.stderr
     compared = assert_store_equals_source(project)
     assert compared > 2500
+    assert_report_order_lines_matches_source(project)
     summary = json.loads((project.output(1) / "RunJob.json").read_text())
     by_table = {r["table"]: r for r in summary["tables"]}
     assert by_table["order_lines"]["extracted"] == by_table["order_lines"]["inserted"] > 1000
@@ -47,6 +83,7 @@ def test_first_run_changes_and_noop_run(project):
     project.populate("--changes", "5", "--seed", "8")
     project.run()
     assert_store_equals_source(project)
+    assert_report_order_lines_matches_source(project)
     counts = landing_counts(project, 2)
     full = {t: len(store_rows(project, t)) for t in project.metadata()}
     assert 0 < counts["order_lines"] < full["order_lines"] / 2, (counts, full)
@@ -144,3 +181,22 @@ def test_parallel_workers(project):
     project.populate("--changes", "3", "--seed", "14")
     project.run("--workers", "3")
     assert_store_equals_source(project)
+    assert_report_order_lines_matches_source(project)
+    # dimension-only changes must reach the report rows that reference them
+    conn = project.mysql()
+    cur = conn.cursor()
+    cur.execute("UPDATE companies SET company_name = 'Renamed Supplier', updated_datetime = UTC_TIMESTAMP() WHERE company_id = 1")
+    cur.execute("UPDATE products SET product_name = 'Renamed Product', updated_datetime = UTC_TIMESTAMP() "
+                "WHERE (product_code, supplier_id) = (SELECT product_code, supplier_id FROM order_lines LIMIT 1)")
+    cur.execute("UPDATE customers SET customer_full_name = 'Renamed Customer', updated_datetime = UTC_TIMESTAMP() "
+                "WHERE customer_document_no = (SELECT customer_document_no FROM order_headers LIMIT 1)")
+    conn.close()
+    project.run("--workers", "3")
+    assert_report_order_lines_matches_source(project)
+    pg = project.pg()
+    cur = pg.cursor()
+    cur.execute("SELECT count(*) FILTER (WHERE supplier_name = 'Renamed Supplier'), "
+                "count(*) FILTER (WHERE product_name = 'Renamed Product'), "
+                "count(*) FILTER (WHERE customer_full_name = 'Renamed Customer') FROM pres.report_order_lines")
+    assert all(n > 0 for n in cur.fetchone())
+    pg.close()

@@ -1,11 +1,22 @@
 -- pres.report_order_lines
--- Grain: one row per live order line (order_lines and order_headers not soft-deleted).
+-- Grain: one row per live order line (order line and its header not soft-deleted).
 -- Key: (order_no, order_line_no).
--- Joins each line to its header, product (by product_code + supplier_id), supplier and
--- seller companies and customer. Lines of soft-deleted customers, products or companies
--- are kept (they still count as sales). Rebuilt in full in this file's transaction.
+-- Each line joined to its header, product (product_code + supplier_id), supplier and seller
+-- companies and customer. Lines of soft-deleted customers, products or companies are kept
+-- (they still count as sales).
+--
+-- Maintained incrementally: only orders touched since the previous build are recomputed,
+-- i.e. orders whose lines or header changed in store, or that reference a product,
+-- company or customer that changed. "Changed" means store etl_updated_datetime at or after
+-- the previous build's transaction time, kept in etl_control.pres_watermark. Every store
+-- upsert of a run commits before this file runs, so nothing can slip between the two.
 
 create schema if not exists pres;
+
+create table if not exists etl_control.pres_watermark (
+    name text primary key,
+    value timestamptz not null
+);
 
 create table if not exists pres.report_order_lines (
     order_no varchar(20) not null,
@@ -30,12 +41,62 @@ create table if not exists pres.report_order_lines (
     primary key (order_no, order_line_no)
 );
 
-truncate pres.report_order_lines;
+create temporary table tmp_changed_orders on commit drop as
+with
+watermark as (
+    select coalesce(
+        (select value from etl_control.pres_watermark where name = 'report_order_lines'),
+        '-infinity'::timestamptz
+    ) as since
+)
+
+select lines.order_no
+from store_mysql.order_lines as lines, watermark
+where lines.etl_updated_datetime >= watermark.since
+union
+select headers.order_no
+from store_mysql.order_headers as headers, watermark
+where headers.etl_updated_datetime >= watermark.since
+union
+select headers.order_no
+from store_mysql.order_headers as headers
+inner join store_mysql.customers as customers
+    on customers.customer_document_no = headers.customer_document_no
+cross join watermark
+where customers.etl_updated_datetime >= watermark.since
+union
+select headers.order_no
+from store_mysql.order_headers as headers
+inner join store_mysql.companies as sellers on sellers.company_id = headers.company_id
+cross join watermark
+where sellers.etl_updated_datetime >= watermark.since
+union
+select lines.order_no
+from store_mysql.order_lines as lines
+inner join store_mysql.products as products
+    on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
+cross join watermark
+where products.etl_updated_datetime >= watermark.since
+union
+select lines.order_no
+from store_mysql.order_lines as lines
+inner join store_mysql.companies as suppliers on suppliers.company_id = lines.supplier_id
+cross join watermark
+where suppliers.etl_updated_datetime >= watermark.since;
+
+analyze tmp_changed_orders;
+
+delete from pres.report_order_lines as report
+using tmp_changed_orders as changed
+where report.order_no = changed.order_no;
 
 insert into pres.report_order_lines
 with
 lines as (
-    select * from store_mysql.order_lines where is_deleted = 0
+    select store_lines.*
+    from store_mysql.order_lines as store_lines
+    inner join tmp_changed_orders as changed on changed.order_no = store_lines.order_no
+    where store_lines.is_deleted = 0
 ),
 
 headers as (
@@ -68,4 +129,9 @@ left join store_mysql.products as products
     on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
 left join store_mysql.companies as suppliers on suppliers.company_id = lines.supplier_id
 left join store_mysql.companies as sellers on sellers.company_id = headers.company_id
-left join store_mysql.customers as customers on customers.customer_document_no = headers.customer_document_no;
+left join store_mysql.customers as customers
+    on customers.customer_document_no = headers.customer_document_no;
+
+insert into etl_control.pres_watermark (name, value)
+values ('report_order_lines', now())
+on conflict (name) do update set value = excluded.value;
