@@ -64,6 +64,7 @@ class dw_etl(luigi.Config):  # noqa: N801
     safety_lag_seconds = luigi.IntParameter(default=2)
     batch_rows = luigi.IntParameter(default=20000)
     landing_keep_sequences = luigi.IntParameter(default=7)
+    detect_hard_deletes = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class EtlSettings:
     safety_lag_seconds: int
     batch_rows: int
     landing_keep_sequences: int
+    detect_hard_deletes: bool
 
 
 def mysql_settings() -> MySQLSettings:
@@ -173,6 +175,7 @@ def etl_settings() -> EtlSettings:
         safety_lag_seconds=cfg.safety_lag_seconds,
         batch_rows=cfg.batch_rows,
         landing_keep_sequences=cfg.landing_keep_sequences,
+        detect_hard_deletes=cfg.detect_hard_deletes,
     )
 
 

@@ -270,3 +270,47 @@ def upsert_sql(meta: TableMeta) -> sql.Composable:
         store=store,
         conflict=conflict,
     )
+
+
+def _mysql_from_where(meta: TableMeta, database: str) -> str:
+    query = f" FROM {mysql_ident(database)}.{mysql_ident(meta.name)}"
+    if meta.where_clause:
+        query += f" WHERE ({meta.where_clause})"
+    return query
+
+
+def source_count_query(meta: TableMeta, database: str) -> str:
+    """MySQL ``COUNT(*)`` of the source rows store mirrors (``where_clause`` applied)."""
+    return "SELECT COUNT(*)" + _mysql_from_where(meta, database)
+
+
+def source_keys_query(meta: TableMeta, database: str) -> str:
+    """MySQL query of every business key of the rows store mirrors (for hard-delete detection)."""
+    return "SELECT " + ", ".join(mysql_ident(c) for c in meta.unique_columns) + _mysql_from_where(meta, database)
+
+
+def store_count_sql(meta: TableMeta) -> sql.Composable:
+    """``count(*)`` of the store table."""
+    return sql.SQL("SELECT count(*) FROM {}").format(_qualified(meta.store_table))
+
+
+SOURCE_KEYS_TABLE = "etl_source_keys"
+
+
+def source_keys_temp_sql(meta: TableMeta) -> list[sql.Composable]:
+    """Create a transaction-scoped temp table shaped like the store key, and the COPY into it."""
+    keys = _ident_list(meta.unique_columns)
+    return [
+        sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+            sql.Identifier(SOURCE_KEYS_TABLE), keys, _qualified(meta.store_table)
+        ),
+        sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(sql.Identifier(SOURCE_KEYS_TABLE), keys),
+    ]
+
+
+def delete_missing_keys_sql(meta: TableMeta) -> sql.Composable:
+    """Delete store rows whose key is not among the copied source keys (hard-deleted at the source)."""
+    match = sql.SQL(" AND ").join(sql.SQL("k.{0} = s.{0}").format(sql.Identifier(c)) for c in meta.unique_columns)
+    return sql.SQL("DELETE FROM {} AS s WHERE NOT EXISTS (SELECT 1 FROM {} AS k WHERE {})").format(
+        _qualified(meta.store_table), sql.Identifier(SOURCE_KEYS_TABLE), match
+    )

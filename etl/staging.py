@@ -81,22 +81,48 @@ def csv_writer(handle):
     return csv.writer(handle, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n", doublequote=True)
 
 
-def write_raw_batches(handle, header: list[str], sequence: int, batches: Iterable[list[tuple]], on_batch=None) -> int:
+def is_invalid_date(text: str) -> bool:
+    """True for MySQL's zero and partial dates (``0000-00-00``, ``2024-00-10``, ``2024-02-00``).
+
+    PostgreSQL rejects them; MySQL client libraries (mysql-connector, mysqlclient) return
+    them as NULL, so the staging file carries NULL too.
+    """
+    return text.startswith("0000") or text[4:8] == "-00-" or text[7:10] == "-00"
+
+
+def write_raw_batches(
+    handle, header: list[str], sequence: int, batches: Iterable[list[tuple]], on_batch=None,
+    date_columns: Iterable[int] = (),
+) -> tuple[int, dict[str, int]]:
     """Write a header and every row of ``batches`` (raw driver rows) prefixed with ``sequence``.
 
     Raw rows hold ``bytes`` (the server's text form, decoded as UTF-8) or None (-> NULL).
-    ``on_batch(rows_so_far)`` is called after each batch (progress). Returns the row count.
+    Values of ``date_columns`` (0-based indexes into a row) that are zero or partial dates
+    are written as NULL and counted. ``on_batch(rows_so_far)`` is called after each batch.
+    Returns ``(row count, {column name: invalid dates replaced by NULL})``.
     """
     writer = csv_writer(handle)
     writer.writerow(["execution_sequence", *header])
     count = 0
     seq = sequence
     null = NULL
+    dates = tuple(date_columns)
+    invalid = dict.fromkeys((header[i] for i in dates), 0)
     for rows in batches:
-        writer.writerows(
-            [seq, *[null if v is None else v.decode("utf-8") for v in row]] for row in rows
-        )
+        if dates:
+            out = []
+            for row in rows:
+                values = [null if v is None else v.decode("utf-8") for v in row]
+                for i in dates:
+                    value = values[i]
+                    if value is not null and is_invalid_date(value):
+                        values[i] = null
+                        invalid[header[i]] += 1
+                out.append([seq, *values])
+            writer.writerows(out)
+        else:
+            writer.writerows([seq, *[null if v is None else v.decode("utf-8") for v in row]] for row in rows)
         count += len(rows)
         if on_batch is not None:
             on_batch(count)
-    return count
+    return count, {k: v for k, v in invalid.items() if v}

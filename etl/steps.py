@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -19,12 +20,13 @@ from etl import control, source_mysql, sqlgen, warehouse
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
 from etl.errors import ExtractError, LoadError, MergeError, SourceError
 from etl.metadata import TableMeta, check_against_source, load_metadata
-from etl.staging import LocalStaging, write_raw_batches
+from etl.staging import LocalStaging, csv_writer, write_raw_batches
 
 log = logging.getLogger(__name__)
 
 SOURCE = "mysql"
 PROGRESS_EVERY_ROWS = 200_000
+DATE_TYPES = ("date", "datetime", "timestamp")
 COPY_BUFFER_BYTES = 1 << 20
 
 
@@ -121,16 +123,19 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                     progress(rows)
 
         try:
+            date_columns = [i for i, c in enumerate(meta.columns) if types[c].data_type in DATE_TYPES]
             with ctx.staging.write_part(SOURCE, meta.name, sequence) as handle:
-                rows = write_raw_batches(
+                rows, invalid_dates = write_raw_batches(
                     handle, list(meta.columns), sequence,
-                    source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows), on_batch,
+                    source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows), on_batch, date_columns,
                 )
         except (OSError, UnicodeDecodeError) as exc:
             raise ExtractError(
                 f"table {meta.name!r}: writing staging file under {ctx.staging.describe()} failed: {exc}"
             ) from None
     seconds = round(time.monotonic() - started, 3)
+    for column, n in invalid_dates.items():
+        log.warning("table %s, column %s: %d zero or partial dates (e.g. 0000-00-00) staged as NULL", meta.name, column, n)
     log.info("extract %s: %d rows in %.2f s", meta.name, rows, seconds)
     return {
         "table": meta.name,
@@ -139,6 +144,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         "window_end": window.end.isoformat(sep=" ") if window.end else None,
         "rows": rows,
         "null_watermark_rows": null_watermarks,
+        "invalid_dates": invalid_dates,
         "pg_types": pg_types,
         "file": str(ctx.staging.part_path(SOURCE, meta.name, sequence)),
         "seconds": seconds,
@@ -194,8 +200,10 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, extracted: dict) 
     """Upsert the sequence's landing rows into store and advance the watermark, in one transaction.
 
     Rows with a NULL key column are not merged; they stay in landing and are counted
-    (``null_key_rows``) with a warning. Returns ``{"inserted", "updated", "null_key_rows",
-    "seconds"}``. Raises MergeError naming the table.
+    (``null_key_rows``) with a warning. With ``[dw_etl] detect_hard_deletes`` on, store
+    rows whose key no longer exists in the source are deleted in the same transaction
+    (see :func:`_delete_hard_deleted`). Returns ``{"inserted", "updated", "deleted",
+    "null_key_rows", "seconds"}``. Raises MergeError naming the table.
     """
     started = time.monotonic()
     with warehouse.connection(ctx.warehouse) as conn:
@@ -206,14 +214,15 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, extracted: dict) 
                 null_keys = cur.fetchone()[0]
                 cur.execute(sqlgen.upsert_sql(meta), [sequence])
                 inserted, updated = cur.fetchone()
+            deleted = _delete_hard_deleted(ctx, meta, conn) if ctx.etl.detect_hard_deletes else 0
             window = control.recorded_window(conn, sequence, meta.name)
             if meta.is_incremental:
                 if window is None or window.end is None:
                     raise MergeError(f"table {meta.name!r}: no recorded window for sequence {sequence}")
                 control.advance_watermark(conn, meta.name, meta.watermark_column, window.end, sequence)
             seconds = round(time.monotonic() - started, 3)
-            details = {"inserted": inserted, "updated": updated, "null_key_rows": null_keys}
-            control.log_step(conn, sequence, "store", meta.name, inserted + updated, seconds, json.dumps(details))
+            details = {"inserted": inserted, "updated": updated, "deleted": deleted, "null_key_rows": null_keys}
+            control.log_step(conn, sequence, "store", meta.name, inserted + updated + deleted, seconds, json.dumps(details))
             conn.commit()
         except psycopg2.Error as exc:
             raise MergeError(f"table {meta.name!r}: upsert into {meta.store_table} failed: {_pg_message(exc)}") from None
@@ -222,15 +231,46 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, extracted: dict) 
             "table %s: %d landing rows of sequence %d have a NULL in %s and were not merged into store",
             meta.name, null_keys, sequence, ", ".join(meta.unique_columns),
         )
-    log.info("store %s: %d inserted, %d updated in %.2f s", meta.store_table, inserted, updated, seconds)
+    log.info("store %s: %d inserted, %d updated, %d deleted in %.2f s", meta.store_table, inserted, updated, deleted, seconds)
     return {
         "table": meta.name,
         "execution_sequence": sequence,
         "inserted": inserted,
         "updated": updated,
+        "deleted": deleted,
         "null_key_rows": null_keys,
         "seconds": seconds,
     }
+
+
+def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn) -> int:
+    """Delete store rows whose key is gone from the source; returns the number deleted.
+
+    Cheap check first: only when store holds more rows than the source (``where_clause``
+    applied) are the source keys streamed into a temp table (via a spooled temp file and
+    COPY, memory bounded) and the missing keys deleted. Runs inside the caller's
+    transaction. A source insert racing with the check can hide a delete until the next
+    run; it can never delete a live row (a key in the snapshot is kept).
+    """
+    with source_mysql.connection(ctx.source) as src, conn.cursor() as cur:
+        cur.execute(sqlgen.store_count_sql(meta))
+        store_count = cur.fetchone()[0]
+        source_count = source_mysql.scalar(src, sqlgen.source_count_query(meta, ctx.source.database))
+        if store_count <= source_count:
+            return 0
+        create, copy = sqlgen.source_keys_temp_sql(meta)
+        cur.execute(create)
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+            writer = csv_writer(spool)
+            for rows in source_mysql.stream_rows(src, sqlgen.source_keys_query(meta, ctx.source.database), [], ctx.etl.batch_rows):
+                writer.writerows([v.decode("utf-8") for v in row] for row in rows)
+            spool.seek(0)
+            cur.copy_expert(copy, spool, size=COPY_BUFFER_BYTES)
+        cur.execute(sqlgen.delete_missing_keys_sql(meta))
+        deleted = cur.rowcount
+    log.info("table %s: store had %d rows, source %d: %d hard-deleted keys removed from store",
+             meta.name, store_count, source_count, deleted)
+    return deleted
 
 
 def close_run(ctx: Context, sequence: int) -> None:

@@ -31,6 +31,8 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
                 "landed": landing.get("rows"),
                 "inserted": store.get("inserted"),
                 "updated": store.get("updated"),
+                "deleted": store.get("deleted"),
+                "invalid_dates": sum((extract.get("invalid_dates") or {}).values()),
                 "null_key_rows": store.get("null_key_rows"),
                 "null_watermark_rows": extract.get("null_watermark_rows"),
                 "extract_s": extract.get("seconds"),
@@ -40,7 +42,7 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
         )
     totals = {
         key: sum(r[key] or 0 for r in rows)
-        for key in ("extracted", "landed", "inserted", "updated", "null_key_rows")
+        for key in ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates")
     }
     return {
         "execution_sequence": sequence,
@@ -52,14 +54,12 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
 
 def render(summary: dict) -> str:
     """Render a collected summary as a plain-text table for the log / terminal."""
-    headers = ["table", "extracted", "landed", "inserted", "updated", "null keys", "extract s", "landing s", "store s"]
-    body = [
-        [r["table"], r["extracted"], r["landed"], r["inserted"], r["updated"], r["null_key_rows"],
-         r["extract_s"], r["landing_s"], r["store_s"]]
-        for r in summary["tables"]
-    ]
+    headers = ["table", "extracted", "landed", "inserted", "updated", "deleted", "null keys", "bad dates",
+               "extract s", "landing s", "store s"]
+    counts = ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates")
+    body = [[r["table"], *(r[k] for k in counts), r["extract_s"], r["landing_s"], r["store_s"]] for r in summary["tables"]]
     t = summary["totals"]
-    body.append(["TOTAL", t["extracted"], t["landed"], t["inserted"], t["updated"], t["null_key_rows"], "", "", ""])
+    body.append(["TOTAL", *(t[k] for k in counts), "", "", ""])
     text = f"Run summary, execution sequence {summary['execution_sequence']}\n"
     text += tabulate(body, headers=headers, tablefmt="simple", intfmt=",")
     if summary["pres"]:

@@ -8,6 +8,8 @@ datetimes with microseconds, extreme integers.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -126,4 +128,62 @@ def test_metadata_options(project):
     assert cur.fetchone()[0] == 3  # full extract every run
     cur.execute("SELECT name FROM store_mysql.regions WHERE code = 'EU'")
     assert cur.fetchone()[0] == "Europa"
+    pg.close()
+
+
+def test_zero_dates_are_staged_as_null_and_counted(project):
+    project.populate("--scale", "0.001")
+    conn = project.mysql()
+    cur = conn.cursor()
+    cur.execute("SET SESSION sql_mode = ''")
+    cur.execute("CREATE TABLE odd_dates (id INT PRIMARY KEY, d DATE NULL, dt DATETIME NULL, updated_datetime DATETIME NOT NULL)")
+    cur.executemany("INSERT INTO odd_dates VALUES (%s, %s, %s, %s)", [
+        (1, "0000-00-00", "0000-00-00 00:00:00", "2024-01-01 00:00:00"),
+        (2, "2024-02-00", "2024-00-05 10:00:00", "2024-01-01 00:00:00"),
+        (3, "2024-02-29", "2024-02-29 12:34:56", "2024-01-01 00:00:00"),
+    ])
+    conn.close()
+    (project.root / "extract_config" / "odd.yaml").write_text(yaml.safe_dump({"odd_dates": {
+        "columns": ["id", "d", "dt", "updated_datetime"], "where_clause": "", "is_incremental": True,
+        "watermark_column": "updated_datetime", "landing_table": "landing.mysql_odd_dates",
+        "store_table": "store_mysql.odd_dates", "unique_columns": ["id"]}}))
+    proc = project.run()
+    assert "table odd_dates, column d: 2 zero or partial dates (e.g. 0000-00-00) staged as NULL" in proc.stderr
+    assert "table odd_dates, column dt: 2 zero or partial dates" in proc.stderr
+    pg = project.pg()
+    cur = pg.cursor()
+    cur.execute("SELECT id, d::text, dt::text FROM store_mysql.odd_dates ORDER BY id")
+    assert cur.fetchall() == [(1, None, None), (2, None, None), (3, "2024-02-29", "2024-02-29 12:34:56")]
+    pg.close()
+    # mysql-connector itself reads these values as NULL, so store equals source
+    assert_store_equals_source(project)
+    summary = json.loads((project.output(1) / "RunJob.json").read_text())
+    assert summary["totals"]["invalid_dates"] == 4
+
+
+def test_hard_deletes_in_the_source_are_removed_from_store(project):
+    project.populate("--scale", "0.002", "--seed", "21")
+    project.run()
+    conn = project.mysql()
+    cur = conn.cursor()
+    cur.execute("DELETE FROM order_lines ORDER BY order_no DESC, order_line_no LIMIT 7")
+    cur.execute("DELETE FROM product_prices ORDER BY product_code LIMIT 3")
+    cur.execute("UPDATE customers SET customer_full_name = 'Still here', updated_datetime = UTC_TIMESTAMP() LIMIT 2")
+    conn.close()
+    project.run()
+    assert_store_equals_source(project)
+    summary = json.loads((project.output(2) / "RunJob.json").read_text())
+    deleted = {r["table"]: r["deleted"] for r in summary["tables"]}
+    assert deleted == {"companies": 0, "customers": 0, "order_headers": 0, "order_lines": 7,
+                       "product_prices": 3, "products": 0}
+    # with the check switched off, hard deletes stay in store
+    project.write_cfg(dw_etl={"detect_hard_deletes": "false"})
+    conn = project.mysql()
+    conn.cursor().execute("DELETE FROM companies WHERE company_id = 2")
+    conn.close()
+    project.run()
+    pg = project.pg()
+    cur = pg.cursor()
+    cur.execute("SELECT count(*) FROM store_mysql.companies WHERE company_id = 2")
+    assert cur.fetchone()[0] == 1
     pg.close()
