@@ -10,6 +10,8 @@
 -- company or customer that changed. "Changed" means store etl_updated_datetime at or after
 -- the previous build's transaction time, kept in etl_control.pres_watermark. Every store
 -- upsert of a run commits before this file runs, so nothing can slip between the two.
+-- Without a watermark row (first build, or the row deleted to force it) the table is
+-- rebuilt in full.
 
 create schema if not exists pres;
 
@@ -41,62 +43,16 @@ create table if not exists pres.report_order_lines (
     primary key (order_no, order_line_no)
 );
 
-create temporary table tmp_changed_orders on commit drop as
-with
-watermark as (
-    select coalesce(
-        (select value from etl_control.pres_watermark where name = 'report_order_lines'),
-        '-infinity'::timestamptz
-    ) as since
-)
+create temporary table tmp_build on commit drop as
+select coalesce(
+    (select value from etl_control.pres_watermark where name = 'report_order_lines'),
+    '-infinity'::timestamptz
+) as since;
 
-select lines.order_no
-from store_mysql.order_lines as lines, watermark
-where lines.etl_updated_datetime >= watermark.since
-union
-select headers.order_no
-from store_mysql.order_headers as headers, watermark
-where headers.etl_updated_datetime >= watermark.since
-union
-select headers.order_no
-from store_mysql.order_headers as headers
-inner join store_mysql.customers as customers
-    on customers.customer_document_no = headers.customer_document_no
-cross join watermark
-where customers.etl_updated_datetime >= watermark.since
-union
-select headers.order_no
-from store_mysql.order_headers as headers
-inner join store_mysql.companies as sellers on sellers.company_id = headers.company_id
-cross join watermark
-where sellers.etl_updated_datetime >= watermark.since
-union
-select lines.order_no
-from store_mysql.order_lines as lines
-inner join store_mysql.products as products
-    on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
-cross join watermark
-where products.etl_updated_datetime >= watermark.since
-union
-select lines.order_no
-from store_mysql.order_lines as lines
-inner join store_mysql.companies as suppliers on suppliers.company_id = lines.supplier_id
-cross join watermark
-where suppliers.etl_updated_datetime >= watermark.since;
-
-analyze tmp_changed_orders;
-
-delete from pres.report_order_lines as report
-using tmp_changed_orders as changed
-where report.order_no = changed.order_no;
-
-insert into pres.report_order_lines
+create or replace temporary view tmp_report_order_lines as
 with
 lines as (
-    select store_lines.*
-    from store_mysql.order_lines as store_lines
-    inner join tmp_changed_orders as changed on changed.order_no = store_lines.order_no
-    where store_lines.is_deleted = 0
+    select * from store_mysql.order_lines where is_deleted = 0
 ),
 
 headers as (
@@ -132,6 +88,63 @@ left join store_mysql.companies as sellers on sellers.company_id = headers.compa
 left join store_mysql.customers as customers
     on customers.customer_document_no = headers.customer_document_no;
 
+-- full build
+delete from pres.report_order_lines
+where (select since from tmp_build) = '-infinity';
+
+insert into pres.report_order_lines
+select * from tmp_report_order_lines
+where (select since from tmp_build) = '-infinity';
+
+-- incremental build: orders touched since the watermark (empty on a full build)
+create temporary table tmp_changed_orders on commit drop as
+with
+watermark as (
+    select since from tmp_build where since > '-infinity'
+)
+
+select lines.order_no
+from store_mysql.order_lines as lines
+inner join watermark on lines.etl_updated_datetime >= watermark.since
+union
+select headers.order_no
+from store_mysql.order_headers as headers
+inner join watermark on headers.etl_updated_datetime >= watermark.since
+union
+select headers.order_no
+from store_mysql.order_headers as headers
+inner join store_mysql.customers as customers
+    on customers.customer_document_no = headers.customer_document_no
+inner join watermark on customers.etl_updated_datetime >= watermark.since
+union
+select headers.order_no
+from store_mysql.order_headers as headers
+inner join store_mysql.companies as sellers on sellers.company_id = headers.company_id
+inner join watermark on sellers.etl_updated_datetime >= watermark.since
+union
+select lines.order_no
+from store_mysql.order_lines as lines
+inner join store_mysql.products as products
+    on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
+inner join watermark on products.etl_updated_datetime >= watermark.since
+union
+select lines.order_no
+from store_mysql.order_lines as lines
+inner join store_mysql.companies as suppliers on suppliers.company_id = lines.supplier_id
+inner join watermark on suppliers.etl_updated_datetime >= watermark.since;
+
+analyze tmp_changed_orders;
+
+delete from pres.report_order_lines as report
+using tmp_changed_orders as changed
+where report.order_no = changed.order_no;
+
+insert into pres.report_order_lines
+select * from tmp_report_order_lines
+where order_no in (select order_no from tmp_changed_orders);
+
 insert into etl_control.pres_watermark (name, value)
 values ('report_order_lines', now())
 on conflict (name) do update set value = excluded.value;
+
+drop view tmp_report_order_lines;
