@@ -50,25 +50,37 @@ class SequenceTask(luigi.Task):
 
 
 class MySQLTableTask(SequenceTask):
-    """Base of the per-table tasks: a source table name and the execution sequence."""
+    """Base of the per-table tasks: a source table name and the execution sequence.
+
+    A subclass names its ``step`` (the marker's suffix), its ``upstream`` task class and
+    implements ``work(ctx, meta)`` returning the marker payload; ``run()`` does the rest.
+    """
 
     table = luigi.Parameter()
     execution_sequence = luigi.IntParameter()
     step = ""
+    upstream: type | None = None
+
+    def requires(self):
+        if self.upstream is None:
+            return []
+        return self.upstream(table=self.table, execution_sequence=self.execution_sequence)
 
     def output(self):
         """``output/<seq>/mysql_<table>.<step>.json``."""
         return _marker(self.execution_sequence, f"mysql_{self.table}.{self.step}.json")
 
-    def meta(self):
-        """This table's validated metadata."""
-        return load_metadata(etl_settings().extract_config_dir)[self.table]
+    def run(self):
+        ensure_logging()
+        meta = load_metadata(etl_settings().extract_config_dir)[self.table]
+        payload = self.work(steps.load_context(), meta)
+        markers.write_json_atomic(self.output().path, payload)  # only after the work committed
 
-    def write_marker(self, payload: dict) -> None:
-        """Write this task's marker atomically (after the work committed)."""
-        markers.write_json_atomic(self.output().path, payload)
+    def work(self, ctx: steps.Context, meta) -> dict:
+        """Do this step for one table; returns the marker payload."""
+        raise NotImplementedError
 
-    def input_payload(self) -> dict:
+    def extract_payload(self) -> dict:
         """The extract marker's payload (column types, row count, window)."""
         return markers.read_json(
             Path(etl_settings().output_dir) / str(self.execution_sequence) / f"mysql_{self.table}.extract.json"
@@ -80,43 +92,29 @@ class ExtractMySQLTable(MySQLTableTask):
 
     step = "extract"
 
-    def run(self):
-        ensure_logging()
-        payload = steps.extract_table(
-            steps.load_context(), self.meta(), self.execution_sequence,
-            progress=lambda rows: self.set_status_message(f"{rows:,} rows extracted"),
-        )
-        self.write_marker(payload)
+    def work(self, ctx, meta):
+        progress = lambda rows: self.set_status_message(f"{rows:,} rows extracted")  # noqa: E731
+        return steps.extract_table(ctx, meta, self.execution_sequence, progress=progress)
 
 
 class LoadLandingTable(MySQLTableTask):
     """COPY the staging file into ``landing.mysql_<table>`` (replacing this sequence's rows)."""
 
     step = "landing"
+    upstream = ExtractMySQLTable
 
-    def requires(self):
-        return ExtractMySQLTable(table=self.table, execution_sequence=self.execution_sequence)
-
-    def run(self):
-        ensure_logging()
-        self.write_marker(
-            steps.load_landing(steps.load_context(), self.meta(), self.execution_sequence, self.input_payload())
-        )
+    def work(self, ctx, meta):
+        return steps.load_landing(ctx, meta, self.execution_sequence, self.extract_payload())
 
 
 class UpsertStoreTable(MySQLTableTask):
     """Upsert the landing rows into ``store_mysql.<table>`` and advance the watermark (one transaction)."""
 
     step = "store"
+    upstream = LoadLandingTable
 
-    def requires(self):
-        return LoadLandingTable(table=self.table, execution_sequence=self.execution_sequence)
-
-    def run(self):
-        ensure_logging()
-        self.write_marker(
-            steps.upsert_store(steps.load_context(), self.meta(), self.execution_sequence, self.input_payload())
-        )
+    def work(self, ctx, meta):
+        return steps.upsert_store(ctx, meta, self.execution_sequence, self.extract_payload())
 
 
 class BuildPres(SequenceTask):
