@@ -8,8 +8,8 @@ Graph for one execution sequence ``seq`` (one chain per metadata table, so
 ``--workers N`` runs tables in parallel)::
 
     ExtractMySQLTable(t, seq) -> LoadLandingTable(t, seq) -> UpsertStoreTable(t, seq) -+
-                                                                                         +-> BuildPres(seq) -> RunJob
-    ... one chain per table in extract_config/ ..........................................+
+    ... one chain per table in extract_config/ ..........................................+-> BuildPres(seq) -> RunJob
+    ExtractWeblog(seq) -> LoadWeblogLanding(seq) -> UpsertWeblogStore(seq) ---------------+   (when [weblog] paths is set)
 
 Every task's target is a JSON marker under ``output/<seq>/``; delete one to rerun that
 step. RunJob computes the execution sequence once (the latest one while it is
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import luigi
 
-from etl import markers, pres, steps, summary
-from etl.config import etl_settings  # importing etl.config registers the luigi.cfg sections
+from etl import markers, pres, steps, summary, weblog_load
+from etl.config import etl_settings, weblog_settings  # importing etl.config registers the luigi.cfg sections
 from etl.errors import EltError
 from etl.logs import ensure_logging
 from etl.metadata import load_metadata
@@ -49,42 +49,65 @@ class SequenceTask(luigi.Task):
         return super().complete() and all(dep.complete() for dep in luigi.task.flatten(self.requires()))
 
 
-class MySQLTableTask(SequenceTask):
-    """Base of the per-table tasks: a source table name and the execution sequence.
+class ChainTask(SequenceTask):
+    """One step of a source's chain (extract -> landing -> store) for one execution sequence.
 
     A subclass names its ``step`` (the marker's suffix), its ``upstream`` task class and
-    implements ``work(ctx, meta)`` returning the marker payload; ``run()`` does the rest.
+    implements ``work(ctx)`` returning the marker payload; ``run()`` does the rest.
     """
 
-    table = luigi.Parameter()
     execution_sequence = luigi.IntParameter()
     step = ""
     upstream: type | None = None
 
+    def upstream_params(self) -> dict:
+        """Parameters that identify this chain (the upstream task gets the same)."""
+        return {"execution_sequence": self.execution_sequence}
+
+    def marker_prefix(self) -> str:
+        """File-name prefix of this chain's markers, e.g. ``mysql_orders``."""
+        raise NotImplementedError
+
     def requires(self):
-        if self.upstream is None:
-            return []
-        return self.upstream(table=self.table, execution_sequence=self.execution_sequence)
+        return [] if self.upstream is None else self.upstream(**self.upstream_params())
 
     def output(self):
-        """``output/<seq>/mysql_<table>.<step>.json``."""
-        return _marker(self.execution_sequence, f"mysql_{self.table}.{self.step}.json")
+        """``output/<seq>/<prefix>.<step>.json``."""
+        return _marker(self.execution_sequence, f"{self.marker_prefix()}.{self.step}.json")
 
     def run(self):
         ensure_logging()
-        meta = load_metadata(etl_settings().extract_config_dir)[self.table]
-        payload = self.work(steps.load_context(), meta)
+        payload = self.work(steps.load_context())
         markers.write_json_atomic(self.output().path, payload)  # only after the work committed
 
-    def work(self, ctx: steps.Context, meta) -> dict:
-        """Do this step for one table; returns the marker payload."""
+    def work(self, ctx: steps.Context) -> dict:
+        """Do this step; returns the marker payload."""
         raise NotImplementedError
 
     def extract_payload(self) -> dict:
-        """The extract marker's payload (column types, row count, window)."""
-        return markers.read_json(
-            Path(etl_settings().output_dir) / str(self.execution_sequence) / f"mysql_{self.table}.extract.json"
-        )
+        """The chain's extract marker payload (column types, row count, window)."""
+        return markers.read_json(_marker(self.execution_sequence, f"{self.marker_prefix()}.extract.json").path)
+
+    def progress(self, rows: int) -> None:
+        """Show progress in the scheduler's UI."""
+        self.set_status_message(f"{rows:,} rows extracted")
+
+
+class MySQLTableTask(ChainTask):
+    """Base of the per-table tasks: a source table name and the execution sequence."""
+
+    table = luigi.Parameter()
+    execution_sequence = luigi.IntParameter()  # declared again so the UI shows table first
+
+    def upstream_params(self):
+        return {"table": self.table, "execution_sequence": self.execution_sequence}
+
+    def marker_prefix(self):
+        return f"mysql_{self.table}"
+
+    def meta(self):
+        """This table's validated metadata."""
+        return load_metadata(etl_settings().extract_config_dir)[self.table]
 
 
 class ExtractMySQLTable(MySQLTableTask):
@@ -92,9 +115,8 @@ class ExtractMySQLTable(MySQLTableTask):
 
     step = "extract"
 
-    def work(self, ctx, meta):
-        progress = lambda rows: self.set_status_message(f"{rows:,} rows extracted")  # noqa: E731
-        return steps.extract_table(ctx, meta, self.execution_sequence, progress=progress)
+    def work(self, ctx):
+        return steps.extract_table(ctx, self.meta(), self.execution_sequence, progress=self.progress)
 
 
 class LoadLandingTable(MySQLTableTask):
@@ -103,8 +125,8 @@ class LoadLandingTable(MySQLTableTask):
     step = "landing"
     upstream = ExtractMySQLTable
 
-    def work(self, ctx, meta):
-        return steps.load_landing(ctx, meta, self.execution_sequence, self.extract_payload())
+    def work(self, ctx):
+        return steps.load_landing(ctx, self.meta(), self.execution_sequence, self.extract_payload())
 
 
 class UpsertStoreTable(MySQLTableTask):
@@ -113,8 +135,49 @@ class UpsertStoreTable(MySQLTableTask):
     step = "store"
     upstream = LoadLandingTable
 
-    def work(self, ctx, meta):
-        return steps.upsert_store(ctx, meta, self.execution_sequence, self.extract_payload())
+    def work(self, ctx):
+        return steps.upsert_store(ctx, self.meta(), self.execution_sequence, self.extract_payload())
+
+
+class WeblogTask(ChainTask):
+    """Base of the access-log chain (one per sequence)."""
+
+    def marker_prefix(self):
+        return "weblog_access"
+
+
+class ExtractWeblog(WeblogTask):
+    """Parse and enrich the new access-log lines into a staging CSV file (rejects to the rejects folder)."""
+
+    step = "extract"
+
+    def work(self, ctx):
+        return weblog_load.extract_weblog(ctx, weblog_settings(), self.execution_sequence, progress=self.progress)
+
+
+class LoadWeblogLanding(WeblogTask):
+    """COPY the weblog staging file into ``landing.weblog_access``."""
+
+    step = "landing"
+    upstream = ExtractWeblog
+
+    def work(self, ctx):
+        return steps.load_landing(
+            ctx, weblog_load.META, self.execution_sequence, self.extract_payload(), source=weblog_load.SOURCE
+        )
+
+
+class UpsertWeblogStore(WeblogTask):
+    """Upsert into ``store_weblog.access`` and advance the log files' read positions (one transaction)."""
+
+    step = "store"
+    upstream = LoadWeblogLanding
+
+    def work(self, ctx):
+        return steps.upsert_store(
+            ctx, weblog_load.META, self.execution_sequence, self.extract_payload(), from_mysql=False,
+            in_transaction=lambda conn: weblog_load.advance_files(conn, self.execution_sequence),
+        )
 
 
 class BuildPres(SequenceTask):
@@ -124,7 +187,10 @@ class BuildPres(SequenceTask):
 
     def requires(self):
         tables = load_metadata(etl_settings().extract_config_dir)
-        return [UpsertStoreTable(table=t, execution_sequence=self.execution_sequence) for t in tables]
+        required = [UpsertStoreTable(table=t, execution_sequence=self.execution_sequence) for t in tables]
+        if weblog_settings().patterns:
+            required.append(UpsertWeblogStore(execution_sequence=self.execution_sequence))
+        return required
 
     def output(self):
         return _marker(self.execution_sequence, "pres.json")
@@ -182,7 +248,9 @@ class RunJob(SequenceTask):
         ctx = steps.load_context()
         tables = list(load_metadata(settings.extract_config_dir))
         pres_payload = markers.read_json(self.requires().output().path)
-        result = summary.collect(settings.output_dir, self.execution_sequence, tables, pres_payload)
+        result = summary.collect(
+            settings.output_dir, self.execution_sequence, tables, pres_payload, weblog=bool(weblog_settings().patterns)
+        )
         steps.close_run(ctx, self.execution_sequence)
         markers.write_json_atomic(self.output().path, result)
         log.info("%s", summary.render(result))

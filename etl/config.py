@@ -52,6 +52,13 @@ class staging(luigi.Config):  # noqa: N801
     s3_endpoint_url = luigi.Parameter(default="")
 
 
+class weblog(luigi.Config):  # noqa: N801
+    """``[weblog]``: access logs to ingest and where rejected lines go."""
+
+    paths = luigi.Parameter(default="")
+    rejects_dir = luigi.Parameter(default="rejects")
+
+
 class dw_etl(luigi.Config):  # noqa: N801
     """``[dw_etl]``: folders and the watermark window settings."""
 
@@ -177,6 +184,21 @@ def etl_settings() -> EtlSettings:
         landing_keep_sequences=cfg.landing_keep_sequences,
         detect_hard_deletes=cfg.detect_hard_deletes,
     )
+
+
+@dataclass(frozen=True)
+class WeblogSettings:
+    """Resolved ``[weblog]``: glob patterns (comma or whitespace separated) and the rejects folder."""
+
+    patterns: tuple[str, ...]
+    rejects_dir: str
+
+
+def weblog_settings() -> WeblogSettings:
+    """Read ``[weblog]``; an empty ``paths`` means no access logs are ingested."""
+    cfg = weblog()
+    patterns = tuple(p for p in cfg.paths.replace(",", " ").split() if p)
+    return WeblogSettings(patterns=patterns, rejects_dir=cfg.rejects_dir)
 
 
 def _check_port(section: str, port: int) -> None:

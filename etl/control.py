@@ -7,6 +7,10 @@ Tables (created idempotently by :func:`ensure_schema`)::
                                  recorded before extracting, reused when a run is resumed
     etl_control.watermark        table_name -> watermark_column, watermark_value (the end of the
                                  last committed window), advanced in the store upsert transaction
+    etl_control.weblog_file      per access-log identity: bytes and lines read so far (advanced in
+                                 the weblog store upsert transaction)
+    etl_control.weblog_window    (execution_sequence, file_id) -> [start_offset, end_offset) of a log
+                                 file, recorded before reading, reused when a run is resumed
     etl_control.step_log         one row per finished step: rows and seconds
 
 Functions take an open psycopg2 connection and never commit unless they say so.
@@ -40,6 +44,29 @@ SCHEMA_DDL = [
         watermark_value timestamp NOT NULL,
         execution_sequence integer NOT NULL,
         updated_datetime timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS etl_control.weblog_file (
+        file_id text PRIMARY KEY,
+        path text NOT NULL,
+        read_offset bigint NOT NULL,
+        line_no bigint NOT NULL,
+        size_bytes bigint NOT NULL,
+        mtime_ns bigint NOT NULL,
+        execution_sequence integer NOT NULL,
+        updated_datetime timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS etl_control.weblog_window (
+        execution_sequence integer NOT NULL,
+        file_id text NOT NULL,
+        path text NOT NULL,
+        compressed boolean NOT NULL,
+        start_offset bigint NOT NULL,
+        start_line_no bigint NOT NULL,
+        end_offset bigint,
+        size_bytes bigint NOT NULL,
+        mtime_ns bigint NOT NULL,
+        read_offset bigint,
+        read_line_no bigint,
+        recorded_datetime timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (execution_sequence, file_id))""",
     """CREATE TABLE IF NOT EXISTS etl_control.step_log (
         execution_sequence integer NOT NULL,
         step text NOT NULL,

@@ -159,20 +159,21 @@ def _run_ddl(conn, statements) -> None:
     conn.commit()
 
 
-def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict) -> dict:
+def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, source: str = SOURCE) -> dict:
     """COPY the sequence's staging file into the landing table, replacing that sequence's rows.
 
     ``extracted`` is the extract marker payload (column types, row count). In one
     transaction: delete the sequence's rows, COPY, purge sequences older than the kept
-    ones. Raises LoadError naming table and file when COPY fails or loads another row
-    count than was extracted. Returns ``{"rows", "seconds"}``.
+    ones. ``source`` names the staging folder (``mysql``, ``weblog``). Raises LoadError
+    naming table and file when COPY fails or loads another row count than was extracted.
+    Returns ``{"rows", "seconds"}``.
     """
     started = time.monotonic()
-    path = ctx.staging.part_path(SOURCE, meta.name, sequence)
+    path = ctx.staging.part_path(source, meta.name, sequence)
     with warehouse.connection(ctx.warehouse) as conn:
         _run_ddl(conn, sqlgen.landing_ddl(meta, extracted["pg_types"]))
         try:
-            with conn.cursor() as cur, ctx.staging.open_part(SOURCE, meta.name, sequence) as handle:
+            with conn.cursor() as cur, ctx.staging.open_part(source, meta.name, sequence) as handle:
                 cur.execute(sqlgen.landing_delete_sequence_sql(meta), [sequence])
                 replaced = cur.rowcount
                 cur.copy_expert(sqlgen.landing_copy_sql(meta), handle, size=COPY_BUFFER_BYTES)
@@ -196,13 +197,17 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict) 
     return {"table": meta.name, "execution_sequence": sequence, "rows": rows, "replaced_rows": replaced, "seconds": seconds}
 
 
-def upsert_store(ctx: Context, meta: TableMeta, sequence: int, extracted: dict) -> dict:
+def upsert_store(
+    ctx: Context, meta: TableMeta, sequence: int, extracted: dict, from_mysql: bool = True, in_transaction=None
+) -> dict:
     """Upsert the sequence's landing rows into store and advance the watermark, in one transaction.
 
     Rows with a NULL key column are not merged; they stay in landing and are counted
     (``null_key_rows``) with a warning. With ``[dw_etl] detect_hard_deletes`` on, store
     rows whose key no longer exists in the source are deleted in the same transaction
-    (see :func:`_delete_hard_deleted`). Returns ``{"inserted", "updated", "deleted",
+    (see :func:`_delete_hard_deleted`; MySQL tables only, ``from_mysql``).
+    ``in_transaction(conn)``, when given, runs inside the upsert transaction (the weblog
+    advances its file offsets there). Returns ``{"inserted", "updated", "deleted",
     "null_key_rows", "seconds"}``. Raises MergeError naming the table.
     """
     started = time.monotonic()
@@ -214,7 +219,9 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, extracted: dict) 
                 null_keys = cur.fetchone()[0]
                 cur.execute(sqlgen.upsert_sql(meta), [sequence])
                 inserted, updated = cur.fetchone()
-            deleted = _delete_hard_deleted(ctx, meta, conn) if ctx.etl.detect_hard_deletes else 0
+            deleted = _delete_hard_deleted(ctx, meta, conn) if from_mysql and ctx.etl.detect_hard_deletes else 0
+            if in_transaction is not None:
+                in_transaction(conn)
             window = control.recorded_window(conn, sequence, meta.name)
             if meta.is_incremental:
                 if window is None or window.end is None:

@@ -14,17 +14,24 @@ from tabulate import tabulate
 from etl.markers import read_json
 
 
-def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict | None) -> dict:
-    """Gather the sequence's markers into ``{"tables": [...], "pres": [...], "totals": {...}}``."""
+def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict | None, weblog: bool = False) -> dict:
+    """Gather the sequence's markers into ``{"tables": [...], "pres": [...], "totals": {...}}``.
+
+    ``tables`` are the MySQL tables; ``weblog`` adds the access-log chain (row
+    ``weblog_access``, with ``lines`` read and ``rejected`` lines).
+    """
     folder = Path(output_dir) / str(sequence)
     rows = []
-    for table in tables:
-        extract = read_json(folder / f"mysql_{table}.extract.json")
-        landing = read_json(folder / f"mysql_{table}.landing.json")
-        store = read_json(folder / f"mysql_{table}.store.json")
+    prefixes = [(t, f"mysql_{t}") for t in tables] + ([("weblog_access", "weblog_access")] if weblog else [])
+    for table, prefix in prefixes:
+        extract = read_json(folder / f"{prefix}.extract.json")
+        landing = read_json(folder / f"{prefix}.landing.json")
+        store = read_json(folder / f"{prefix}.store.json")
         rows.append(
             {
                 "table": table,
+                "lines": extract.get("lines"),
+                "rejected": extract.get("rejected"),
                 "window_start": extract.get("window_start"),
                 "window_end": extract.get("window_end"),
                 "extracted": extract.get("rows"),
@@ -42,7 +49,7 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
         )
     totals = {
         key: sum(r[key] or 0 for r in rows)
-        for key in ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates")
+        for key in ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates", "rejected")
     }
     return {
         "execution_sequence": sequence,
@@ -55,8 +62,8 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
 def render(summary: dict) -> str:
     """Render a collected summary as a plain-text table for the log / terminal."""
     headers = ["table", "extracted", "landed", "inserted", "updated", "deleted", "null keys", "bad dates",
-               "extract s", "landing s", "store s"]
-    counts = ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates")
+               "rejected", "extract s", "landing s", "store s"]
+    counts = ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates", "rejected")
     body = [[r["table"], *(r[k] for k in counts), r["extract_s"], r["landing_s"], r["store_s"]] for r in summary["tables"]]
     t = summary["totals"]
     body.append(["TOTAL", *(t[k] for k in counts), "", "", ""])

@@ -1,0 +1,233 @@
+"""The access-log source: parse + enrich new log lines into staging, then landing and store.
+
+Tables: ``landing.weblog_access`` and ``store_weblog.access`` (key ``access_key`` =
+``<file identity>:<line number>``, see ``etl.logfiles``). Per execution sequence, the byte
+range of every log file to read is recorded in ``etl_control.weblog_window`` before any
+line is read (a resumed run reads exactly the same lines); the files' read positions in
+``etl_control.weblog_file`` advance in the store upsert transaction, so a line is loaded
+once across reruns and rotation. Rejected lines go to
+``<rejects_dir>/<seq>/<log file name>.rejects.jsonl`` and are counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from etl import control, logfiles, warehouse
+from etl.config import WeblogSettings
+from etl.device import classify
+from etl.geo import CountryLookup
+from etl.metadata import QualifiedName, TableMeta
+from etl.staging import write_rows
+from etl.steps import Context
+from etl.weblog import RejectedLine, parse_line
+
+log = logging.getLogger(__name__)
+
+SOURCE = "weblog"
+CHUNK_LINES = 20_000
+COLUMN_TYPES = {
+    "access_key": "text",
+    "source_file": "text",
+    "line_no": "bigint",
+    "ip_address": "text",
+    "request_identity": "text",
+    "username": "text",
+    "request_timestamp": "text",
+    "request_timestamp_converted": "timestamp(0)",
+    "request_timestamp_has_issue": "boolean",
+    "request_line": "text",
+    "method": "text",
+    "path": "text",
+    "protocol": "text",
+    "status_code": "smallint",
+    "response_size": "bigint",
+    "referer": "text",
+    "user_agent": "text",
+    "country": "varchar(2)",
+    "device": "text",
+    "device_type": "text",
+    "os_family": "text",
+    "browser_family": "text",
+}
+META = TableMeta(
+    name="access",
+    columns=tuple(COLUMN_TYPES),
+    where_clause="",
+    is_incremental=False,
+    watermark_column=None,
+    landing_table=QualifiedName("landing", "weblog_access"),
+    store_table=QualifiedName("store_weblog", "access"),
+    unique_columns=("access_key",),
+    source_file=__file__,
+)
+
+
+def _windows(conn, sequence: int) -> list[dict]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT file_id, path, compressed, start_offset, start_line_no, end_offset, size_bytes, mtime_ns "
+            "FROM etl_control.weblog_window WHERE execution_sequence = %s ORDER BY recorded_datetime, path",
+            [sequence],
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def _record_windows(conn, sequence: int, logs: list[logfiles.LogFile]) -> None:
+    """Record, for every log with unread lines, the byte range this sequence reads; commit."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT file_id, read_offset, line_no, size_bytes, mtime_ns FROM etl_control.weblog_file")
+        state = {row[0]: row[1:] for row in cur.fetchall()}
+        for lf in logs:
+            start, line_no = 0, 0
+            if lf.file_id in state:
+                start, line_no, size, mtime = state[lf.file_id]
+                if lf.compressed and (size, mtime) == (lf.size, lf.mtime_ns):
+                    continue  # this compressed file was read to its end already
+                if not lf.compressed and lf.size < start:
+                    log.warning("log %s (identity %s) is shorter than the %d bytes read before: truncated, "
+                                "reading it from the start", lf.path, lf.file_id, start)
+                    start, line_no = 0, 0
+                elif not lf.compressed and lf.size == start:
+                    continue  # nothing new
+            cur.execute(
+                "INSERT INTO etl_control.weblog_window (execution_sequence, file_id, path, compressed, start_offset, "
+                "start_line_no, end_offset, size_bytes, mtime_ns) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                [sequence, lf.file_id, lf.path, lf.compressed, start, line_no,
+                 None if lf.compressed else lf.size, lf.size, lf.mtime_ns],
+            )
+    conn.commit()
+
+
+def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progress=None) -> dict:
+    """Parse and enrich this sequence's new access-log lines into the staging file.
+
+    Returns the marker payload: per file the lines read and rejected, totals, column types,
+    seconds. Rejected lines are written to the rejects folder, never dropped silently.
+    """
+    started = time.monotonic()
+    countries = CountryLookup()
+    totals = {"lines": 0, "rows": 0, "rejected": 0}
+    files = []
+    reject_dir = Path(settings.rejects_dir) / str(sequence)
+    reject_handles: dict[str, object] = {}
+    with warehouse.connection(ctx.warehouse) as conn:
+        control.ensure_schema(conn)
+        control.open_run(conn, sequence)
+        conn.commit()
+        windows = _windows(conn, sequence)
+        discovered = logfiles.discover(list(settings.patterns)) if settings.patterns else []
+        if not windows:
+            _record_windows(conn, sequence, discovered)
+            windows = _windows(conn, sequence)
+        by_id = {lf.file_id: lf for lf in discovered}
+        try:
+            with ctx.staging.write_part(SOURCE, META.name, sequence) as handle:
+                write_rows(handle, ["execution_sequence", *META.columns], [])
+                for window in windows:
+                    lf = by_id.get(window["file_id"])
+                    if lf is None:
+                        log.warning("log %s (identity %s) recorded for sequence %d is gone; its unread lines are lost "
+                                    "unless it comes back", window["path"], window["file_id"], sequence)
+                        files.append({"path": window["path"], "file_id": window["file_id"], "lines": 0, "rejected": 0, "missing": True})
+                        continue
+                    stats = _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress)
+                    files.append(stats)
+                    with conn.cursor() as cur:
+                        cur.execute(
+                            "UPDATE etl_control.weblog_window SET read_offset = %s, read_line_no = %s "
+                            "WHERE execution_sequence = %s AND file_id = %s",
+                            [stats["read_offset"], stats["read_line_no"], sequence, lf.file_id],
+                        )
+        finally:
+            for rejects in reject_handles.values():
+                rejects.close()
+        conn.commit()
+    seconds = round(time.monotonic() - started, 3)
+    rate = totals["lines"] / seconds if seconds else 0
+    log.info("weblog: %d lines read, %d rows staged, %d rejected, %d distinct IPs, %.2f s (%.0f lines/s)",
+             totals["lines"], totals["rows"], totals["rejected"], countries.lookups, seconds, rate)
+    if totals["rejected"]:
+        log.warning("weblog: %d malformed lines written to %s", totals["rejected"], reject_dir)
+    return {
+        "table": "weblog_access",
+        "execution_sequence": sequence,
+        "rows": totals["rows"],
+        "lines": totals["lines"],
+        "rejected": totals["rejected"],
+        "files": files,
+        "pg_types": COLUMN_TYPES,
+        "rejects_dir": str(reject_dir),
+        "seconds": seconds,
+    }
+
+
+def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress) -> dict:
+    line_no = window["start_line_no"]
+    read_offset = window["start_offset"]
+    name = os.path.basename(lf.path)
+    lines = rejected = 0
+    chunk: list = []
+
+    def flush() -> None:
+        known = countries.countries(p.ip_address for _, p in chunk)
+        rows = []
+        for number, p in chunk:
+            dev = classify(p.user_agent)
+            rows.append((
+                sequence, f"{lf.file_id}:{number}", lf.path, number, p.ip_address, p.request_identity, p.username,
+                p.request_timestamp, p.request_timestamp_converted, p.request_timestamp_has_issue, p.request_line,
+                p.method, p.path, p.protocol, p.status_code, p.response_size, p.referer, p.user_agent,
+                known[p.ip_address], dev.device, dev.device_type, dev.os_family, dev.browser_family,
+            ))
+        totals["rows"] += write_rows(handle, None, rows)
+        chunk.clear()
+        if progress is not None:
+            progress(totals["lines"])
+
+    for read_offset, raw in logfiles.read_lines(lf, window["start_offset"], window["end_offset"]):
+        line_no += 1
+        lines += 1
+        totals["lines"] += 1
+        text = raw.decode("utf-8", errors="replace")
+        if text.endswith("\r"):
+            text = text[:-1]
+        try:
+            chunk.append((line_no, parse_line(text)))
+        except RejectedLine as exc:
+            rejected += 1
+            totals["rejected"] += 1
+            if name not in reject_handles:
+                reject_dir.mkdir(parents=True, exist_ok=True)
+                reject_handles[name] = open(reject_dir / f"{name}.rejects.jsonl", "w", encoding="utf-8")
+            reject_handles[name].write(json.dumps(
+                {"file": lf.path, "line_no": line_no, "reason": str(exc), "raw": text}, ensure_ascii=False) + "\n")
+            continue
+        if len(chunk) >= CHUNK_LINES:
+            flush()
+    if chunk:
+        flush()
+    return {
+        "path": lf.path, "file_id": lf.file_id, "start_offset": window["start_offset"], "read_offset": read_offset,
+        "read_line_no": line_no, "lines": lines, "rejected": rejected,
+    }
+
+
+def advance_files(conn, sequence: int) -> None:
+    """Move every file's read position to what this sequence read (inside the store transaction)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO etl_control.weblog_file (file_id, path, read_offset, line_no, size_bytes, mtime_ns, execution_sequence) "
+            "SELECT file_id, path, read_offset, read_line_no, size_bytes, mtime_ns, execution_sequence "
+            "FROM etl_control.weblog_window WHERE execution_sequence = %s AND read_offset IS NOT NULL "
+            "ON CONFLICT (file_id) DO UPDATE SET path = EXCLUDED.path, read_offset = EXCLUDED.read_offset, "
+            "line_no = EXCLUDED.line_no, size_bytes = EXCLUDED.size_bytes, mtime_ns = EXCLUDED.mtime_ns, "
+            "execution_sequence = EXCLUDED.execution_sequence, updated_datetime = now()",
+            [sequence],
+        )
