@@ -9,7 +9,7 @@ Graph for one execution sequence ``seq`` (one chain per metadata table, so
 
     ExtractMySQLTable(t, seq) -> LoadLandingTable(t, seq) -> UpsertStoreTable(t, seq) -+
     ... one chain per table in extract_config/ ..........................................+-> BuildPres(seq) -> RunJob
-    ExtractWeblog(seq) -> LoadWeblogLanding(seq) -> UpsertWeblogStore(seq) ---------------+   (when [weblog] paths is set)
+    ExtractWeblog(seq) -> LoadWeblogLanding(seq) -> UpsertWeblogStore(seq) ---------------+
 
 Every task's target is a JSON marker under ``output/<seq>/``; delete one to rerun that
 step. RunJob computes the execution sequence once (the latest one while it is
@@ -188,8 +188,7 @@ class BuildPres(SequenceTask):
     def requires(self):
         tables = load_metadata(etl_settings().extract_config_dir)
         required = [UpsertStoreTable(table=t, execution_sequence=self.execution_sequence) for t in tables]
-        if weblog_settings().patterns:
-            required.append(UpsertWeblogStore(execution_sequence=self.execution_sequence))
+        required.append(UpsertWeblogStore(execution_sequence=self.execution_sequence))
         return required
 
     def output(self):
@@ -249,7 +248,7 @@ class RunJob(SequenceTask):
         tables = list(load_metadata(settings.extract_config_dir))
         pres_payload = markers.read_json(self.requires().output().path)
         result = summary.collect(
-            settings.output_dir, self.execution_sequence, tables, pres_payload, weblog=bool(weblog_settings().patterns)
+            settings.output_dir, self.execution_sequence, tables, pres_payload, weblog=True
         )
         steps.close_run(ctx, self.execution_sequence)
         markers.write_json_atomic(self.output().path, result)

@@ -26,6 +26,7 @@ LINE_RE = re.compile(
     r"(?: " + _QUOTED + " " + _QUOTED + r")?[ \t]*\r?"
 )
 _UNESCAPE_RE = re.compile(r"\\([\\\"])")
+_REQUEST_RE = re.compile(r"\] " + _QUOTED + " ")
 
 
 class RejectedLine(ValueError):
@@ -115,7 +116,7 @@ def _diagnose(line: str) -> str:
         return "too few fields"
     if not fields[3].startswith("["):
         return "no [timestamp] after host, identity and user"
-    if "] \"" not in line:
+    if not _REQUEST_RE.search(line):
         return "no quoted request after the timestamp"
     if not re.search(r'" (\d{3}|-) (\d+|-)', line):
         return "no status code and size after the request"

@@ -122,6 +122,8 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         control.open_run(conn, sequence)
         conn.commit()
         windows = _windows(conn, sequence)
+        if not settings.patterns:
+            log.info("weblog: [weblog] paths is empty; no access logs are read")
         discovered = logfiles.discover(list(settings.patterns)) if settings.patterns else []
         if not windows:
             _record_windows(conn, sequence, discovered)

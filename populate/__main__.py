@@ -4,6 +4,8 @@ Usage::
 
     python -m populate orders [--scale 0.01] [--seed 42] [--recreate | --if-empty]
     python -m populate orders --changes PCT [--seed N]
+    python -m populate weblog [--lines 20000] [--seed 42] [--start 2025-01-01] [--end 2026-11-22]
+                              [--malformed 0.5] [--output weblogs/access.log] [--if-missing]
 
 Connection settings come from luigi.cfg ``[mysql]`` (and ``MYSQL_PASSWORD``), overridable
 with --host/--port/--user/--database.
@@ -32,6 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--changes", type=float, metavar="PCT", help="simulate a day of activity on PCT%% of rows")
     for key in ("host", "port", "user", "database"):
         orders.add_argument(f"--{key}", type=int if key == "port" else str, help=f"override [mysql] {key}")
+    web = sub.add_parser("weblog", help="append combined-format access-log lines (users from the source customers)")
+    web.add_argument("--lines", type=int, default=20000, help="number of lines to append (default 20000)")
+    web.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    web.add_argument("--start", type=_date, help="first day, YYYY-MM-DD (default: 1 January last year)")
+    web.add_argument("--end", type=_date, help="last moment, YYYY-MM-DD (default: now)")
+    web.add_argument("--malformed", type=float, default=0.0, metavar="PCT", help="percent of broken lines to inject")
+    web.add_argument("--utc-offset", default="+0000", help="server time zone offset written in the lines, e.g. -0700")
+    web.add_argument("--output", default="weblogs/access.log", help="log file to append to (default weblogs/access.log)")
+    web.add_argument("--if-missing", action="store_true", help="do nothing when the output file exists")
+    web.add_argument("--database", help="override [mysql] database (where the customers are)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -39,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from populate import orders_db
 
+    if args.command == "weblog":
+        return _weblog(args)
     try:
         settings = mysql_settings()
         overrides = {k: getattr(args, k) for k in ("host", "port", "user", "database") if getattr(args, k) is not None}
@@ -57,6 +71,53 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for key, value in counts.items():
         print(f"{key:20s} {value:>10,}")
+    return 0
+
+
+def _date(text: str):
+    from datetime import datetime
+
+    return datetime.strptime(text, "%Y-%m-%d")
+
+
+def _weblog(args) -> int:
+    """Append generated access-log lines; returns the exit code."""
+    import os
+    import re
+    from dataclasses import replace
+
+    from etl import source_mysql
+    from populate.weblog import default_range, generate
+
+    if not re.fullmatch(r"[+-]\d{4}", args.utc_offset):
+        print("populate: error: --utc-offset must look like +0000 or -0700", file=sys.stderr)
+        return 1
+    if args.if_missing and os.path.exists(args.output):
+        print(f"{args.output} exists; nothing to do")
+        return 0
+    try:
+        settings = mysql_settings()
+        if args.database:
+            settings = replace(settings, database=args.database)
+        with source_mysql.connection(settings) as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT username, country FROM customers ORDER BY username")
+            users = [(u, c) for u, c in cur.fetchall()]
+    except EltError as exc:
+        print(f"populate: error: {exc}", file=sys.stderr)
+        return 1
+    if not users:
+        print("populate: error: the source has no customers; run python -m populate orders first", file=sys.stderr)
+        return 1
+    start, end = default_range()
+    start, end = args.start or start, args.end or end
+    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
+    count = 0
+    with open(args.output, "ab") as handle:
+        for line in generate(users, args.lines, args.seed, start, end, args.malformed, args.utc_offset):
+            handle.write(line)
+            count += 1
+    print(f"appended {count:,} lines to {args.output} ({start:%Y-%m-%d} .. {end:%Y-%m-%d %H:%M}, {len(users):,} users)")
     return 0
 
 

@@ -9,4 +9,5 @@ scripts/venv.sh
 scripts/services.sh
 .venv/bin/python -m etl.setup_db
 .venv/bin/python -m populate orders --if-empty
+.venv/bin/python -m populate weblog --if-missing --lines 20000 --malformed 0.5
 exec .venv/bin/luigi RunJob --module luigi_dw_etl --local-scheduler "$@"

@@ -68,6 +68,7 @@ class Project:
             "warehouse": {"flavor": "postgres", "host": "127.0.0.1", "port": 5432, "user": "root", "password": "",
                           "database": self.warehouse_db},
             "staging": {"uri": str(self.root / "staging")},
+            "weblog": {"paths": str(self.root / "logs" / "access.log*"), "rejects_dir": str(self.root / "rejects")},
             "dw_etl": {"extract_config_dir": str(self.root / "extract_config"), "sql_dir": str(REPO / "sql"),
                        "output_dir": str(self.root / "output"), "completed_dir": str(self.root / "completed"),
                        "reports_dir": str(self.root / "reports"), "lookback_seconds": 300, "safety_lag_seconds": 0},

