@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 UNPARSEABLE_TIMESTAMP = datetime(1900, 1, 1)
 
-_QUOTED = r'"((?:[^"\\]|\\.)*)"'
+_QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # "unrolled loop" form: no per-character alternation
 LINE_RE = re.compile(
     r"(\S+) (\S+) (\S+) \[([^\]]*)\] " + _QUOTED + r" (\d{3}|-) (\d+|-)"
     r"(?: " + _QUOTED + " " + _QUOTED + r")?[ \t]*\r?"
@@ -33,7 +33,7 @@ class RejectedLine(ValueError):
     """A line that is not an access-log line; ``str()`` is the reason."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ParsedLine:
     """The fields of one access-log line (text as logged, unescaped; ``-`` kept as logged)."""
 
@@ -96,12 +96,29 @@ def split_request(request: str) -> tuple[str, str, str]:
     return "", "", ""
 
 
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+
 @lru_cache(maxsize=65536)
 def convert_timestamp(stamp: str) -> datetime | None:
     """``10/Oct/2000:13:55:36 -0700`` -> naive UTC datetime, or None when it cannot be read.
 
-    Cached: a busy log repeats each second's timestamp many times.
+    The layout Apache writes (``%d/%b/%Y:%H:%M:%S %z``, English month) is read directly,
+    which is about ten times faster than ``strptime`` (whose locale checks dominate a
+    large log); anything else falls back to ``strptime``. Impossible dates (31 February)
+    give None. Cached: a busy log repeats each second's timestamp many times.
     """
+    if len(stamp) == 26 and stamp[2] == "/" and stamp[6] == "/" and stamp[11] == ":" and stamp[20] == " ":
+        month = _MONTHS.get(stamp[3:6])
+        sign = stamp[21]
+        digits = stamp[0:2] + stamp[7:11] + stamp[12:14] + stamp[15:17] + stamp[18:20] + stamp[22:26]
+        if month and sign in "+-" and digits.isascii() and digits.isdigit():
+            try:
+                local = datetime(int(stamp[7:11]), month, int(stamp[0:2]), int(stamp[12:14]), int(stamp[15:17]), int(stamp[18:20]))
+                offset = timedelta(hours=int(stamp[22:24]), minutes=int(stamp[24:26]))
+                return local - offset if sign == "+" else local + offset
+            except (ValueError, OverflowError):
+                return None
     try:
         parsed = datetime.strptime(stamp, "%d/%b/%Y:%H:%M:%S %z")
     except ValueError:

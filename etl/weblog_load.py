@@ -22,7 +22,7 @@ from etl.config import WeblogSettings
 from etl.device import classify
 from etl.geo import CountryLookup
 from etl.metadata import QualifiedName, TableMeta
-from etl.staging import write_rows
+from etl.staging import NULL, csv_writer, write_rows
 from etl.steps import Context
 from etl.weblog import RejectedLine, parse_line
 
@@ -176,6 +176,7 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
     name = os.path.basename(lf.path)
     lines = rejected = 0
     chunk: list = []
+    writer = csv_writer(handle)
 
     def flush() -> None:
         known = countries.countries(p.ip_address for _, p in chunk)
@@ -185,10 +186,12 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
             rows.append((
                 sequence, f"{lf.file_id}:{number}", lf.path, number, p.ip_address, p.request_identity, p.username,
                 p.request_timestamp, p.request_timestamp_converted, p.request_timestamp_has_issue, p.request_line,
-                p.method, p.path, p.protocol, p.status_code, p.response_size, p.referer, p.user_agent,
+                p.method, p.path, p.protocol, NULL if p.status_code is None else p.status_code,
+                NULL if p.response_size is None else p.response_size, p.referer, p.user_agent,
                 known[p.ip_address], dev.device, dev.device_type, dev.os_family, dev.browser_family,
             ))
-        totals["rows"] += write_rows(handle, None, rows)
+        writer.writerows(rows)
+        totals["rows"] += len(rows)
         chunk.clear()
         if progress is not None:
             progress(totals["lines"])
