@@ -59,6 +59,14 @@ class weblog(luigi.Config):  # noqa: N801
     rejects_dir = luigi.Parameter(default="rejects")
 
 
+class ipinfo(luigi.Config):  # noqa: N801
+    """``[ipinfo]``: optional ipinfo.io lookups (token empty: offline database only)."""
+
+    token = luigi.Parameter(default="", significant=False, visibility=ParameterVisibility.PRIVATE)
+    api_url = luigi.Parameter(default="https://ipinfo.io")
+    timeout_seconds = luigi.FloatParameter(default=5.0)
+
+
 class dw_etl(luigi.Config):  # noqa: N801
     """``[dw_etl]``: folders and the watermark window settings."""
 
@@ -192,13 +200,25 @@ class WeblogSettings:
 
     patterns: tuple[str, ...]
     rejects_dir: str
+    ipinfo_token: str = field(default="", repr=False)
+    ipinfo_api_url: str = "https://ipinfo.io"
+    ipinfo_timeout_seconds: float = 5.0
 
 
 def weblog_settings() -> WeblogSettings:
-    """Read ``[weblog]``; an empty ``paths`` means no access logs are ingested."""
+    """Read ``[weblog]`` and ``[ipinfo]`` (token from cfg or ``IPINFO_TOKEN``); empty ``paths``: no logs."""
     cfg = weblog()
+    info = ipinfo()
     patterns = tuple(p for p in cfg.paths.replace(",", " ").split() if p)
-    return WeblogSettings(patterns=patterns, rejects_dir=cfg.rejects_dir)
+    if info.timeout_seconds <= 0:
+        raise ConfigError(f"[ipinfo] timeout_seconds = {info.timeout_seconds} must be > 0")
+    return WeblogSettings(
+        patterns=patterns,
+        rejects_dir=cfg.rejects_dir,
+        ipinfo_token=info.token or os.environ.get("IPINFO_TOKEN", ""),
+        ipinfo_api_url=info.api_url,
+        ipinfo_timeout_seconds=info.timeout_seconds,
+    )
 
 
 def _check_port(section: str, port: int) -> None:

@@ -1,32 +1,109 @@
 """IP address -> ISO 3166 alpha-2 country.
 
 Default: the offline database of the ``iptocc`` package (IPv4 and IPv6, no network).
-Private, reserved and malformed addresses (or host names) give an empty country, never an
-error. Each distinct address is looked up once per :class:`CountryLookup`.
+When an ipinfo token is configured, addresses are looked up with the ``ipinfo`` library's
+batch API (``Handler.getBatchDetails``: POST ``<api_url>/batch``, at most 1,000 addresses
+per request), through a persistent cache (``etl_control.ip_country_cache``); any error or
+timeout falls back to the offline database and is counted. Private, reserved and
+malformed addresses (or host names) give an empty country, never an error. Each distinct
+address is looked up at most once per :class:`CountryLookup` (one per run).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import iptocc
 
+log = logging.getLogger(__name__)
+
+CACHE_DDL = """CREATE TABLE IF NOT EXISTS etl_control.ip_country_cache (
+    ip_address text PRIMARY KEY,
+    country varchar(2) NOT NULL,
+    source text NOT NULL,
+    looked_up_datetime timestamptz NOT NULL DEFAULT now())"""
+
+
+def offline_countries(addresses: list[str]) -> list[str]:
+    """Countries of ``addresses`` from the offline iptocc database ("" where unknown)."""
+    return [(code or "").upper() for code in iptocc.country_code(addresses)]
+
 
 class CountryLookup:
-    """Offline IP -> country lookups with a per-instance cache of distinct addresses."""
+    """IP -> country lookups with a cache of distinct addresses for this run.
 
-    def __init__(self) -> None:
+    ``token`` (optional) enables ipinfo; ``api_url`` is its base URL; ``timeout_seconds``
+    bounds each batch request; ``cache_conn`` (a psycopg2 connection, optional) holds the
+    persistent ipinfo cache. Counters: ``lookups`` (distinct addresses resolved),
+    ``ipinfo_lookups``, ``cache_hits``, ``fallbacks`` (addresses resolved offline after an
+    ipinfo error).
+    """
+
+    def __init__(self, token: str = "", api_url: str = "https://ipinfo.io", timeout_seconds: float = 5.0, cache_conn=None):
         self.cache: dict[str, str] = {}
-        self.lookups = 0
+        self.token = token
+        self.api_url = api_url.rstrip("/")
+        self.timeout_seconds = timeout_seconds
+        self.cache_conn = cache_conn
+        self.lookups = self.ipinfo_lookups = self.cache_hits = self.fallbacks = 0
+        if token and cache_conn is not None:
+            with cache_conn.cursor() as cur:
+                cur.execute(CACHE_DDL)
+            cache_conn.commit()
 
     def countries(self, addresses: Iterable[str]) -> dict[str, str]:
-        """Look up every distinct address not yet cached (one batch); returns the whole cache.
-
-        Countries are upper-case ISO-2 codes; "" where unknown (private, reserved, invalid).
-        """
+        """Resolve every distinct address not yet known; returns the whole {address: country} cache."""
         missing = [a for a in set(addresses) if a not in self.cache]
+        if not missing:
+            return self.cache
+        self.lookups += len(missing)
+        if not self.token:
+            self.cache.update(zip(missing, offline_countries(missing)))
+            return self.cache
+        missing = self._from_persistent_cache(missing)
         if missing:
-            self.lookups += len(missing)
-            for address, code in zip(missing, iptocc.country_code(missing)):
-                self.cache[address] = (code or "").upper()
+            self.cache.update(self._from_ipinfo(missing))
         return self.cache
+
+    def _from_persistent_cache(self, addresses: list[str]) -> list[str]:
+        if self.cache_conn is None:
+            return addresses
+        with self.cache_conn.cursor() as cur:
+            cur.execute("SELECT ip_address, country FROM etl_control.ip_country_cache WHERE ip_address = ANY(%s)", [addresses])
+            found = dict(cur.fetchall())
+        self.cache_hits += len(found)
+        self.cache.update(found)
+        return [a for a in addresses if a not in found]
+
+    def _from_ipinfo(self, addresses: list[str]) -> dict[str, str]:
+        import ipinfo
+        import ipinfo.handler
+
+        handler = ipinfo.getHandler(self.token)
+        saved = ipinfo.handler.API_URL
+        ipinfo.handler.API_URL = self.api_url  # the library reads its endpoint from this module global
+        try:
+            details = handler.getBatchDetails(addresses, timeout_per_batch=self.timeout_seconds, raise_on_fail=True)
+        except Exception as exc:  # noqa: BLE001 - any failure of the web API means: fall back
+            self.fallbacks += len(addresses)
+            log.warning("ipinfo lookup of %d addresses failed (%s); used the offline database for them",
+                        len(addresses), type(exc).__name__)
+            return dict(zip(addresses, offline_countries(addresses)))
+        finally:
+            ipinfo.handler.API_URL = saved
+        self.ipinfo_lookups += len(addresses)
+        result = {}
+        for address in addresses:
+            info = details.get(address)
+            info = info.all if hasattr(info, "all") else (info or {})
+            result[address] = str(info.get("country") or "").upper()[:2]
+        if self.cache_conn is not None:
+            with self.cache_conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO etl_control.ip_country_cache (ip_address, country, source) VALUES (%s, %s, 'ipinfo') "
+                    "ON CONFLICT (ip_address) DO UPDATE SET country = EXCLUDED.country, looked_up_datetime = now()",
+                    list(result.items()),
+                )
+            self.cache_conn.commit()
+        return result

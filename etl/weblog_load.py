@@ -112,15 +112,17 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
     seconds. Rejected lines are written to the rejects folder, never dropped silently.
     """
     started = time.monotonic()
-    countries = CountryLookup()
     totals = {"lines": 0, "rows": 0, "rejected": 0}
     files = []
     reject_dir = Path(settings.rejects_dir) / str(sequence)
     reject_handles: dict[str, object] = {}
-    with warehouse.connection(ctx.warehouse) as conn:
+    with warehouse.connection(ctx.warehouse) as conn, warehouse.connection(ctx.warehouse) as cache_conn:
         control.ensure_schema(conn)
         control.open_run(conn, sequence)
         conn.commit()
+        countries = CountryLookup(
+            settings.ipinfo_token, settings.ipinfo_api_url, settings.ipinfo_timeout_seconds, cache_conn=cache_conn
+        )
         windows = _windows(conn, sequence)
         if not settings.patterns:
             log.info("weblog: [weblog] paths is empty; no access logs are read")
@@ -155,6 +157,9 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
     rate = totals["lines"] / seconds if seconds else 0
     log.info("weblog: %d lines read, %d rows staged, %d rejected, %d distinct IPs, %.2f s (%.0f lines/s)",
              totals["lines"], totals["rows"], totals["rejected"], countries.lookups, seconds, rate)
+    if settings.ipinfo_token:
+        log.info("weblog: ipinfo looked up %d addresses, %d from its cache, %d fell back to the offline database",
+                 countries.ipinfo_lookups, countries.cache_hits, countries.fallbacks)
     if totals["rejected"]:
         log.warning("weblog: %d malformed lines written to %s", totals["rejected"], reject_dir)
     return {
@@ -166,6 +171,9 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         "files": files,
         "pg_types": COLUMN_TYPES,
         "rejects_dir": str(reject_dir),
+        "distinct_ips": countries.lookups,
+        "ipinfo": {"looked_up": countries.ipinfo_lookups, "cache_hits": countries.cache_hits,
+                   "fallbacks": countries.fallbacks},
         "seconds": seconds,
     }
 
