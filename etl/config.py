@@ -174,10 +174,6 @@ def etl_settings() -> EtlSettings:
     for key in ("batch_rows", "landing_keep_sequences"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 1")
-    if stg.uri.startswith("s3://"):
-        raise ConfigError(
-            f"[staging] uri = {stg.uri!r}: S3 staging is not available in this version; use a local folder"
-        )
     return EtlSettings(
         extract_config_dir=cfg.extract_config_dir,
         sql_dir=cfg.sql_dir,

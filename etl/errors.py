@@ -6,6 +6,7 @@
     +-- ConfigError             wrong or inconsistent luigi.cfg value or extract_config metadata
     +-- SourceError             the MySQL source: unreachable, bad credentials, missing table
     +-- WarehouseError          the PostgreSQL / Redshift warehouse: unreachable, failed DDL
+    +-- StagingError            reading or writing a staging file/object failed
     +-- ExtractError            streaming a table into its staging file failed
     +-- LoadError               COPY of a staging file into landing failed
     +-- MergeError              the store upsert or watermark advance failed
@@ -30,6 +31,10 @@ class SourceError(EltError):
 
 class WarehouseError(EltError):
     """The warehouse cannot be used."""
+
+
+class StagingError(EltError):
+    """A staging file or S3 object could not be read or written."""
 
 
 class ExtractError(EltError):

@@ -1,8 +1,13 @@
 """Staging files: where each run's extracted rows wait between extract and landing load.
 
-Layout (the same under a local folder and, later, an S3 prefix)::
+Layout (the same under a local folder and an S3 prefix)::
 
-    <staging uri>/<source>/<table>/execution_sequence=<seq>/part-00000.csv
+    <folder>/<source>/<table>/execution_sequence=<seq>/part-00000.csv          local
+    s3://<bucket>/<prefix>/<source>/<table>/execution_sequence=<seq>/part-00000.csv.gz
+
+S3 objects are gzip-compressed, written through boto3 (multipart above 64 MiB), with
+credentials from boto3's standard chain (environment, profile, instance role) - never from
+this project's files - and read back as a stream (no second local copy).
 
 File format: RFC 4180 CSV as read by PostgreSQL ``COPY ... (FORMAT csv, HEADER true)``:
 a header row, every non-NULL value quoted (so an empty string is ``""``), NULL written as
@@ -14,10 +19,15 @@ NULL is written as :data:`NULL`, a number-typed object whose text is empty.
 from __future__ import annotations
 
 import csv
+import gzip
 import os
+import tempfile
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
+
+from etl.errors import ConfigError, StagingError
 
 
 class _Null(float):
@@ -41,6 +51,9 @@ class LocalStaging:
     def describe(self) -> str:
         """The staging location for messages."""
         return str(self.root)
+
+    def check(self) -> None:
+        """Nothing to check for a local folder (it is created on demand)."""
 
     def partition_dir(self, source: str, table: str, sequence: int) -> Path:
         """The folder holding one sequence's files of ``source``/``table``."""
@@ -74,6 +87,121 @@ class LocalStaging:
     def open_part(self, source: str, table: str, sequence: int):
         """Open the sequence's part file for reading as bytes (for COPY)."""
         return open(self.part_path(source, table, sequence), "rb")
+
+
+MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
+CREDENTIALS_HINT = (
+    "boto3 looks for credentials in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE "
+    "(~/.aws/credentials) or the instance role"
+)
+
+
+class S3Staging:
+    """Staging objects under ``s3://bucket/prefix`` (gzip CSV), optionally on an S3-compatible endpoint."""
+
+    def __init__(self, uri: str, endpoint_url: str = ""):
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise ConfigError(f"[staging] uri = {uri!r} is not s3://bucket/prefix")
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        self.endpoint_url = endpoint_url or None
+        self._client = None
+
+    @property
+    def client(self):
+        """The boto3 S3 client (created on first use, in the process that uses it)."""
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3", endpoint_url=self.endpoint_url)
+        return self._client
+
+    def describe(self) -> str:
+        """The staging location for messages."""
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    def partition_prefix(self, source: str, table: str, sequence: int) -> str:
+        """The key prefix of one sequence's objects of ``source``/``table`` (ends with /)."""
+        parts = [self.prefix] if self.prefix else []
+        return "/".join(parts + [source, table, f"execution_sequence={sequence}"]) + "/"
+
+    def part_key(self, source: str, table: str, sequence: int, part: int = 0) -> str:
+        """The key of one part object (``part-NNNNN.csv.gz``)."""
+        return self.partition_prefix(source, table, sequence) + f"part-{part:05d}.csv.gz"
+
+    def part_path(self, source: str, table: str, sequence: int, part: int = 0) -> str:
+        """The ``s3://`` URI of one part object (what Redshift's COPY reads)."""
+        return f"s3://{self.bucket}/{self.part_key(source, table, sequence, part)}"
+
+    def check(self) -> None:
+        """Fail early when the bucket is missing, not ours, or unreachable (ConfigError naming it)."""
+        self._call("check bucket", lambda: self.client.head_bucket(Bucket=self.bucket))
+
+    def _call(self, action: str, fn):
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        try:
+            return fn()
+        except NoCredentialsError:
+            raise ConfigError(f"S3 staging {self.describe()}: no AWS credentials found; {CREDENTIALS_HINT}") from None
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket"):
+                raise ConfigError(
+                    f"S3 staging {self.describe()}: bucket {self.bucket!r} does not exist; create it or fix [staging] uri"
+                ) from None
+            if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                raise ConfigError(
+                    f"S3 staging {self.describe()}: access denied ({code}) to bucket {self.bucket!r}; {CREDENTIALS_HINT}"
+                ) from None
+            if code in ("NoSuchKey",):
+                raise StagingError(f"S3 staging {self.describe()}: {action}: object not found") from None
+            raise StagingError(f"S3 staging {self.describe()}: {action} failed: {code or exc}") from None
+        except BotoCoreError as exc:
+            raise StagingError(f"S3 staging {self.describe()}: {action} failed: {exc}; check [staging] s3_endpoint_url") from None
+
+    @contextmanager
+    def write_part(self, source: str, table: str, sequence: int):
+        """Yield a text file; on success gzip-upload it as the sequence's single part.
+
+        The data goes to a local temporary file first (memory stays bounded), then older
+        objects of the same sequence are deleted and the part uploaded (multipart above
+        64 MiB), so a rerun of a sequence replaces its own objects and nothing else.
+        """
+        from boto3.s3.transfer import TransferConfig
+
+        with tempfile.NamedTemporaryFile(prefix="staging-", suffix=".csv.gz") as tmp:
+            with gzip.open(tmp.name, "wt", encoding="utf-8", newline="", compresslevel=3) as handle:
+                yield handle
+            prefix = self.partition_prefix(source, table, sequence)
+            self._delete_prefix(prefix)
+            key = self.part_key(source, table, sequence)
+            config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD_BYTES)
+            self._call(f"upload {key}", lambda: self.client.upload_file(tmp.name, self.bucket, key, Config=config))
+
+    def _delete_prefix(self, prefix: str) -> None:
+        pages = self._call(
+            f"list {prefix}",
+            lambda: list(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)),
+        )
+        keys = [{"Key": obj["Key"]} for page in pages for obj in page.get("Contents", [])]
+        for start in range(0, len(keys), 1000):
+            batch = keys[start:start + 1000]
+            self._call(f"delete under {prefix}", lambda: self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch}))
+
+    def open_part(self, source: str, table: str, sequence: int):
+        """Stream the sequence's part, decompressed, as a binary file object (for COPY FROM STDIN)."""
+        key = self.part_key(source, table, sequence)
+        response = self._call(f"read {key}", lambda: self.client.get_object(Bucket=self.bucket, Key=key))
+        return gzip.GzipFile(fileobj=response["Body"], mode="rb")
+
+
+def open_staging(uri: str, endpoint_url: str = ""):
+    """The staging area for ``[staging] uri``: S3Staging for ``s3://...``, else LocalStaging."""
+    if uri.startswith("s3://"):
+        return S3Staging(uri, endpoint_url)
+    return LocalStaging(uri)
 
 
 def csv_writer(handle):

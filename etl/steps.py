@@ -18,9 +18,9 @@ import psycopg2
 
 from etl import control, source_mysql, sqlgen, warehouse
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
-from etl.errors import ExtractError, LoadError, MergeError, SourceError
+from etl.errors import ConfigError, ExtractError, LoadError, MergeError, SourceError, StagingError
 from etl.metadata import TableMeta, check_against_source, load_metadata
-from etl.staging import LocalStaging, csv_writer, write_raw_batches
+from etl.staging import csv_writer, open_staging, write_raw_batches
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ class Context:
     etl: EtlSettings
 
     @property
-    def staging(self) -> LocalStaging:
-        """The staging area configured by ``[staging] uri``."""
-        return LocalStaging(self.etl.staging_uri)
+    def staging(self):
+        """The staging area configured by ``[staging] uri`` (LocalStaging or S3Staging)."""
+        return open_staging(self.etl.staging_uri, self.etl.s3_endpoint_url)
 
 
 def load_context() -> Context:
@@ -55,7 +55,13 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
     Returns ``{table: TableMeta}``. Raises ConfigError (bad metadata, unknown table or
     column, unsupported type) or SourceError (source unreachable, access denied).
     """
+    if ctx.warehouse.flavor == "redshift":
+        raise ConfigError(
+            "[warehouse] flavor = redshift: this version generates Redshift DDL, COPY and upsert statements "
+            "(etl/sqlgen.py) but its control tables and sql/pres files are PostgreSQL-only; use flavor = postgres"
+        )
     tables = load_metadata(ctx.etl.extract_config_dir)
+    ctx.staging.check()
     with source_mysql.connection(ctx.source) as conn:
         found = source_mysql.read_column_types(conn, ctx.source.database, list(tables))
     check_against_source(tables, found, ctx.source.database)
@@ -129,7 +135,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                     handle, list(meta.columns), sequence,
                     source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows), on_batch, date_columns,
                 )
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, StagingError) as exc:
             raise ExtractError(
                 f"table {meta.name!r}: writing staging file under {ctx.staging.describe()} failed: {exc}"
             ) from None
@@ -179,9 +185,9 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
                 cur.copy_expert(sqlgen.landing_copy_sql(meta), handle, size=COPY_BUFFER_BYTES)
                 rows = cur.rowcount
                 cur.execute(sqlgen.landing_purge_sql(meta), [sequence - ctx.etl.landing_keep_sequences + 1])
-        except FileNotFoundError:
+        except (FileNotFoundError, StagingError) as exc:
             raise LoadError(
-                f"table {meta.name!r}: staging file {path} is missing; delete the extract marker "
+                f"table {meta.name!r}: staging file {path} cannot be read ({exc}); delete the extract marker "
                 f"of sequence {sequence} to extract again"
             ) from None
         except psycopg2.Error as exc:
