@@ -36,8 +36,11 @@ SCHEMA_DDL = [
         watermark_column text,
         window_start timestamp,
         window_end timestamp,
+        source_clock timestamp,
         recorded_datetime timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (execution_sequence, table_name))""",
+    # added after the first release: upgrade existing warehouses in place
+    "ALTER TABLE etl_control.extract_window ADD COLUMN IF NOT EXISTS source_clock timestamp",
     """CREATE TABLE IF NOT EXISTS etl_control.watermark (
         table_name text PRIMARY KEY,
         watermark_column text NOT NULL,
@@ -119,12 +122,12 @@ def recorded_window(conn, sequence: int, table: str) -> Window | None:
     """Return the window recorded for (sequence, table), or None when none was recorded."""
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT window_start, window_end FROM etl_control.extract_window "
+            "SELECT window_start, window_end, source_clock FROM etl_control.extract_window "
             "WHERE execution_sequence = %s AND table_name = %s",
             [sequence, table],
         )
         row = cur.fetchone()
-    return Window(row[0], row[1]) if row else None
+    return Window(row[0], row[1], row[2]) if row else None
 
 
 def record_window(conn, sequence: int, table: str, is_incremental: bool, watermark_column, window: Window) -> Window:
@@ -136,9 +139,9 @@ def record_window(conn, sequence: int, table: str, is_incremental: bool, waterma
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO etl_control.extract_window "
-            "(execution_sequence, table_name, is_incremental, watermark_column, window_start, window_end) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [sequence, table, is_incremental, watermark_column, window.start, window.end],
+            "(execution_sequence, table_name, is_incremental, watermark_column, window_start, window_end, source_clock) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [sequence, table, is_incremental, watermark_column, window.start, window.end, window.source_clock],
         )
     conn.commit()
     return recorded_window(conn, sequence, table)
@@ -168,11 +171,12 @@ def current_watermark(conn, table: str, watermark_column: str) -> datetime | Non
 def next_window(conn, table: str, watermark_column: str, source_now: datetime, lookback_seconds: int, safety_lag_seconds: int) -> Window:
     """Compute a new incremental window: ``[last end - lookback, source_now - lag)``.
 
-    The start is None (unbounded) before the table's first committed load.
+    The start is None (unbounded) before the table's first committed load; ``source_now``
+    is kept as the window's ``source_clock``.
     """
     last = current_watermark(conn, table, watermark_column)
     start = None if last is None else last - timedelta(seconds=lookback_seconds)
-    return Window(start, source_now - timedelta(seconds=safety_lag_seconds))
+    return Window(start, source_now - timedelta(seconds=safety_lag_seconds), source_now)
 
 
 def advance_watermark(conn, table: str, watermark_column: str, value: datetime, sequence: int) -> None:

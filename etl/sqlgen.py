@@ -42,10 +42,16 @@ class SourceColumn:
 
 @dataclass(frozen=True)
 class Window:
-    """A watermark window ``[start, end)``; start None = unbounded; both None = full extract."""
+    """A watermark window ``[start, end)``; start None = unbounded; both None = full extract.
+
+    ``source_clock`` is the source's UTC time when the window was computed: rows whose
+    watermark is later than it (future-dated) or NULL belong to no window, so every
+    incremental extract also reads them (see :func:`build_extract_query`).
+    """
 
     start: datetime | None
     end: datetime | None
+    source_clock: datetime | None = None
 
 
 def mysql_ident(name: str) -> str:
@@ -56,23 +62,30 @@ def mysql_ident(name: str) -> str:
 
 
 def build_extract_query(meta: TableMeta, database: str, window: Window) -> tuple[str, list]:
-    """Return ``(sql, params)`` selecting ``meta.columns`` inside ``window`` (no ORDER BY).
+    """Return ``(sql, params)`` selecting ``meta.columns`` of the window's rows (no ORDER BY).
 
-    Incremental tables get ``wm >= %s AND wm < %s`` (either bound omitted when None);
-    ``where_clause`` is ANDed in parentheses. Params are datetimes for mysql-connector.
+    Incremental tables read ``wm >= start AND wm < end`` (a missing bound omitted), plus
+    the rows no window would ever hold: ``wm > source_clock`` (future-dated) and
+    ``wm IS NULL``; the upsert makes re-reading those harmless. ``where_clause`` is ANDed
+    in parentheses. Params are datetimes for mysql-connector.
     """
     cols = ", ".join(mysql_ident(c) for c in meta.columns)
     query = f"SELECT {cols} FROM {mysql_ident(database)}.{mysql_ident(meta.name)}"
     conditions: list[str] = []
     params: list = []
-    if meta.is_incremental and meta.watermark_column:
+    if meta.is_incremental and meta.watermark_column and window.end is not None:
         wm = mysql_ident(meta.watermark_column)
+        inside = [f"{wm} < %s"]
+        params.append(window.end)
         if window.start is not None:
-            conditions.append(f"{wm} >= %s")
-            params.append(window.start)
-        if window.end is not None:
-            conditions.append(f"{wm} < %s")
-            params.append(window.end)
+            inside.insert(0, f"{wm} >= %s")
+            params.insert(0, window.start)
+        alternatives = [" AND ".join(inside)]
+        if window.source_clock is not None:
+            alternatives.append(f"{wm} > %s")
+            params.append(window.source_clock)
+        alternatives.append(f"{wm} IS NULL")
+        conditions.append("(" + " OR ".join(f"({a})" for a in alternatives) + ")")
     if meta.where_clause:
         conditions.append(f"({meta.where_clause})")
     if conditions:
@@ -80,11 +93,12 @@ def build_extract_query(meta: TableMeta, database: str, window: Window) -> tuple
     return query, params
 
 
-def build_null_watermark_count_query(meta: TableMeta, database: str) -> str:
-    """Return a COUNT(*) of rows whose watermark column is NULL (never extracted incrementally)."""
+def build_outside_window_count_query(meta: TableMeta, database: str) -> str:
+    """Count rows with a NULL watermark and rows later than a given clock (param: the clock)."""
+    wm = mysql_ident(meta.watermark_column)
     return (
-        f"SELECT COUNT(*) FROM {mysql_ident(database)}.{mysql_ident(meta.name)} "
-        f"WHERE {mysql_ident(meta.watermark_column)} IS NULL"
+        f"SELECT COALESCE(SUM({wm} IS NULL), 0), COALESCE(SUM({wm} > %s), 0) "
+        f"FROM {mysql_ident(database)}.{mysql_ident(meta.name)} WHERE {wm} IS NULL OR {wm} > %s"
     )
 
 

@@ -109,14 +109,19 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         if types is None:
             raise SourceError(f"table {meta.name!r} no longer exists in source database {ctx.source.database!r}")
         pg_types = {c: sqlgen.pg_type(meta.name, types[c]) for c in meta.columns}
-        null_watermarks = 0
-        if meta.is_incremental:
-            null_watermarks = source_mysql.scalar(src, sqlgen.build_null_watermark_count_query(meta, ctx.source.database))
+        null_watermarks = future_watermarks = 0
+        if meta.is_incremental and window.source_clock is not None:
+            cur = src.cursor()
+            clock = window.source_clock
+            cur.execute(sqlgen.build_outside_window_count_query(meta, ctx.source.database), [clock, clock])
+            null_watermarks, future_watermarks = (int(v) for v in cur.fetchone())
+            cur.close()
             if null_watermarks:
-                log.warning(
-                    "table %s: %d rows have a NULL %s and are outside every watermark window",
-                    meta.name, null_watermarks, meta.watermark_column,
-                )
+                log.warning("table %s: %d rows have a NULL %s; they are read by every extract",
+                            meta.name, null_watermarks, meta.watermark_column)
+            if future_watermarks:
+                log.warning("table %s: %d rows have a %s later than the source clock %s; they are read by every "
+                            "extract until that time has passed", meta.name, future_watermarks, meta.watermark_column, clock)
         query, params = sqlgen.build_extract_query(meta, ctx.source.database, window)
         log.info("extract %s window [%s, %s)", meta.name, window.start, window.end)
         next_report = [PROGRESS_EVERY_ROWS]
@@ -150,6 +155,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         "window_end": window.end.isoformat(sep=" ") if window.end else None,
         "rows": rows,
         "null_watermark_rows": null_watermarks,
+        "future_watermark_rows": future_watermarks,
         "invalid_dates": invalid_dates,
         "pg_types": pg_types,
         "file": str(ctx.staging.part_path(SOURCE, meta.name, sequence)),

@@ -187,3 +187,31 @@ def test_hard_deletes_in_the_source_are_removed_from_store(project):
     cur.execute("SELECT count(*) FROM store_mysql.companies WHERE company_id = 2")
     assert cur.fetchone()[0] == 1
     pg.close()
+
+
+def test_rows_with_null_or_future_watermarks_are_not_lost(project):
+    project.populate("--scale", "0.001")
+    conn = project.mysql()
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE events (id INT PRIMARY KEY, v VARCHAR(20), updated_datetime DATETIME NULL, KEY (updated_datetime))")
+    cur.executemany("INSERT INTO events VALUES (%s, %s, %s)", [
+        (1, "normal", "2024-05-01 10:00:00"), (2, "no watermark", None), (3, "future", "2099-01-01 00:00:00"),
+    ])
+    (project.root / "extract_config" / "events.yaml").write_text(yaml.safe_dump({"events": {
+        "columns": ["id", "v", "updated_datetime"], "where_clause": "", "is_incremental": True,
+        "watermark_column": "updated_datetime", "landing_table": "landing.mysql_events",
+        "store_table": "store_mysql.events", "unique_columns": ["id"]}}))
+    proc = project.run()
+    assert "table events: 1 rows have a NULL updated_datetime" in proc.stderr
+    assert "table events: 1 rows have a updated_datetime later than the source clock" in proc.stderr
+    assert_store_equals_source(project)
+    # changes to such rows arrive too, while normal rows are not re-read
+    cur.execute("UPDATE events SET v = 'changed' WHERE id IN (2, 3)")
+    conn.close()
+    project.run()
+    assert_store_equals_source(project)
+    pg = project.pg()
+    pcur = pg.cursor()
+    pcur.execute("SELECT id FROM landing.mysql_events WHERE execution_sequence = 2 ORDER BY id")
+    assert [r[0] for r in pcur.fetchall()] == [2, 3]
+    pg.close()

@@ -48,18 +48,20 @@ def as_text(composable) -> str:
 
 
 def test_extract_query_incremental_window():
-    start, end = datetime(2024, 1, 1), datetime(2024, 1, 2, 3, 4, 5)
-    query, params = build_extract_query(META, "shop", Window(start, end))
+    start, end, clock = datetime(2024, 1, 1), datetime(2024, 1, 2, 3, 4, 5), datetime(2024, 1, 2, 3, 4, 7)
+    query, params = build_extract_query(META, "shop", Window(start, end, clock))
     assert query == (
         "SELECT `order_no`, `order_line_no`, `quantity`, `updated_datetime` FROM `shop`.`order_lines` "
-        "WHERE `updated_datetime` >= %s AND `updated_datetime` < %s AND (is_test = 0)"
+        "WHERE ((`updated_datetime` >= %s AND `updated_datetime` < %s) OR (`updated_datetime` > %s) "
+        "OR (`updated_datetime` IS NULL)) AND (is_test = 0)"
     )
-    assert params == [start, end]
+    assert params == [start, end, clock]
 
 
 def test_extract_query_first_run_and_full():
     query, params = build_extract_query(META, "shop", Window(None, datetime(2024, 1, 2)))
-    assert "WHERE `updated_datetime` < %s AND (is_test = 0)" in query and len(params) == 1
+    assert "WHERE ((`updated_datetime` < %s) OR (`updated_datetime` IS NULL)) AND (is_test = 0)" in query
+    assert len(params) == 1
     full = TableMeta(**{**META.__dict__, "is_incremental": False, "where_clause": ""})
     query, params = build_extract_query(full, "shop", Window(None, None))
     assert query.endswith("FROM `shop`.`order_lines`") and params == []
