@@ -25,12 +25,16 @@ from pathlib import Path
 import luigi
 
 from etl import markers, pres, steps, summary, weblog_load
-from etl.config import etl_settings, weblog_settings  # importing etl.config registers the luigi.cfg sections
+from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
 from etl.errors import EltError
 from etl.logs import ensure_logging
 from etl.metadata import load_metadata
 
 log = logging.getLogger("etl.job")
+
+# The one thing done at import: Luigi reads [retcode] right after importing this module, so a
+# config without it still gets non-zero exit codes for failures (no I/O, no connections).
+apply_retcode_defaults()
 
 
 def _marker(sequence: int, name: str) -> luigi.LocalTarget:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import luigi
 from luigi.parameter import ParameterVisibility
@@ -21,6 +22,12 @@ from luigi.parameter import ParameterVisibility
 from etl.errors import ConfigError
 
 WAREHOUSE_FLAVORS = ("postgres", "redshift")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Exit codes used when the configuration has no [retcode] value (Luigi's own defaults are 0).
+RETCODE_DEFAULTS = {
+    "already_running": 10, "missing_data": 20, "not_run": 25, "task_failed": 30,
+    "scheduling_error": 35, "unhandled_exception": 40,
+}
 
 
 class mysql(luigi.Config):  # noqa: N801 - the class name is the cfg section name
@@ -70,8 +77,8 @@ class ipinfo(luigi.Config):  # noqa: N801
 class dw_etl(luigi.Config):  # noqa: N801
     """``[dw_etl]``: folders and the watermark window settings."""
 
-    extract_config_dir = luigi.Parameter(default="extract_config")
-    sql_dir = luigi.Parameter(default="sql")
+    extract_config_dir = luigi.Parameter(default="")  # empty: the project's extract_config/
+    sql_dir = luigi.Parameter(default="")  # empty: the project's sql/
     output_dir = luigi.Parameter(default="output")
     completed_dir = luigi.Parameter(default="completed")
     reports_dir = luigi.Parameter(default="reports")
@@ -175,8 +182,8 @@ def etl_settings() -> EtlSettings:
         if getattr(cfg, key) < 1:
             raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 1")
     return EtlSettings(
-        extract_config_dir=cfg.extract_config_dir,
-        sql_dir=cfg.sql_dir,
+        extract_config_dir=cfg.extract_config_dir or str(PROJECT_ROOT / "extract_config"),
+        sql_dir=cfg.sql_dir or str(PROJECT_ROOT / "sql"),
         output_dir=cfg.output_dir,
         completed_dir=cfg.completed_dir,
         reports_dir=cfg.reports_dir,
@@ -215,6 +222,19 @@ def weblog_settings() -> WeblogSettings:
         ipinfo_api_url=info.api_url,
         ipinfo_timeout_seconds=info.timeout_seconds,
     )
+
+
+def apply_retcode_defaults() -> None:
+    """Give every ``[retcode]`` key missing from the configuration a non-zero default.
+
+    Luigi exits 0 when a task fails unless ``[retcode]`` says otherwise; a user's own
+    config file may lack that section. Values the configuration sets are kept. Must run
+    before Luigi reads ``[retcode]`` (it does so after importing the task module).
+    """
+    config = luigi.configuration.get_config()
+    for key, value in RETCODE_DEFAULTS.items():
+        if not config.has_option("retcode", key):
+            config.set("retcode", key, str(value))
 
 
 def _check_port(section: str, port: int) -> None:

@@ -59,7 +59,7 @@ class Project:
         return self.root / "test-luigi.cfg"
 
     def write_cfg(self, **sections) -> None:
-        """(Re)write the project's luigi.cfg; ``sections`` override keys: {"mysql": {"port": 1}}."""
+        """(Re)write the project's luigi.cfg; ``sections`` override keys: {"mysql": {"port": 1}}; None drops one."""
         base = {
             "core": {"autoload_range": "false"},
             "retcode": {"already_running": 10, "missing_data": 20, "not_run": 25, "task_failed": 30,
@@ -74,7 +74,10 @@ class Project:
                        "reports_dir": str(self.root / "reports"), "lookback_seconds": 300, "safety_lag_seconds": 0},
         }
         for section, values in sections.items():
-            base.setdefault(section, {}).update(values)
+            if values is None:
+                base.pop(section, None)  # leave the whole section out
+            else:
+                base.setdefault(section, {}).update(values)
         text = "".join(
             f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()) + "\n" for name, values in base.items()
         )

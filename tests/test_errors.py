@@ -79,7 +79,8 @@ def test_wrong_password_is_not_printed(project):
         admin.close()
 
 
-def test_wrong_config_value(project):
-    project.write_cfg(warehouse={"flavor": "oracle"})
+def test_wrong_config_value_fails_non_zero_even_without_a_retcode_section(project):
+    project.write_cfg(warehouse={"flavor": "oracle"}, retcode=None)
+    assert "[retcode]" not in project.cfg_path.read_text()
     proc = project.run(expect=35)
     assert "[warehouse] flavor = 'oracle' is not supported" in proc.stderr

@@ -57,6 +57,8 @@ def luigid(tmp_path):
 
 def test_run_against_luigid(project, luigid):
     project.populate("--scale", "0.001", "--seed", "5")
+    # empty folders fall back to the project's own extract_config/ and sql/, whatever the cwd
+    project.write_cfg(dw_etl={"extract_config_dir": "", "sql_dir": ""})
     project.run("--scheduler-url", f"http://127.0.0.1:{luigid}/", "--workers", "2")
     assert_store_equals_source(project)
     done = api(luigid, "task_list", {"status": "DONE", "upstream_status": "", "search": ""})
