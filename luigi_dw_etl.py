@@ -8,7 +8,7 @@ Graph for one execution sequence ``seq`` (one chain per metadata table, so
 ``--workers N`` runs tables in parallel)::
 
     ExtractMySQLTable(t, seq) -> LoadLandingTable(t, seq) -> UpsertStoreTable(t, seq) -+
-    ... one chain per table in extract_config/ ..........................................+-> BuildPres(seq) -> RunJob
+    ... one chain per table in extract_config/ ..........................................+-> BuildPres(seq) -> BuildReports(seq) -> RunJob
     ExtractWeblog(seq) -> LoadWeblogLanding(seq) -> UpsertWeblogStore(seq) ---------------+
 
 Every task's target is a JSON marker under ``output/<seq>/``; delete one to rerun that
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import luigi
 
-from etl import markers, pres, steps, summary, weblog_load
+from etl import markers, pres, reports, steps, summary, weblog_load
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
 from etl.errors import EltError
 from etl.logs import ensure_logging
@@ -215,6 +215,43 @@ class BuildPres(SequenceTask):
         markers.write_json_atomic(self.output().path, {"execution_sequence": self.execution_sequence, "files": files})
 
 
+class BuildReports(SequenceTask):
+    """Run ``sql/reports/*.sql``; write CSV, a chart per report and dashboard.html under reports_dir/<seq>/."""
+
+    execution_sequence = luigi.IntParameter()
+
+    def requires(self):
+        return BuildPres(execution_sequence=self.execution_sequence)
+
+    def output(self):
+        return _marker(self.execution_sequence, "reports.json")
+
+    def complete(self):
+        """Done when the marker exists and no report lost its step marker."""
+        settings = etl_settings()
+        return super().complete() and all(
+            pres.step_marker(settings.completed_dir, self.execution_sequence, "reports", p.stem).exists()
+            for p in reports.report_files(settings.sql_dir)
+        )
+
+    def run(self):
+        ensure_logging()
+        settings = etl_settings()
+        folder = Path(settings.reports_dir) / str(self.execution_sequence)
+        results = reports.run_reports(steps.load_context().warehouse, settings.sql_dir)
+        dashboard = reports.write_outputs(results, folder, f"Reports, execution sequence {self.execution_sequence}")
+        for result in results:
+            markers.write_json_atomic(
+                pres.step_marker(settings.completed_dir, self.execution_sequence, "reports", result.name),
+                {"report": result.name, "rows": len(result.rows), "csv": str(folder / f"{result.name}.csv")},
+            )
+        log.info("reports: %d written to %s (dashboard %s)", len(results), folder, dashboard)
+        markers.write_json_atomic(self.output().path, {
+            "execution_sequence": self.execution_sequence, "dashboard": str(dashboard),
+            "reports": {r.name: len(r.rows) for r in results},
+        })
+
+
 class RunJob(SequenceTask):
     """The whole ELT for one execution sequence; its ``run()`` closes the run and prints the summary.
 
@@ -234,13 +271,13 @@ class RunJob(SequenceTask):
             log.error("RunJob cannot start: %s", exc)
             raise
         sequence = markers.resolve_sequence(
-            latest, lambda seq: _marker(seq, "RunJob.json").exists() and BuildPres(execution_sequence=seq).complete()
+            latest, lambda seq: _marker(seq, "RunJob.json").exists() and BuildReports(execution_sequence=seq).complete()
         )
         log.info("execution sequence %d (latest known %d)", sequence, latest)
         return sequence
 
     def requires(self):
-        return BuildPres(execution_sequence=self.execution_sequence)
+        return BuildReports(execution_sequence=self.execution_sequence)
 
     def output(self):
         return _marker(self.execution_sequence, "RunJob.json")
@@ -250,7 +287,7 @@ class RunJob(SequenceTask):
         settings = etl_settings()
         ctx = steps.load_context()
         tables = list(load_metadata(settings.extract_config_dir))
-        pres_payload = markers.read_json(self.requires().output().path)
+        pres_payload = markers.read_json(_marker(self.execution_sequence, "pres.json").path)
         result = summary.collect(
             settings.output_dir, self.execution_sequence, tables, pres_payload, weblog=True
         )
