@@ -134,6 +134,7 @@ def write_chart(result: ReportResult, path: Path) -> None:
         ax.set_ylabel(value_col)
         ax.tick_params(axis="x", labelrotation=45 if len(labels) > 6 else 0)
     if not result.rows:
+        ax.set_axis_off()
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(result.title)
     fig.tight_layout()
