@@ -1,0 +1,95 @@
+-- pres.fact_order_line
+-- Grain: one row per live order line (order line and header not soft-deleted).
+-- Key: (order_no, order_line_no) (degenerate dimensions).
+-- Dimension keys: order_date_key (dim_date), product_key (the dim_product version valid on
+-- the order date: the last version whose valid_from day is on or before order_date),
+-- supplier_company_key and seller_company_key (dim_company), customer_key (dim_customer);
+-- -1 (unknown member) when a lookup finds nothing.
+-- Measures: quantity, unit_price, line_total.
+-- Maintained incrementally: orders whose lines or header changed since the previous build,
+-- orders with a line of a product that changed, and orders still pointing at an unknown
+-- member are recomputed.
+
+create schema if not exists pres;
+
+create table if not exists etl_control.pres_watermark (name text primary key, value timestamptz not null);
+
+create table if not exists pres.fact_order_line (
+    order_no varchar(20) not null,
+    order_line_no integer not null,
+    order_date_key integer not null,
+    product_key integer not null,
+    supplier_company_key integer not null,
+    seller_company_key integer not null,
+    customer_key integer not null,
+    quantity integer,
+    unit_price numeric(10, 2),
+    line_total numeric(20, 4),
+    etl_updated_datetime timestamptz not null,
+    primary key (order_no, order_line_no)
+);
+
+create temporary table tmp_fact_watermark on commit drop as
+select coalesce(
+    (select value from etl_control.pres_watermark where name = 'fact_order_line'), '-infinity'::timestamptz
+) as since;
+
+create temporary table tmp_fact_orders on commit drop as
+select lines.order_no
+from store_mysql.order_lines as lines
+inner join tmp_fact_watermark as watermark on lines.etl_updated_datetime >= watermark.since
+union
+select headers.order_no
+from store_mysql.order_headers as headers
+inner join tmp_fact_watermark as watermark on headers.etl_updated_datetime >= watermark.since
+union
+select lines.order_no
+from store_mysql.order_lines as lines
+inner join store_mysql.products as products
+    on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
+inner join tmp_fact_watermark as watermark on products.etl_updated_datetime >= watermark.since
+where watermark.since > '-infinity'
+union
+select fact.order_no
+from pres.fact_order_line as fact
+where -1 in (fact.product_key, fact.supplier_company_key, fact.seller_company_key, fact.customer_key);
+
+analyze tmp_fact_orders;
+
+delete from pres.fact_order_line as fact
+using tmp_fact_orders as changed
+where fact.order_no = changed.order_no;
+
+insert into pres.fact_order_line
+select
+    lines.order_no,
+    lines.order_line_no,
+    coalesce(dates.date_key, -1) as order_date_key,
+    coalesce((
+        select versions.product_key
+        from pres.dim_product as versions
+        where
+            versions.product_code = lines.product_code
+            and versions.supplier_id = lines.supplier_id
+            and versions.valid_from::date <= lines.order_date
+        order by versions.valid_from desc
+        limit 1
+    ), -1) as product_key,
+    coalesce(suppliers.company_key, -1) as supplier_company_key,
+    coalesce(sellers.company_key, -1) as seller_company_key,
+    coalesce(customers.customer_key, -1) as customer_key,
+    lines.quantity,
+    lines.unit_price,
+    lines.line_total,
+    now() as etl_updated_datetime
+from store_mysql.order_lines as lines
+inner join tmp_fact_orders as changed on changed.order_no = lines.order_no
+inner join store_mysql.order_headers as headers on headers.order_no = lines.order_no and headers.is_deleted = 0
+left join pres.dim_date as dates on dates.full_date = lines.order_date
+left join pres.dim_company as suppliers on suppliers.company_id = lines.supplier_id
+left join pres.dim_company as sellers on sellers.company_id = headers.company_id
+left join pres.dim_customer as customers on customers.customer_document_no = headers.customer_document_no
+where lines.is_deleted = 0;
+
+insert into etl_control.pres_watermark (name, value) values ('fact_order_line', now())
+on conflict (name) do update set value = excluded.value;

@@ -1,0 +1,94 @@
+"""The pres star schema: SCD2 products, SCD1 customers, facts keyed to the right dimension rows."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def one(cur, query, params=None):
+    cur.execute(query, params)
+    return cur.fetchone()
+
+
+def test_star_schema_scd2_scd1_and_fact_keys(project):
+    project.populate("--scale", "0.002", "--seed", "17")
+    logs = project.root / "logs"
+    logs.mkdir()
+    src = project.mysql()
+    scur = src.cursor()
+    scur.execute("SELECT username FROM customers ORDER BY username LIMIT 1")
+    (user,) = scur.fetchone()
+    (logs / "access.log").write_text(
+        f'8.8.8.8 - {user} [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "curl/8"\n'
+        '10.0.0.1 - - [31/Feb/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "-"\n'
+    )
+    project.run()
+    pg = project.pg()
+    cur = pg.cursor()
+
+    # unknown members
+    for table, key in (("dim_date", "date_key"), ("dim_company", "company_key"), ("dim_customer", "customer_key"),
+                       ("dim_product", "product_key"), ("dim_device", "device_key"), ("dim_country", "country_key")):
+        assert one(cur, f"SELECT count(*) FROM pres.{table} WHERE {key} = -1") == (1,), table
+
+    # one current version per product; facts cover every live line, with every key found
+    assert one(cur, "SELECT count(*) FROM pres.dim_product WHERE is_current") == one(cur, "SELECT count(*) FROM store_mysql.products")
+    assert one(cur, "SELECT count(*), sum(line_total) FROM pres.fact_order_line") == one(
+        cur, "SELECT count(*), sum(line_total) FROM pres.report_order_lines")
+    assert one(cur, "SELECT count(*) FROM pres.fact_order_line WHERE -1 IN "
+                    "(order_date_key, product_key, supplier_company_key, seller_company_key, customer_key)") == (0,)
+    assert one(cur, "SELECT count(*) FROM pres.fact_order_line f JOIN pres.dim_product p USING (product_key) "
+                    "JOIN store_mysql.order_lines l USING (order_no, order_line_no) "
+                    "WHERE (p.product_code, p.supplier_id) <> (l.product_code, l.supplier_id)") == (0,)
+    # weblog facts: the unreadable timestamp and the anonymous request point at unknown members
+    assert one(cur, "SELECT count(*), count(*) FILTER (WHERE request_date_key = -1), "
+                    "count(*) FILTER (WHERE customer_key = -1), count(*) FILTER (WHERE country_key = -1) "
+                    "FROM pres.fact_weblog_access") == (2, 1, 1, 1)
+
+    # SCD2: change the price of a product that has orders; add an order for it dated today
+    scur.execute("SELECT l.product_code, l.supplier_id, MIN(l.order_date) FROM order_lines l "
+                 "JOIN order_headers h USING (order_no) WHERE l.is_deleted = 0 AND h.is_deleted = 0 "
+                 "GROUP BY 1, 2 ORDER BY COUNT(*) DESC LIMIT 1")
+    code, supplier, first_order = scur.fetchone()
+    old_key = one(cur, "SELECT product_key FROM pres.dim_product WHERE product_code = %s AND supplier_id = %s", [code, supplier])[0]
+    scur.execute("UPDATE products SET default_price = default_price + 1, updated_datetime = UTC_TIMESTAMP() "
+                 "WHERE product_code = %s AND supplier_id = %s", [code, supplier])
+    scur.execute("SELECT company_id FROM companies LIMIT 1")
+    (seller,) = scur.fetchone()
+    scur.execute("SELECT customer_document_no FROM customers LIMIT 1")
+    (customer,) = scur.fetchone()
+    scur.execute("INSERT INTO order_headers VALUES ('SCD2-1', UTC_DATE(), %s, %s, 10, UTC_TIMESTAMP(), UTC_TIMESTAMP(), 0)",
+                 [seller, customer])
+    scur.execute("INSERT INTO order_lines VALUES ('SCD2-1', 1, UTC_DATE(), %s, %s, 10, 1, 10, UTC_TIMESTAMP(), UTC_TIMESTAMP(), 0)",
+                 [code, supplier])
+    # SCD1: a customer's name changes
+    scur.execute("UPDATE customers SET customer_full_name = 'Renamed Person', updated_datetime = UTC_TIMESTAMP() "
+                 "WHERE customer_document_no = %s", [customer])
+    customer_key = one(cur, "SELECT customer_key FROM pres.dim_customer WHERE customer_document_no = %s", [customer])[0]
+    src.close()
+    project.run()
+
+    cur.execute("SELECT product_key, valid_from, valid_to, is_current FROM pres.dim_product "
+                "WHERE product_code = %s AND supplier_id = %s ORDER BY valid_from", [code, supplier])
+    versions = cur.fetchall()
+    assert len(versions) == 2
+    (k1, from1, to1, current1), (k2, from2, to2, current2) = versions
+    assert k1 == old_key and not current1 and current2 and k2 != old_key
+    assert to1 == from2 and str(from1) == "1900-01-01 00:00:00" and str(to2) == "9999-12-31 00:00:00"
+    cur.execute("SELECT f.product_key, count(*) FROM pres.fact_order_line f JOIN store_mysql.order_lines l "
+                "USING (order_no, order_line_no) WHERE l.product_code = %s AND l.supplier_id = %s "
+                "GROUP BY 1", [code, supplier])
+    keys = dict(cur.fetchall())
+    assert keys[k2] >= 1 and keys[old_key] >= 1  # old orders keep the old version, today's order the new one
+    assert one(cur, "SELECT product_key FROM pres.fact_order_line WHERE order_no = 'SCD2-1'") == (k2,)
+    # SCD1 overwrote in place: same key, one row, new name
+    assert one(cur, "SELECT customer_key, customer_full_name FROM pres.dim_customer WHERE customer_document_no = %s",
+               [customer]) == (customer_key, "Renamed Person")
+    assert one(cur, "SELECT count(*) FROM pres.dim_customer WHERE customer_document_no = %s", [customer]) == (1,)
+    # keys stay unique and facts complete after the incremental build
+    assert one(cur, "SELECT count(*) - count(DISTINCT (order_no, order_line_no)) FROM pres.fact_order_line") == (0,)
+    assert one(cur, "SELECT count(*), sum(line_total) FROM pres.fact_order_line") == one(
+        cur, "SELECT count(*), sum(line_total) FROM pres.report_order_lines")
+    pg.close()
