@@ -1,0 +1,37 @@
+-- Top 10 products (product_code + supplier_id) by revenue last year (previous calendar
+-- year, by the order line's order_date). Sales: live order lines (line and header not
+-- soft-deleted), from pres.report_order_lines.
+-- Columns: rank (1..10), product_code, supplier_id, product_name, total_quantity,
+-- total_amount (sum of line_total, to the cent).
+-- Order: total_amount desc, product_code (byte order), supplier_id.
+
+with
+bounds as (
+    select
+        (date_trunc('year', current_date) - interval '1 year')::date as first_day,
+        date_trunc('year', current_date)::date as next_year
+),
+
+by_product as (
+    select
+        lines.product_code,
+        lines.supplier_id,
+        max(lines.product_name) as product_name,
+        sum(lines.quantity) as total_quantity,
+        sum(lines.line_total) as total_amount
+    from pres.report_order_lines as lines
+    cross join bounds
+    where lines.order_date >= bounds.first_day and lines.order_date < bounds.next_year
+    group by lines.product_code, lines.supplier_id
+)
+
+select
+    row_number() over (order by total_amount desc, product_code collate "C", supplier_id) as rank,
+    product_code,
+    supplier_id,
+    product_name,
+    total_quantity,
+    round(total_amount, 2) as total_amount
+from by_product
+order by rank
+limit 10;
