@@ -202,7 +202,7 @@ class BuildPres(SequenceTask):
         """Done when the marker exists and no pres file lost its step marker."""
         settings = etl_settings()
         return super().complete() and all(
-            pres.step_marker(settings.completed_dir, self.execution_sequence, "pres", p.name).exists()
+            markers.step_marker(settings.completed_dir, self.execution_sequence, "pres", p.name).exists()
             for p in pres.pres_files(settings.sql_dir)
         )
 
@@ -230,26 +230,18 @@ class BuildReports(SequenceTask):
         """Done when the marker exists and no report lost its step marker."""
         settings = etl_settings()
         return super().complete() and all(
-            pres.step_marker(settings.completed_dir, self.execution_sequence, "reports", p.stem).exists()
+            markers.step_marker(settings.completed_dir, self.execution_sequence, "reports", p.stem).exists()
             for p in reports.report_files(settings.sql_dir)
         )
 
     def run(self):
         ensure_logging()
         settings = etl_settings()
-        folder = Path(settings.reports_dir) / str(self.execution_sequence)
-        results = reports.run_reports(steps.load_context().warehouse, settings.sql_dir)
-        dashboard = reports.write_outputs(results, folder, f"Reports, execution sequence {self.execution_sequence}")
-        for result in results:
-            markers.write_json_atomic(
-                pres.step_marker(settings.completed_dir, self.execution_sequence, "reports", result.name),
-                {"report": result.name, "rows": len(result.rows), "csv": str(folder / f"{result.name}.csv")},
-            )
-        log.info("reports: %d written to %s (dashboard %s)", len(results), folder, dashboard)
-        markers.write_json_atomic(self.output().path, {
-            "execution_sequence": self.execution_sequence, "dashboard": str(dashboard),
-            "reports": {r.name: len(r.rows) for r in results},
-        })
+        payload = reports.build_for_sequence(
+            steps.load_context().warehouse, settings.sql_dir, settings.reports_dir, settings.completed_dir,
+            self.execution_sequence,
+        )
+        markers.write_json_atomic(self.output().path, payload)
 
 
 class RunJob(SequenceTask):

@@ -44,6 +44,11 @@ def read_json(path: str | os.PathLike) -> dict:
         return {}
 
 
+def step_marker(completed_dir: str | os.PathLike, sequence: int, layer: str, name: str) -> Path:
+    """Path of the step marker ``<completed_dir>/<seq>/<layer>/<name>`` (e.g. layer ``pres``)."""
+    return Path(completed_dir) / str(sequence) / layer / name
+
+
 def latest_sequence_on_disk(output_dir: str | os.PathLike) -> int:
     """Highest numeric sub-folder of ``output_dir`` (0 when none)."""
     folder = Path(output_dir)

@@ -15,7 +15,7 @@ import psycopg2
 from etl import warehouse
 from etl.config import WarehouseSettings
 from etl.errors import PresError
-from etl.markers import write_json_atomic
+from etl.markers import step_marker, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +23,6 @@ log = logging.getLogger(__name__)
 def pres_files(sql_dir: str | Path) -> list[Path]:
     """The ``*.sql`` files of ``<sql_dir>/pres`` sorted by file name."""
     return sorted((Path(sql_dir) / "pres").glob("*.sql"))
-
-
-def step_marker(completed_dir: str | Path, sequence: int, layer: str, name: str) -> Path:
-    """Path of the step marker ``<completed_dir>/<seq>/<layer>/<name>``."""
-    return Path(completed_dir) / str(sequence) / layer / name
 
 
 def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: str | Path, sequence: int) -> list[dict]:

@@ -29,6 +29,7 @@ from tabulate import tabulate
 from etl import warehouse
 from etl.config import WarehouseSettings
 from etl.errors import EltError, PresError
+from etl.markers import step_marker, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,24 @@ def write_outputs(results: list[ReportResult], folder: Path, title: str) -> Path
         write_csv(result, folder / f"{result.name}.csv")
         write_chart(result, folder / f"{result.name}.png")
     return write_dashboard(results, folder, title)
+
+
+def build_for_sequence(settings: WarehouseSettings, sql_dir: str | Path, reports_dir: str | Path,
+                       completed_dir: str | Path, sequence: int) -> dict:
+    """Run every report and write ``<reports_dir>/<seq>/`` (CSV, PNG, dashboard.html) with a step marker each.
+
+    Returns the payload of the run's ``reports.json`` marker (dashboard path, rows per report).
+    """
+    folder = Path(reports_dir) / str(sequence)
+    results = run_reports(settings, sql_dir)
+    dashboard = write_outputs(results, folder, f"Reports, execution sequence {sequence}")
+    for result in results:
+        write_json_atomic(
+            step_marker(completed_dir, sequence, "reports", result.name),
+            {"report": result.name, "rows": len(result.rows), "csv": str(folder / f"{result.name}.csv")},
+        )
+    log.info("reports: %d written to %s (dashboard %s)", len(results), folder, dashboard)
+    return {"execution_sequence": sequence, "dashboard": str(dashboard), "reports": {r.name: len(r.rows) for r in results}}
 
 
 def render(result: ReportResult) -> str:
