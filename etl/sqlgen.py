@@ -183,7 +183,8 @@ def landing_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
 
 
 def store_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
-    """Statements creating the store schema, table and unique index on ``unique_columns``."""
+    """Statements creating the store schema, table, unique index on ``unique_columns`` and an
+    index on ``etl_updated_datetime`` (incremental pres builds)."""
     table = _qualified(meta.store_table)
     cols = []
     for c in meta.columns:
@@ -196,6 +197,10 @@ def store_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
         sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table, sql.SQL(", ").join(cols)),
         sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
             sql.Identifier(f"{meta.store_table.table}_uk"), table, _ident_list(meta.unique_columns)
+        ),
+        # pres files find the rows changed since their previous build with a range scan on this
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (etl_updated_datetime)").format(
+            sql.Identifier(f"{meta.store_table.table}_etl_updated_idx"), table
         ),
     ]
 
