@@ -185,6 +185,7 @@ class Generator:
         return 1 if self.rng.random() < 0.02 else 0
 
     def companies(self, n: int) -> list[tuple]:
+        """``n`` company rows, ids 1..n; about a third (and always company 1) are suppliers."""
         rows = []
         for company_id in range(1, n + 1):
             name = f"{self.rng.choice(NAME_WORDS)} {self.rng.choice(NAME_WORDS)} {self.rng.choice(COMPANY_SUFFIXES)}"
@@ -196,6 +197,7 @@ class Generator:
         return rows
 
     def customers(self, n: int) -> list[tuple]:
+        """``n`` customer rows (document numbers CD00000001..), unique usernames, optional columns NULL or empty."""
         rows = []
         for i in range(1, n + 1):
             first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
@@ -224,6 +226,7 @@ class Generator:
         return rows
 
     def products(self, n: int, supplier_ids: list[int]) -> list[tuple]:
+        """``n`` distinct (product_code, supplier_id) rows; ~20% of codes are sold by two suppliers."""
         rows = []
         codes = max(1, int(n * 0.8))  # ~20% of codes are offered by a second supplier
         seen = set()
@@ -240,6 +243,7 @@ class Generator:
         return rows
 
     def product_prices(self, n: int, products: list[tuple], company_ids: list[int]) -> list[tuple]:
+        """Up to ``n`` distinct (product_code, selling_company_id) prices within ±20% of the default price."""
         default = {}
         for code, _supplier, _name, price, *_ in products:
             default.setdefault(code, price)
