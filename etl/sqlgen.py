@@ -333,3 +333,72 @@ def delete_missing_keys_sql(meta: TableMeta) -> sql.Composable:
     return sql.SQL("DELETE FROM {} AS s WHERE NOT EXISTS (SELECT 1 FROM {} AS k WHERE {})").format(
         _qualified(meta.store_table), sql.Identifier(SOURCE_KEYS_TABLE), match
     )
+
+
+_INTEGER_RANK = {"smallint": 1, "integer": 2, "bigint": 3}
+
+
+def canonical_type(formatted: str) -> str:
+    """PostgreSQL ``format_type()`` text -> the spelling :func:`pg_type` produces.
+
+    ``character varying(50)`` -> ``varchar(50)``; ``timestamp(0) without time zone`` ->
+    ``timestamp(0)``; ``timestamp with time zone`` -> ``timestamptz(6)``; others unchanged.
+    """
+    text = formatted.strip().lower()
+    if text.startswith("character varying"):
+        return "varchar" + text[len("character varying"):]
+    for prefix, name in (("timestamp", "timestamp"),):
+        if text.startswith(prefix):
+            aware = text.endswith("with time zone") and "without" not in text
+            precision = text[len(prefix):].split(" ")[0] or "(6)"
+            return ("timestamptz" if aware else "timestamp") + precision
+    return text
+
+
+def type_change(old: str, new: str) -> str:
+    """Classify a column type change: ``same``, ``widen`` (safe ALTER) or ``incompatible``.
+
+    Widening: varchar(n) to a longer varchar or text; numeric(p,s) to one holding every old
+    value (more integer digits and at least as many decimals); smallint -> integer -> bigint
+    (or numeric with enough digits); timestamp(p)/timestamptz(p) to a higher precision.
+    """
+    old, new = canonical_type(old), canonical_type(new)
+    if old == new:
+        return "same"
+    import re
+
+    def parts(t):
+        m = re.fullmatch(r"([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?", t)
+        return (m.group(1), int(m.group(2)) if m.group(2) else None, int(m.group(3)) if m.group(3) else 0) if m else (t, None, 0)
+
+    (o, op, os_), (n, np_, ns) = parts(old), parts(new)
+    if o == "varchar" and (n == "text" or (n == "varchar" and np_ and op and np_ > op)):
+        return "widen"
+    if o == "numeric" and n == "numeric" and np_ - ns >= op - os_ and ns >= os_:
+        return "widen"
+    if o in _INTEGER_RANK and n in _INTEGER_RANK and _INTEGER_RANK[n] > _INTEGER_RANK[o]:
+        return "widen"
+    if o in _INTEGER_RANK and n == "numeric" and np_ - ns >= {1: 5, 2: 10, 3: 19}[_INTEGER_RANK[o]]:
+        return "widen"
+    if o == n and o in ("timestamp", "timestamptz") and (np_ or 0) > (op or 0):
+        return "widen"
+    return "incompatible"
+
+
+def existing_columns_sql() -> str:
+    """Query of a table's columns and formatted types (params: schema, table)."""
+    return (
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped"
+    )
+
+
+def add_column_sql(table: QualifiedName, column: str, type_: str) -> sql.Composable:
+    """``ALTER TABLE ... ADD COLUMN`` for a column newly listed in the metadata."""
+    return sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(_qualified(table), sql.Identifier(column), sql.SQL(type_))
+
+
+def widen_column_sql(table: QualifiedName, column: str, type_: str) -> sql.Composable:
+    """``ALTER TABLE ... ALTER COLUMN ... TYPE`` for a widened source column."""
+    return sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(_qualified(table), sql.Identifier(column), sql.SQL(type_))

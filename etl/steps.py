@@ -68,6 +68,9 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
     for meta in tables.values():
         for col in meta.columns:
             sqlgen.pg_type(meta.name, found[meta.name][col])
+        ignored = [c for c in found[meta.name] if c not in meta.columns]
+        if ignored:
+            log.info("table %s: source columns not in the metadata, not extracted: %s", meta.name, ", ".join(ignored))
     return tables
 
 
@@ -102,6 +105,11 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                     wh, meta.name, meta.watermark_column, source_mysql.source_clock(src),
                     ctx.etl.lookback_seconds, ctx.etl.safety_lag_seconds,
                 )
+                missing = _columns_missing_in_store(wh, meta)
+                if missing and window.start is not None:
+                    log.warning("table %s: %s new in the metadata; extracting the whole table once to fill %s",
+                                meta.name, ", ".join(missing), "them" if len(missing) > 1 else "it")
+                    window = sqlgen.Window(None, window.end, window.source_clock)
             else:
                 window = sqlgen.Window(None, None)
             window = control.record_window(wh, sequence, meta.name, meta.is_incremental, meta.watermark_column, window)
@@ -163,11 +171,45 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
     }
 
 
-def _run_ddl(conn, statements) -> None:
-    """Run idempotent DDL under an advisory lock (parallel workers create schemas too)."""
+def _columns_missing_in_store(conn, meta: TableMeta) -> list[str]:
+    """Metadata columns the existing store table lacks ([] when the table does not exist yet)."""
+    with conn.cursor() as cur:
+        cur.execute(sqlgen.existing_columns_sql(), [meta.store_table.schema, meta.store_table.table])
+        existing = {row[0] for row in cur.fetchall()}
+    return [c for c in meta.columns if existing and c not in existing]
+
+
+def _run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, table_name: str = "") -> None:
+    """Run idempotent DDL under an advisory lock (parallel workers create schemas too).
+
+    With ``table`` and ``types``, the existing table then follows schema drift in the same
+    transaction: columns newly in the metadata are added, widened source types are
+    altered; a narrowing or incompatible change raises ConfigError naming table, column and
+    both types (fix the source or migrate the warehouse table by hand).
+    """
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('luigi_dw_etl.ddl'))")
-    warehouse.execute_all(conn, statements)
+        warehouse.execute_all(conn, statements)
+        if table is not None and types:
+            cur.execute(sqlgen.existing_columns_sql(), [table.schema, table.table])
+            existing = dict(cur.fetchall())
+            for column, wanted in types.items():
+                if column not in existing:
+                    log.warning("table %s: adding column %s %s (new in the metadata)", table, column, wanted)
+                    cur.execute(sqlgen.add_column_sql(table, column, wanted))
+                    continue
+                change = sqlgen.type_change(existing[column], wanted)
+                if change == "widen":
+                    log.warning("table %s: column %s widened from %s to %s in the source; altering", table, column,
+                                existing[column], wanted)
+                    cur.execute(sqlgen.widen_column_sql(table, column, wanted))
+                elif change == "incompatible":
+                    conn.rollback()
+                    raise ConfigError(
+                        f"table {table_name!r}: column {column!r} is {existing[column]} in {table} but the source now "
+                        f"gives {wanted}; narrowing or changing a type is not done automatically: fix the source column "
+                        f"or alter {table} by hand"
+                    )
     conn.commit()
 
 
@@ -183,7 +225,7 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
     started = time.monotonic()
     path = ctx.staging.part_path(source, meta.name, sequence)
     with warehouse.connection(ctx.warehouse) as conn:
-        _run_ddl(conn, sqlgen.landing_ddl(meta, extracted["pg_types"]))
+        _run_ddl(conn, sqlgen.landing_ddl(meta, extracted["pg_types"]), meta.landing_table, extracted["pg_types"], meta.name)
         try:
             with conn.cursor() as cur, ctx.staging.open_part(source, meta.name, sequence) as handle:
                 cur.execute(sqlgen.landing_delete_sequence_sql(meta), [sequence])
@@ -224,7 +266,7 @@ def upsert_store(
     """
     started = time.monotonic()
     with warehouse.connection(ctx.warehouse) as conn:
-        _run_ddl(conn, sqlgen.store_ddl(meta, extracted["pg_types"]))
+        _run_ddl(conn, sqlgen.store_ddl(meta, extracted["pg_types"]), meta.store_table, extracted["pg_types"], meta.name)
         try:
             with conn.cursor() as cur:
                 cur.execute(sqlgen.null_key_count_sql(meta), [sequence])

@@ -129,3 +129,30 @@ def test_pg_type(data_type, column_type, extra, expected):
 def test_pg_type_unsupported_names_table_and_column():
     with pytest.raises(ConfigError, match="table 't', column 'c': MySQL type 'blob' is not supported"):
         pg_type("t", SourceColumn("c", "blob", "blob"))
+
+
+@pytest.mark.parametrize(
+    "old, new, change",
+    [
+        ("character varying(50)", "varchar(200)", "widen"),
+        ("character varying(200)", "varchar(50)", "incompatible"),
+        ("character varying(20)", "text", "widen"),
+        ("numeric(10,2)", "numeric(12,2)", "widen"),
+        ("numeric(10,2)", "numeric(10,4)", "incompatible"),  # fewer integer digits
+        ("numeric(12,2)", "numeric(14,4)", "widen"),
+        ("smallint", "integer", "widen"),
+        ("integer", "bigint", "widen"),
+        ("bigint", "integer", "incompatible"),
+        ("bigint", "numeric(20,0)", "widen"),
+        ("timestamp(0) without time zone", "timestamp(6)", "widen"),
+        ("timestamp(6) without time zone", "timestamp(0)", "incompatible"),
+        ("timestamp(0) with time zone", "timestamptz(0)", "same"),
+        ("timestamp without time zone", "timestamp(6)", "same"),
+        ("integer", "varchar(10)", "incompatible"),
+        ("date", "date", "same"),
+    ],
+)
+def test_type_change(old, new, change):
+    from etl.sqlgen import type_change
+
+    assert type_change(old, new) == change

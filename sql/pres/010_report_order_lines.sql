@@ -1,5 +1,6 @@
 -- pres.report_order_lines
 -- Grain: one row per live order line (order line and its header not soft-deleted).
+-- Columns are unconstrained text/numeric: store follows source type changes, pres need not.
 -- Key: (order_no, order_line_no).
 -- Each line joined to its header, product (product_code + supplier_id), supplier and seller
 -- companies and customer. Lines of soft-deleted customers, products or companies are kept
@@ -21,24 +22,24 @@ create table if not exists etl_control.pres_watermark (
 );
 
 create table if not exists pres.report_order_lines (
-    order_no varchar(20) not null,
+    order_no text not null,
     order_line_no integer not null,
     order_date date not null,
-    product_code varchar(20) not null,
+    product_code text not null,
     supplier_id integer not null,
-    product_name varchar(200),
-    supplier_name varchar(200),
-    supplier_country char(2),
+    product_name text,
+    supplier_name text,
+    supplier_country text,
     seller_company_id integer,
-    seller_company_name varchar(200),
-    seller_country char(2),
-    customer_document_no varchar(20),
-    customer_full_name varchar(200),
-    customer_username varchar(64),
-    customer_country char(2),
-    unit_price numeric(10, 2),
+    seller_company_name text,
+    seller_country text,
+    customer_document_no text,
+    customer_full_name text,
+    customer_username text,
+    customer_country text,
+    unit_price numeric,
     quantity integer,
-    line_total numeric(20, 4),
+    line_total numeric,
     etl_updated_datetime timestamptz not null,
     primary key (order_no, order_line_no)
 );

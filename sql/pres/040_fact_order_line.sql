@@ -15,7 +15,7 @@ create schema if not exists pres;
 create table if not exists etl_control.pres_watermark (name text primary key, value timestamptz not null);
 
 create table if not exists pres.fact_order_line (
-    order_no varchar(20) not null,
+    order_no text not null,
     order_line_no integer not null,
     order_date_key integer not null,
     product_key integer not null,
@@ -23,8 +23,8 @@ create table if not exists pres.fact_order_line (
     seller_company_key integer not null,
     customer_key integer not null,
     quantity integer,
-    unit_price numeric(10, 2),
-    line_total numeric(20, 4),
+    unit_price numeric,
+    line_total numeric,
     etl_updated_datetime timestamptz not null,
     primary key (order_no, order_line_no)
 );
