@@ -52,6 +52,11 @@ class SequenceTask(luigi.Task):
     def complete(self):
         return super().complete() and all(dep.complete() for dep in luigi.task.flatten(self.requires()))
 
+    def retried(self, work):
+        """Run ``work()`` with retries on transient faults (``[dw_etl] retry_count``, ``retry_delay_seconds``)."""
+        settings = etl_settings()
+        return steps.with_retries(str(self), work, settings.retry_count, settings.retry_delay_seconds)
+
 
 class ChainTask(SequenceTask):
     """One step of a source's chain (extract -> landing -> store) for one execution sequence.
@@ -81,7 +86,7 @@ class ChainTask(SequenceTask):
 
     def run(self):
         ensure_logging()
-        payload = self.work(steps.load_context())
+        payload = self.retried(lambda: self.work(steps.load_context()))
         markers.write_json_atomic(self.output().path, payload)  # only after the work committed
 
     def work(self, ctx: steps.Context) -> dict:
@@ -209,9 +214,9 @@ class BuildPres(SequenceTask):
     def run(self):
         ensure_logging()
         settings = etl_settings()
-        files = pres.run_pres(
+        files = self.retried(lambda: pres.run_pres(
             steps.load_context().warehouse, settings.sql_dir, settings.completed_dir, self.execution_sequence
-        )
+        ))
         markers.write_json_atomic(self.output().path, {"execution_sequence": self.execution_sequence, "files": files})
 
 
@@ -237,10 +242,10 @@ class BuildReports(SequenceTask):
     def run(self):
         ensure_logging()
         settings = etl_settings()
-        payload = reports.build_for_sequence(
+        payload = self.retried(lambda: reports.build_for_sequence(
             steps.load_context().warehouse, settings.sql_dir, settings.reports_dir, settings.completed_dir,
             self.execution_sequence,
-        )
+        ))
         markers.write_json_atomic(self.output().path, payload)
 
 
@@ -283,6 +288,6 @@ class RunJob(SequenceTask):
         result = summary.collect(
             settings.output_dir, self.execution_sequence, tables, pres_payload, weblog=True
         )
-        steps.close_run(ctx, self.execution_sequence)
+        self.retried(lambda: steps.close_run(ctx, self.execution_sequence))
         markers.write_json_atomic(self.output().path, result)
         log.info("%s", summary.render(result))

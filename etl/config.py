@@ -87,6 +87,8 @@ class dw_etl(luigi.Config):  # noqa: N801
     batch_rows = luigi.IntParameter(default=20000)
     landing_keep_sequences = luigi.IntParameter(default=7)
     detect_hard_deletes = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
+    retry_count = luigi.IntParameter(default=3)
+    retry_delay_seconds = luigi.FloatParameter(default=2.0)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ class EtlSettings:
     batch_rows: int
     landing_keep_sequences: int
     detect_hard_deletes: bool
+    retry_count: int = 3
+    retry_delay_seconds: float = 2.0
 
 
 def mysql_settings() -> MySQLSettings:
@@ -178,6 +182,8 @@ def etl_settings() -> EtlSettings:
     for key in ("lookback_seconds", "safety_lag_seconds"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 0 (seconds)")
+    if cfg.retry_count < 0 or cfg.retry_delay_seconds < 0:
+        raise ConfigError("[dw_etl] retry_count and retry_delay_seconds must be >= 0")
     for key in ("batch_rows", "landing_keep_sequences"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 1")
@@ -194,6 +200,8 @@ def etl_settings() -> EtlSettings:
         batch_rows=cfg.batch_rows,
         landing_keep_sequences=cfg.landing_keep_sequences,
         detect_hard_deletes=cfg.detect_hard_deletes,
+        retry_count=cfg.retry_count,
+        retry_delay_seconds=cfg.retry_delay_seconds,
     )
 
 

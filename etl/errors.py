@@ -13,12 +13,46 @@
     +-- PresError               a sql/pres file failed
 
 Every message names the thing that failed (file, table, column, host) and, where one
-exists, what to do about it. Messages never contain passwords.
+exists, what to do about it. Messages never contain passwords. ``transient`` marks faults
+worth retrying (a dropped connection, a server restarting, a deadlock), as classified by
+:func:`is_transient_postgres` and :func:`is_transient_mysql`.
 """
+
+# SQLSTATEs of faults that a retry can cure (PostgreSQL Appendix A: class 08 connection
+# exception, 57P01-03 admin shutdown / crash shutdown / cannot connect now, 40001
+# serialization failure, 40P01 deadlock detected).
+TRANSIENT_SQLSTATES = ("57P01", "57P02", "57P03", "40001", "40P01")
+# MySQL/MariaDB client and server error numbers of the same kind (2003 can't connect,
+# 2006 server has gone away, 2013 lost connection, 2055 lost connection (system error),
+# 1040 too many connections, 1205 lock wait timeout, 1213 deadlock).
+TRANSIENT_MYSQL_ERRNOS = (2003, 2006, 2013, 2055, 1040, 1205, 1213)
 
 
 class EltError(Exception):
-    """Base class of every error the pipeline raises on purpose."""
+    """Base class of every error the pipeline raises on purpose.
+
+    ``transient=True`` says a retry of the step may succeed.
+    """
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+def is_transient_postgres(exc: BaseException) -> bool:
+    """True for psycopg2 errors a retry can cure: connection faults, shutdowns, deadlocks."""
+    import psycopg2
+
+    code = getattr(exc, "pgcode", None)
+    if code:
+        return code.startswith("08") or code in TRANSIENT_SQLSTATES
+    # a connection dropped mid-statement arrives without a SQLSTATE
+    return isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
+
+
+def is_transient_mysql(exc: BaseException) -> bool:
+    """True for mysql-connector errors a retry can cure (see TRANSIENT_MYSQL_ERRNOS)."""
+    return getattr(exc, "errno", None) in TRANSIENT_MYSQL_ERRNOS
 
 
 class ConfigError(EltError):

@@ -14,7 +14,7 @@ import psycopg2
 
 from etl import warehouse
 from etl.config import WarehouseSettings
-from etl.errors import PresError
+from etl.errors import PresError, is_transient_postgres
 from etl.markers import step_marker, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
             except psycopg2.Error as exc:
                 conn.rollback()
                 message = " ".join((exc.pgerror or str(exc)).split())
-                raise PresError(f"pres file {path} failed: {message}") from None
+                raise PresError(f"pres file {path} failed: {message}", transient=is_transient_postgres(exc)) from None
             seconds = round(time.monotonic() - started, 3)
             write_json_atomic(marker, {"file": path.name, "execution_sequence": sequence, "seconds": seconds})
             log.info("pres %s done in %.2f s", path.name, seconds)

@@ -17,7 +17,7 @@ import mysql.connector
 from mysql.connector import errorcode
 
 from etl.config import MySQLSettings
-from etl.errors import SourceError
+from etl.errors import SourceError, is_transient_mysql
 from etl.sqlgen import SourceColumn
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def connect(settings: MySQLSettings, database: bool = True):
     try:
         conn = mysql.connector.connect(**kwargs)
     except mysql.connector.Error as exc:
-        raise SourceError(_describe_connect_error(settings, exc)) from None
+        raise SourceError(_describe_connect_error(settings, exc), transient=is_transient_mysql(exc)) from None
     cur = conn.cursor()
     cur.execute("SET time_zone = '+00:00'")
     cur.close()
@@ -140,7 +140,9 @@ def stream_rows(conn, query: str, params: list, batch_rows: int) -> Iterator[lis
                 break
             yield rows
     except mysql.connector.Error as exc:
-        raise SourceError(f"MySQL source query failed: {exc.msg} (error {exc.errno}); query: {query}") from None
+        raise SourceError(
+            f"MySQL source query failed: {exc.msg} (error {exc.errno}); query: {query}", transient=is_transient_mysql(exc)
+        ) from None
     finally:
         cur.close()
 

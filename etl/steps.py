@@ -18,7 +18,17 @@ import psycopg2
 
 from etl import control, source_mysql, sqlgen, warehouse
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
-from etl.errors import ConfigError, ExtractError, LoadError, MergeError, SourceError, StagingError
+from etl.errors import (
+    ConfigError,
+    EltError,
+    ExtractError,
+    LoadError,
+    MergeError,
+    SourceError,
+    StagingError,
+    is_transient_mysql,
+    is_transient_postgres,
+)
 from etl.metadata import TableMeta, check_against_source, load_metadata
 from etl.staging import csv_writer, open_staging, write_raw_batches
 
@@ -239,7 +249,10 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
                 f"of sequence {sequence} to extract again"
             ) from None
         except psycopg2.Error as exc:
-            raise LoadError(f"table {meta.name!r}: COPY of {path} into {meta.landing_table} failed: {_pg_message(exc)}") from None
+            raise LoadError(
+                f"table {meta.name!r}: COPY of {path} into {meta.landing_table} failed: {_pg_message(exc)}",
+                transient=is_transient_postgres(exc),
+            ) from None
         if rows != extracted["rows"]:
             raise LoadError(
                 f"table {meta.name!r}: {path} held {extracted['rows']} rows at extract but COPY loaded {rows}"
@@ -286,7 +299,10 @@ def upsert_store(
             control.log_step(conn, sequence, "store", meta.name, inserted + updated + deleted, seconds, json.dumps(details))
             conn.commit()
         except psycopg2.Error as exc:
-            raise MergeError(f"table {meta.name!r}: upsert into {meta.store_table} failed: {_pg_message(exc)}") from None
+            raise MergeError(
+                f"table {meta.name!r}: upsert into {meta.store_table} failed: {_pg_message(exc)}",
+                transient=is_transient_postgres(exc),
+            ) from None
     if null_keys:
         log.warning(
             "table %s: %d landing rows of sequence %d have a NULL in %s and were not merged into store",
@@ -332,6 +348,36 @@ def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn) -> int:
     log.info("table %s: store had %d rows, source %d: %d hard-deleted keys removed from store",
              meta.name, store_count, source_count, deleted)
     return deleted
+
+
+def with_retries(step: str, work, attempts: int, delay_seconds: float):
+    """Run ``work()``; on a transient fault retry it up to ``attempts`` more times.
+
+    Waits ``delay_seconds``, doubling each time (exponential backoff). Transient faults are
+    EltError with ``transient`` set, or raw driver errors classified by
+    ``is_transient_postgres`` / ``is_transient_mysql``; anything else (bad data, SQL
+    errors, configuration) is raised at once. Every step of the pipeline is idempotent,
+    so running it again is safe. Returns what ``work()`` returns.
+    """
+    import mysql.connector
+    import psycopg2
+
+    for attempt in range(attempts + 1):
+        try:
+            return work()
+        except (EltError, psycopg2.Error, mysql.connector.Error) as exc:
+            transient = (
+                exc.transient if isinstance(exc, EltError)
+                else is_transient_postgres(exc) if isinstance(exc, psycopg2.Error)
+                else is_transient_mysql(exc)
+            )
+            if not transient or attempt == attempts:
+                raise
+            wait = delay_seconds * (2 ** attempt)
+            log.warning("%s: transient fault (%s); retry %d of %d in %.1f s",
+                        step, " ".join(str(exc).split())[:300], attempt + 1, attempts, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def close_run(ctx: Context, sequence: int) -> None:

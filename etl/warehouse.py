@@ -40,7 +40,9 @@ def connect(settings: WarehouseSettings, database: str | None = None):
     try:
         return psycopg2.connect(**kwargs)
     except psycopg2.OperationalError as exc:
-        raise WarehouseError(_describe_connect_error(settings, database, exc)) from None
+        message = _describe_connect_error(settings, database, exc)
+        refused = "password" in message or "authentication" in message or "does not exist" in message
+        raise WarehouseError(message, transient=not refused) from None
 
 
 def _describe_connect_error(settings: WarehouseSettings, database: str | None, exc: Exception) -> str:
@@ -62,7 +64,10 @@ def connection(settings: WarehouseSettings):
     try:
         yield conn
     except BaseException:
-        conn.rollback()
+        try:
+            conn.rollback()
+        except psycopg2.Error:
+            pass  # the connection itself is gone; the original error says why
         raise
     finally:
         conn.close()
