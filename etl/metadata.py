@@ -11,6 +11,9 @@ fields of the original design::
     store_table:      store_mysql.orders     schema.table
     unique_columns:   [order_no]             business key of the store upsert
 
+and optionally ``null_watermark_policy`` (``fail`` by default, ``include`` or
+``exclude``): what an incremental extract does with rows whose watermark is NULL.
+
 Validation happens in two steps: :func:`load_metadata` checks structure and identifiers
 (no database needed); :func:`check_against_source` checks tables and columns against the
 source's information_schema. Both raise :class:`ConfigError` naming file, table and field,
@@ -37,6 +40,9 @@ FIELDS = (
     "store_table",
     "unique_columns",
 )
+# optional fields beyond the original seven, with their defaults
+OPTIONAL_FIELDS = {"null_watermark_policy": "fail"}
+NULL_WATERMARK_POLICIES = ("fail", "include", "exclude")
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class TableMeta:
     store_table: QualifiedName
     unique_columns: tuple[str, ...]
     source_file: str
+    null_watermark_policy: str = "fail"
 
     @property
     def value_columns(self) -> tuple[str, ...]:
@@ -127,7 +134,8 @@ def _parse_entry(path: str, name: object, entry: object) -> tuple[TableMeta | No
     if not isinstance(entry, dict):
         return None, [f"{where}: expected a mapping with the fields {', '.join(FIELDS)}"]
     problems = [f"{where}: field {key!r} is missing" for key in FIELDS if key not in entry]
-    problems += [f"{where}: unknown field {key!r} (allowed: {', '.join(FIELDS)})" for key in entry if key not in FIELDS]
+    allowed = FIELDS + tuple(OPTIONAL_FIELDS)
+    problems += [f"{where}: unknown field {key!r} (allowed: {', '.join(allowed)})" for key in entry if key not in allowed]
     if problems:
         return None, problems
 
@@ -158,6 +166,9 @@ def _parse_entry(path: str, name: object, entry: object) -> tuple[TableMeta | No
     elif ";" in where_clause:
         problems.append(f"{where}, field 'where_clause': must be one boolean expression (no ';')")
 
+    policy = entry.get("null_watermark_policy", OPTIONAL_FIELDS["null_watermark_policy"])
+    if policy not in NULL_WATERMARK_POLICIES:
+        problems.append(f"{where}, field 'null_watermark_policy': {policy!r} is not one of {', '.join(NULL_WATERMARK_POLICIES)}")
     landing = _qualified(entry["landing_table"], f"{where}, field 'landing_table'", problems)
     store = _qualified(entry["store_table"], f"{where}, field 'store_table'", problems)
     if problems:
@@ -173,6 +184,7 @@ def _parse_entry(path: str, name: object, entry: object) -> tuple[TableMeta | No
             store_table=store,
             unique_columns=tuple(unique),
             source_file=path,
+            null_watermark_policy=policy,
         ),
         [],
     )

@@ -65,8 +65,9 @@ def build_extract_query(meta: TableMeta, database: str, window: Window) -> tuple
     """Return ``(sql, params)`` selecting ``meta.columns`` of the window's rows (no ORDER BY).
 
     Incremental tables read ``wm >= start AND wm < end`` (a missing bound omitted), plus
-    the rows no window would ever hold: ``wm > source_clock`` (future-dated) and
-    ``wm IS NULL``; the upsert makes re-reading those harmless. ``where_clause`` is ANDed
+    the rows no window would ever hold: ``wm > source_clock`` (future-dated) and, with
+    ``null_watermark_policy: include``, ``wm IS NULL``; the upsert makes re-reading those
+    harmless. ``where_clause`` is ANDed
     in parentheses. Params are datetimes for mysql-connector.
     """
     cols = ", ".join(mysql_ident(c) for c in meta.columns)
@@ -84,13 +85,23 @@ def build_extract_query(meta: TableMeta, database: str, window: Window) -> tuple
         if window.source_clock is not None:
             alternatives.append(f"{wm} > %s")
             params.append(window.source_clock)
-        alternatives.append(f"{wm} IS NULL")
+        if meta.null_watermark_policy == "include":
+            alternatives.append(f"{wm} IS NULL")
         conditions.append("(" + " OR ".join(f"({a})" for a in alternatives) + ")")
     if meta.where_clause:
         conditions.append(f"({meta.where_clause})")
     if conditions:
         query += " WHERE " + " AND ".join(conditions)
     return query, params
+
+
+def null_watermark_keys_query(meta: TableMeta, database: str, limit: int = 10) -> str:
+    """The keys of (at most ``limit``) rows whose watermark is NULL, for an error message."""
+    keys = ", ".join(mysql_ident(c) for c in meta.unique_columns)
+    return (
+        f"SELECT {keys} FROM {mysql_ident(database)}.{mysql_ident(meta.name)} "
+        f"WHERE {mysql_ident(meta.watermark_column)} IS NULL LIMIT {int(limit)}"
+    )
 
 
 def build_outside_window_count_query(meta: TableMeta, database: str) -> str:

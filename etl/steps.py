@@ -134,9 +134,21 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
             cur.execute(sqlgen.build_outside_window_count_query(meta, ctx.source.database), [clock, clock])
             null_watermarks, future_watermarks = (int(v) for v in cur.fetchone())
             cur.close()
+            if null_watermarks and meta.null_watermark_policy == "fail":
+                cur = src.cursor()
+                cur.execute(sqlgen.null_watermark_keys_query(meta, ctx.source.database))
+                keys = ["/".join(_text(v) for v in row) for row in cur.fetchall()]
+                cur.close()
+                raise ExtractError(
+                    f"table {meta.name!r}: {null_watermarks} rows have a NULL {meta.watermark_column} "
+                    f"({', '.join(meta.unique_columns)} = {', '.join(keys)}{', ...' if null_watermarks > len(keys) else ''}); "
+                    f"fix them in the source, or set null_watermark_policy: include (read them every run) or "
+                    f"exclude (skip them, counted) for {meta.name} in {meta.source_file}"
+                )
             if null_watermarks:
-                log.warning("table %s: %d rows have a NULL %s; they are read by every extract",
-                            meta.name, null_watermarks, meta.watermark_column)
+                action = "read by every extract" if meta.null_watermark_policy == "include" else "skipped (policy exclude)"
+                log.warning("table %s: %d rows have a NULL %s; %s",
+                            meta.name, null_watermarks, meta.watermark_column, action)
             if future_watermarks:
                 log.warning("table %s: %d rows have a %s later than the source clock %s; they are read by every "
                             "extract until that time has passed", meta.name, future_watermarks, meta.watermark_column, clock)
@@ -179,6 +191,10 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         "file": str(ctx.staging.part_path(SOURCE, meta.name, sequence)),
         "seconds": seconds,
     }
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def _columns_missing_in_store(conn, meta: TableMeta) -> list[str]:

@@ -63,6 +63,7 @@ def test_good_entry(tmp_path):
         ({"extra_field": 1}, "unknown field 'extra_field'"),
         ({"columns": []}, "field 'columns': expected a non-empty list"),
         ({"columns": ["order_no", "order_no", "updated_datetime"]}, "a column is listed twice"),
+        ({"null_watermark_policy": "ignore"}, "field 'null_watermark_policy': 'ignore' is not one of fail, include, exclude"),
     ],
 )
 def test_invalid_entries_name_file_table_and_field(tmp_path, changes, expected):

@@ -197,12 +197,33 @@ def test_rows_with_null_or_future_watermarks_are_not_lost(project):
     cur.executemany("INSERT INTO events VALUES (%s, %s, %s)", [
         (1, "normal", "2024-05-01 10:00:00"), (2, "no watermark", None), (3, "future", "2099-01-01 00:00:00"),
     ])
-    (project.root / "extract_config" / "events.yaml").write_text(yaml.safe_dump({"events": {
-        "columns": ["id", "v", "updated_datetime"], "where_clause": "", "is_incremental": True,
-        "watermark_column": "updated_datetime", "landing_table": "landing.mysql_events",
-        "store_table": "store_mysql.events", "unique_columns": ["id"]}}))
+    entry = {"columns": ["id", "v", "updated_datetime"], "where_clause": "", "is_incremental": True,
+             "watermark_column": "updated_datetime", "landing_table": "landing.mysql_events",
+             "store_table": "store_mysql.events", "unique_columns": ["id"]}
+    meta_path = project.root / "extract_config" / "events.yaml"
+    # default policy: fail, naming the keys
+    meta_path.write_text(yaml.safe_dump({"events": entry}))
+    proc = project.run(expect=30)
+    assert "table 'events': 1 rows have a NULL updated_datetime (id = 2); fix them in the source" in proc.stderr
+    # exclude: skipped and counted
+    meta_path.write_text(yaml.safe_dump({"events": {**entry, "null_watermark_policy": "exclude"}}))
     proc = project.run()
-    assert "table events: 1 rows have a NULL updated_datetime" in proc.stderr
+    assert "1 rows have a NULL updated_datetime; skipped (policy exclude)" in proc.stderr
+    pg = project.pg()
+    pcur = pg.cursor()
+    pcur.execute("SELECT id FROM store_mysql.events ORDER BY id")
+    assert [r[0] for r in pcur.fetchall()] == [1, 3]
+    pg.close()
+    # include: read by every extract
+    meta_path.write_text(yaml.safe_dump({"events": {**entry, "null_watermark_policy": "include"}}))
+    for folder in ("output", "completed"):  # start over: a fresh warehouse and sequence numbering
+        (project.root / folder).rename(project.root / f"{folder}-before")
+    pg = project.pg()
+    pg.cursor().execute("DROP SCHEMA store_mysql CASCADE; DROP SCHEMA landing CASCADE; DROP SCHEMA etl_control CASCADE; "
+                        "DROP SCHEMA IF EXISTS pres CASCADE")
+    pg.close()
+    proc = project.run()
+    assert "table events: 1 rows have a NULL updated_datetime; read by every extract" in proc.stderr
     assert "table events: 1 rows have a updated_datetime later than the source clock" in proc.stderr
     assert_store_equals_source(project)
     # changes to such rows arrive too, while normal rows are not re-read

@@ -49,7 +49,8 @@ def as_text(composable) -> str:
 
 def test_extract_query_incremental_window():
     start, end, clock = datetime(2024, 1, 1), datetime(2024, 1, 2, 3, 4, 5), datetime(2024, 1, 2, 3, 4, 7)
-    query, params = build_extract_query(META, "shop", Window(start, end, clock))
+    include_nulls = TableMeta(**{**META.__dict__, "null_watermark_policy": "include"})
+    query, params = build_extract_query(include_nulls, "shop", Window(start, end, clock))
     assert query == (
         "SELECT `order_no`, `order_line_no`, `quantity`, `updated_datetime` FROM `shop`.`order_lines` "
         "WHERE ((`updated_datetime` >= %s AND `updated_datetime` < %s) OR (`updated_datetime` > %s) "
@@ -60,7 +61,7 @@ def test_extract_query_incremental_window():
 
 def test_extract_query_first_run_and_full():
     query, params = build_extract_query(META, "shop", Window(None, datetime(2024, 1, 2)))
-    assert "WHERE ((`updated_datetime` < %s) OR (`updated_datetime` IS NULL)) AND (is_test = 0)" in query
+    assert "WHERE ((`updated_datetime` < %s)) AND (is_test = 0)" in query  # policy fail/exclude: no NULL rows
     assert len(params) == 1
     full = TableMeta(**{**META.__dict__, "is_incremental": False, "where_clause": ""})
     query, params = build_extract_query(full, "shop", Window(None, None))
