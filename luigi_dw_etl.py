@@ -8,7 +8,7 @@ Graph for one execution sequence ``seq`` (one chain per metadata table, so
 ``--workers N`` runs tables in parallel)::
 
     ExtractMySQLTable(t, seq) -> LoadLandingTable(t, seq) -> UpsertStoreTable(t, seq) -+
-    ... one chain per table in extract_config/ ..........................................+-> BuildPres(seq) -> BuildReports(seq) -> RunJob
+    ... one chain per table in extract_config/ ..........................................+-> BuildPres -> CheckQuality -> BuildReports -> RunJob
     ExtractWeblog(seq) -> LoadWeblogLanding(seq) -> UpsertWeblogStore(seq) ---------------+
 
 Every task's target is a JSON marker under ``output/<seq>/``; delete one to rerun that
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import luigi
 
-from etl import markers, pres, reports, steps, summary, weblog_load
+from etl import markers, pres, quality, reports, steps, summary, weblog_load
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
 from etl.errors import EltError
 from etl.logs import ensure_logging
@@ -220,13 +220,31 @@ class BuildPres(SequenceTask):
         markers.write_json_atomic(self.output().path, {"execution_sequence": self.execution_sequence, "files": files})
 
 
+class CheckQuality(SequenceTask):
+    """Data-quality checks after store and pres (``etl.quality``); fails the run on a ``fail``-level finding."""
+
+    execution_sequence = luigi.IntParameter()
+
+    def requires(self):
+        return BuildPres(execution_sequence=self.execution_sequence)
+
+    def output(self):
+        return _marker(self.execution_sequence, "quality.json")
+
+    def run(self):
+        ensure_logging()
+        tables = load_metadata(etl_settings().extract_config_dir)
+        results = self.retried(lambda: quality.run_checks(steps.load_context(), tables, self.execution_sequence))
+        markers.write_json_atomic(self.output().path, quality.payload(results, self.execution_sequence))
+
+
 class BuildReports(SequenceTask):
     """Run ``sql/reports/*.sql``; write CSV, a chart per report and dashboard.html under reports_dir/<seq>/."""
 
     execution_sequence = luigi.IntParameter()
 
     def requires(self):
-        return BuildPres(execution_sequence=self.execution_sequence)
+        return CheckQuality(execution_sequence=self.execution_sequence)
 
     def output(self):
         return _marker(self.execution_sequence, "reports.json")
@@ -262,6 +280,7 @@ class RunJob(SequenceTask):
         ensure_logging()
         try:
             ctx = steps.load_context()
+            quality.levels()  # a wrong [quality] level stops the run before any task
             steps.preflight(ctx)
             latest = max(markers.latest_sequence_on_disk(ctx.etl.output_dir), steps.warehouse_latest_sequence(ctx))
         except EltError as exc:
@@ -286,7 +305,8 @@ class RunJob(SequenceTask):
         tables = list(load_metadata(settings.extract_config_dir))
         pres_payload = markers.read_json(_marker(self.execution_sequence, "pres.json").path)
         result = summary.collect(
-            settings.output_dir, self.execution_sequence, tables, pres_payload, weblog=True
+            settings.output_dir, self.execution_sequence, tables, pres_payload, weblog=True,
+            quality=markers.read_json(_marker(self.execution_sequence, "quality.json").path),
         )
         self.retried(lambda: steps.close_run(ctx, self.execution_sequence))
         markers.write_json_atomic(self.output().path, result)

@@ -14,7 +14,8 @@ from tabulate import tabulate
 from etl.markers import read_json
 
 
-def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict | None, weblog: bool = False) -> dict:
+def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict | None, weblog: bool = False,
+            quality: dict | None = None) -> dict:
     """Gather the sequence's markers into ``{"tables": [...], "pres": [...], "totals": {...}}``.
 
     ``tables`` are the MySQL tables; ``weblog`` adds the access-log chain (row
@@ -55,6 +56,7 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
         "execution_sequence": sequence,
         "tables": rows,
         "pres": (pres or {}).get("files", []),
+        "quality": [c for c in (quality or {}).get("checks", []) if c["problem_count"]],
         "totals": totals,
     }
 
@@ -73,6 +75,13 @@ def render(summary: dict) -> str:
         text += "\n\n" + tabulate(
             [[p["file"], p["seconds"], "skipped (marker present)" if p["skipped"] else "ran"] for p in summary["pres"]],
             headers=["pres file", "seconds", "status"],
+            tablefmt="simple",
+        )
+    if summary.get("quality"):
+        text += "\n\n" + tabulate(
+            [[c["check_name"], c["table_name"], c["problem_count"], c["status"], c.get("details", "")]
+             for c in summary["quality"]],
+            headers=["quality check", "table", "problems", "status", "details"],
             tablefmt="simple",
         )
     return text

@@ -34,6 +34,7 @@ sys.path.insert(0, str(HERE))
 
 from conftest import Project, assert_store_equals_source, mysql_connect  # noqa: E402
 
+SAFETY_LAG_SECONDS = 1
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 
 
@@ -169,8 +170,11 @@ def chaos_round(project: Project, state: ChaosState, rng: random.Random, round_n
             break
     finally:
         writer_proc.wait(timeout=60)
+    # writer stopped: wait out the safety lag (windows end at source clock - lag, and
+    # UTC_TIMESTAMP() has whole seconds), then one clean run catches up with the last changes
+    time.sleep(SAFETY_LAG_SECONDS + 1.1)
     state.runs += 1
-    assert run_job(project, None, 2) == 0  # writer stopped: catch up with the last changes
+    assert run_job(project, None, 2) == 0
     state.kills += kills
     check(project, state)
     return f"round {round_no}: {kills} kills, {sum(state.lines.values())} log lines, {state.rows_compared} rows compared so far"
@@ -201,7 +205,7 @@ def main(argv=None) -> int:
     shutil.copytree(HERE.parent / "extract_config", root / "extract_config")
     admin = pg_connect("postgres")
     admin.cursor().execute(f'CREATE DATABASE "{project.warehouse_db}"')
-    project.write_cfg(dw_etl={"lookback_seconds": 300, "safety_lag_seconds": 1, "retry_delay_seconds": 0.2})
+    project.write_cfg(dw_etl={"lookback_seconds": 300, "safety_lag_seconds": SAFETY_LAG_SECONDS, "retry_delay_seconds": 0.2})
     state = ChaosState()
     rng = random.Random(args.seed)
     started = time.monotonic()

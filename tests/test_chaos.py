@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from chaos import ChaosState, chaos_round
+from chaos import SAFETY_LAG_SECONDS, ChaosState, chaos_round
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +15,7 @@ ROUNDS = 6
 
 def test_chaos_rounds(project):
     project.populate("--scale", "0.002", "--seed", "1")
-    project.write_cfg(dw_etl={"lookback_seconds": 300, "safety_lag_seconds": 1, "retry_delay_seconds": 0.2})
+    project.write_cfg(dw_etl={"lookback_seconds": 300, "safety_lag_seconds": SAFETY_LAG_SECONDS, "retry_delay_seconds": 0.2})
     state = ChaosState()
     rng = random.Random(20261122)
     for round_no in range(1, ROUNDS + 1):

@@ -63,9 +63,9 @@ def test_run_against_luigid(project, luigid):
     assert_store_equals_source(project)
     done = api(luigid, "task_list", {"status": "DONE", "upstream_status": "", "search": ""})
     families = sorted({task["name"] for task in done.values()})
-    assert families == ["BuildPres", "BuildReports", "ExtractMySQLTable", "ExtractWeblog", "LoadLandingTable", "LoadWeblogLanding",
+    assert families == ["BuildPres", "BuildReports", "CheckQuality", "ExtractMySQLTable", "ExtractWeblog", "LoadLandingTable", "LoadWeblogLanding",
                         "RunJob", "UpsertStoreTable", "UpsertWeblogStore"]
-    assert len(done) == 1 + 1 + 1 + 3 * len(project.metadata()) + 3
+    assert len(done) == 4 + 3 * len(project.metadata()) + 3
     # the web UI's page is served too
     with urllib.request.urlopen(f"http://127.0.0.1:{luigid}/static/visualiser/index.html", timeout=5) as page:
         assert b"Luigi" in page.read()

@@ -1,0 +1,190 @@
+"""Data-quality checks after store and pres, recorded in ``etl_control.quality_check``.
+
+Checks (each ``warn`` or ``fail`` by ``[quality]`` configuration):
+
+* ``count_mismatch`` - per MySQL table: source rows vs store rows whose watermark is
+  before the run's window end (full-extract tables: all rows). Concurrent source writes
+  after the window end can make them differ for a run; they converge on the next.
+* ``duplicate_keys`` / ``null_keys`` - per store table (MySQL tables and the access log)
+  and per dimension natural key.
+* ``unknown_members`` - fact rows pointing at a dimension's unknown member (-1); for the
+  customer of a request only logged-in requests count.
+
+A check with level ``fail`` that finds a problem fails the run with a message naming the
+table and the count; ``warn`` logs and records it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+
+import luigi
+from psycopg2 import sql
+
+from etl import control, source_mysql, warehouse, weblog_load
+from etl.errors import ConfigError, EltError
+from etl.metadata import TableMeta
+from etl.sqlgen import mysql_ident
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("warn", "fail", "off")
+DIMENSION_KEYS = {  # dimension -> natural key columns (unknown member excluded)
+    "dim_company": ("company_id",),
+    "dim_customer": ("customer_document_no",),
+    "dim_country": ("country_code",),
+    "dim_device": ("device", "device_type"),
+    "dim_date": ("full_date",),
+}
+FACT_KEYS = {  # fact -> (key, rows that should find a member: SQL condition)
+    "fact_order_line": [(k, "true") for k in
+                        ("order_date_key", "product_key", "supplier_company_key", "seller_company_key", "customer_key")],
+    "fact_weblog_access": [("request_date_key", "true"), ("device_key", "true"), ("country_key", "true"),
+                           ("customer_key", "is_login")],  # anonymous requests have no customer by definition
+}
+
+SCHEMA_DDL = """CREATE TABLE IF NOT EXISTS etl_control.quality_check (
+    execution_sequence integer NOT NULL,
+    check_name text NOT NULL,
+    table_name text NOT NULL,
+    problem_count bigint NOT NULL,
+    level text NOT NULL,
+    status text NOT NULL,
+    details text,
+    checked_datetime timestamptz NOT NULL DEFAULT now())"""
+
+
+class quality(luigi.Config):  # noqa: N801 - the class name is the cfg section name
+    """``[quality]``: the level of each check kind (warn, fail or off)."""
+
+    count_mismatch = luigi.Parameter(default="warn")
+    duplicate_keys = luigi.Parameter(default="fail")
+    null_keys = luigi.Parameter(default="fail")
+    unknown_members = luigi.Parameter(default="warn")
+
+
+class QualityError(EltError):
+    """A check configured as ``fail`` found problems."""
+
+
+@dataclass
+class CheckResult:
+    """One check's outcome: ``problem_count`` 0 means passed."""
+
+    check_name: str
+    table_name: str
+    problem_count: int
+    level: str
+    details: str = ""
+
+    @property
+    def status(self) -> str:
+        """``ok``, or the level (``warn``/``fail``) when problems were found."""
+        return "ok" if self.problem_count == 0 else self.level
+
+
+def levels() -> dict[str, str]:
+    """The configured level per check kind; raises ConfigError for an unknown level."""
+    cfg = quality()
+    result = {}
+    for name in ("count_mismatch", "duplicate_keys", "null_keys", "unknown_members"):
+        value = getattr(cfg, name)
+        if value not in LEVELS:
+            raise ConfigError(f"[quality] {name} = {value!r} must be one of {', '.join(LEVELS)}")
+        result[name] = value
+    return result
+
+
+def _qualified(name) -> sql.Composable:
+    return sql.SQL("{}.{}").format(sql.Identifier(name.schema), sql.Identifier(name.table))
+
+
+def _count(cur, query, params=None) -> int:
+    cur.execute(query, params)
+    return int(cur.fetchone()[0])
+
+
+def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckResult]:
+    """Run every enabled check for ``sequence``; record them; raise QualityError on a failing one."""
+    level = levels()
+    results: list[CheckResult] = []
+    with warehouse.connection(ctx.warehouse) as conn, conn.cursor() as cur:
+        if level["count_mismatch"] != "off":
+            with source_mysql.connection(ctx.source) as src:
+                for meta in tables.values():
+                    window = control.recorded_window(conn, sequence, meta.name)
+                    where_src, where_dst, params = "", sql.SQL(""), []
+                    if meta.is_incremental and window is not None and window.end is not None:
+                        where_src = f" WHERE {mysql_ident(meta.watermark_column)} < %s"
+                        where_dst = sql.SQL(" WHERE {} < %s").format(sql.Identifier(meta.watermark_column))
+                        params = [window.end]
+                    if meta.where_clause:
+                        where_src += (" AND " if where_src else " WHERE ") + f"({meta.where_clause})"
+                    source_count = source_mysql.scalar(
+                        src, f"SELECT COUNT(*) FROM {mysql_ident(ctx.source.database)}.{mysql_ident(meta.name)}{where_src}",
+                        params)
+                    store_count = _count(cur, sql.SQL("SELECT count(*) FROM {}{}").format(_qualified(meta.store_table), where_dst), params)
+                    results.append(CheckResult("count_mismatch", str(meta.store_table), abs(source_count - store_count),
+                                               level["count_mismatch"], f"source {source_count}, store {store_count}"))
+        for meta in [*tables.values(), weblog_load.META]:
+            keys = sql.SQL(", ").join(sql.Identifier(c) for c in meta.unique_columns)
+            table = _qualified(meta.store_table)
+            if level["duplicate_keys"] != "off":
+                n = _count(cur, sql.SQL("SELECT count(*) - count(DISTINCT ({})) FROM {}").format(keys, table))
+                results.append(CheckResult("duplicate_keys", str(meta.store_table), n, level["duplicate_keys"]))
+            if level["null_keys"] != "off":
+                any_null = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
+                n = _count(cur, sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, any_null))
+                results.append(CheckResult("null_keys", str(meta.store_table), n, level["null_keys"]))
+        cur.execute("SELECT to_regclass('pres.dim_product') IS NOT NULL")
+        if cur.fetchone()[0]:
+            for dim, natural in DIMENSION_KEYS.items():
+                cols = sql.SQL(", ").join(sql.Identifier(c) for c in natural)
+                table = sql.SQL("pres.{}").format(sql.Identifier(dim))
+                if level["duplicate_keys"] != "off":
+                    n = _count(cur, sql.SQL("SELECT count(*) - count(DISTINCT ({})) FROM {} WHERE {} IS NOT NULL").format(
+                        cols, table, sql.Identifier(natural[0])))
+                    results.append(CheckResult("duplicate_keys", f"pres.{dim}", n, level["duplicate_keys"]))
+            if level["duplicate_keys"] != "off":
+                n = _count(cur, "SELECT count(*) - count(DISTINCT (product_code, supplier_id)) FROM pres.dim_product WHERE is_current")
+                results.append(CheckResult("duplicate_keys", "pres.dim_product (current)", n, level["duplicate_keys"]))
+            if level["unknown_members"] != "off":
+                for fact, fact_keys in FACT_KEYS.items():
+                    for key, condition in fact_keys:
+                        n = _count(cur, sql.SQL("SELECT count(*) FROM pres.{} WHERE {} = -1 AND {}").format(
+                            sql.Identifier(fact), sql.Identifier(key), sql.SQL(condition)))
+                        results.append(CheckResult("unknown_members", f"pres.{fact}.{key}", n, level["unknown_members"]))
+        cur.execute(SCHEMA_DDL)
+        cur.execute("DELETE FROM etl_control.quality_check WHERE execution_sequence = %s", [sequence])
+        for r in results:
+            cur.execute(
+                "INSERT INTO etl_control.quality_check (execution_sequence, check_name, table_name, problem_count, "
+                "level, status, details) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [sequence, r.check_name, r.table_name, r.problem_count, r.level, r.status, r.details],
+            )
+        conn.commit()
+    problems = [r for r in results if r.problem_count]
+    for r in problems:
+        log.warning("quality %s: %s: %d (%s)%s", r.status, r.check_name, r.problem_count, r.table_name,
+                    f" - {r.details}" if r.details else "")
+    failing = [r for r in problems if r.level == "fail"]
+    if failing:
+        raise QualityError("data-quality checks failed: " + "; ".join(
+            f"{r.check_name} {r.table_name}: {r.problem_count}" + (f" ({r.details})" if r.details else "") for r in failing))
+    return results
+
+
+def payload(results: list[CheckResult], sequence: int) -> dict:
+    """The CheckQuality marker payload."""
+    return {
+        "execution_sequence": sequence,
+        "checks": [dict(asdict(r), status=r.status) for r in results],
+        "problems": sum(1 for r in results if r.problem_count),
+    }
+
+
+def dumps(results: list[CheckResult]) -> str:
+    """JSON text of the results (for logs and tests)."""
+    return json.dumps([dict(asdict(r), status=r.status) for r in results])
