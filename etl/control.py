@@ -70,6 +70,8 @@ SCHEMA_DDL = [
         read_line_no bigint,
         recorded_datetime timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (execution_sequence, file_id))""",
+    "ALTER TABLE etl_control.weblog_file ADD COLUMN IF NOT EXISTS fingerprint_bytes integer",
+    "ALTER TABLE etl_control.weblog_window ADD COLUMN IF NOT EXISTS fingerprint_bytes integer",
     """CREATE TABLE IF NOT EXISTS etl_control.step_log (
         execution_sequence integer NOT NULL,
         step text NOT NULL,

@@ -1,14 +1,17 @@
 """Reading access-log files incrementally and exactly once, across reruns and rotation.
 
-A file's **identity** is a fingerprint of its first line (SHA-256 of the bytes up to and
-including the first newline, 16 hex digits): it survives renaming (``access.log`` ->
-``access.log.1``) and compression (``access.log.1.gz``, fingerprinted on its decompressed
-bytes), so a rotated file is recognised and not read twice. The read position of each
-identity is a byte offset into the (decompressed) content plus the number of lines before
-it; a line's stable key is ``<identity>:<line number>``, so two identical requests are two
-rows. A plain file shorter than its recorded offset was truncated and is read from the
-start again. Only complete lines (ending in a newline) are read; a partial last line waits
-for the next run.
+A file's **identity** is a fingerprint of its beginning: SHA-256 (16 hex digits) of its
+first ``n`` bytes, where ``n`` is the length of the complete lines within the first 4 KiB
+when the file was first seen; ``n`` is recorded with the identity. Later the same file
+(grown, renamed ``access.log`` -> ``access.log.1``, or compressed ``access.log.1.gz``,
+fingerprinted on its decompressed bytes) still hashes to the identity over its first ``n``
+bytes, while a new file that merely starts with the same line differs within those bytes.
+(A file first seen with a single short line, and a later file starting with that very
+line, cannot be told apart: a known limit.) The read position of each identity is a byte
+offset into the (decompressed) content plus the number of lines before it; a line's stable
+key is ``<identity>:<line number>``, so two identical requests are two rows. A plain file
+shorter than its recorded offset was truncated and is read from the start again. Only
+complete lines (ending in a newline) are read; a partial last line waits for the next run.
 """
 
 from __future__ import annotations
@@ -19,22 +22,40 @@ import hashlib
 import io
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-FINGERPRINT_MAX_BYTES = 64 * 1024
+FINGERPRINT_MAX_BYTES = 4096
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BUFFER_BYTES = 1 << 20
 
 
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class LogFile:
-    """A discovered log file: path, identity, whether gzip-compressed, size and mtime (ns)."""
+    """A discovered log file: path, whether gzip-compressed, size, mtime (ns) and its first complete lines."""
 
     path: str
-    file_id: str
     compressed: bool
     size: int
     mtime_ns: int
+    head: bytes = field(repr=False, compare=False)
+
+    def matches(self, file_id: str, fingerprint_bytes: int | None) -> bool:
+        """True when this file's first ``fingerprint_bytes`` bytes hash to ``file_id``.
+
+        ``None`` (identities recorded before the byte count was kept) compares the first line.
+        """
+        if fingerprint_bytes is None:
+            fingerprint_bytes = self.head.index(b"\n") + 1
+        return len(self.head) >= fingerprint_bytes and _digest(self.head[:fingerprint_bytes]) == file_id
+
+    @property
+    def new_identity(self) -> tuple[str, int]:
+        """``(file_id, fingerprint_bytes)`` for a file seen for the first time."""
+        return _digest(self.head), len(self.head)
 
 
 def is_gzip(path: str) -> bool:
@@ -50,37 +71,51 @@ def open_binary(path: str, compressed: bool):
     return open(path, "rb", buffering=READ_BUFFER_BYTES)
 
 
-def fingerprint(path: str, compressed: bool) -> str | None:
-    """The identity of a log: hash of its first line; None while it has no complete first line."""
+def read_head(path: str, compressed: bool) -> bytes:
+    """The complete lines within the first 4 KiB of the (decompressed) file; b"" when none."""
     with open_binary(path, compressed) as handle:
-        first = handle.readline(FINGERPRINT_MAX_BYTES)
-    if not first.endswith(b"\n") and len(first) < FINGERPRINT_MAX_BYTES:
-        return None
-    return hashlib.sha256(first).hexdigest()[:16]
+        data = handle.read(FINGERPRINT_MAX_BYTES)
+    end = data.rfind(b"\n")
+    if end < 0:
+        # a first line longer than 4 KiB: its first 4 KiB are stable, use them
+        return data if len(data) == FINGERPRINT_MAX_BYTES else b""
+    return data[: end + 1]
 
 
 def discover(patterns: list[str]) -> list[LogFile]:
-    """Every regular, non-empty file matching the glob ``patterns``, oldest first.
-
-    Files without a complete first line are skipped (they are read once they have one).
-    Two paths with the same identity (a rotated copy next to its original) appear once:
-    the plain (uncompressed) one wins, then the newest.
-    """
+    """Every regular, non-empty file matching the glob ``patterns`` that has a complete first line, oldest first."""
     paths = sorted({p for pattern in patterns for p in glob.glob(pattern) if os.path.isfile(p)})
-    found: dict[str, LogFile] = {}
+    found = []
     for path in paths:
         stat = os.stat(path)
         if stat.st_size == 0:
             continue
         compressed = is_gzip(path)
-        file_id = fingerprint(path, compressed)
-        if file_id is None:
-            continue
-        candidate = LogFile(path, file_id, compressed, stat.st_size, stat.st_mtime_ns)
-        other = found.get(file_id)
-        if other is None or (other.compressed, -other.mtime_ns) > (candidate.compressed, -candidate.mtime_ns):
-            found[file_id] = candidate
-    return sorted(found.values(), key=lambda f: (f.mtime_ns, f.path))
+        head = read_head(path, compressed)
+        if head:
+            found.append(LogFile(path, compressed, stat.st_size, stat.st_mtime_ns, head))
+    return sorted(found, key=lambda f: (f.mtime_ns, f.path))
+
+
+def identify(files: list[LogFile], known: dict[str, int | None]) -> dict[str, tuple[LogFile, int]]:
+    """Map identities to current files: ``{file_id: (LogFile, fingerprint_bytes)}``.
+
+    ``known`` maps recorded identities to their fingerprint byte counts. A file takes the
+    known identity it matches over the most bytes, else a new one. When two files have one
+    identity (a rotated copy beside its original), the plain file wins, then the newest.
+    """
+    result: dict[str, tuple[LogFile, int]] = {}
+    for lf in files:
+        matches = [(n or 0, fid, n) for fid, n in known.items() if lf.matches(fid, n)]
+        if matches:
+            _, file_id, nbytes = max(matches)
+            nbytes = nbytes if nbytes is not None else lf.head.index(b"\n") + 1
+        else:
+            file_id, nbytes = lf.new_identity
+        other = result.get(file_id)
+        if other is None or (other[0].compressed, -other[0].mtime_ns) > (lf.compressed, -lf.mtime_ns):
+            result[file_id] = (lf, nbytes)
+    return result
 
 
 def read_lines(log: LogFile, start_offset: int, end_offset: int | None) -> Iterator[tuple[int, bytes]]:

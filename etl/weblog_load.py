@@ -70,8 +70,8 @@ META = TableMeta(
 def _windows(conn, sequence: int) -> list[dict]:
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT file_id, path, compressed, start_offset, start_line_no, end_offset, size_bytes, mtime_ns "
-            "FROM etl_control.weblog_window WHERE execution_sequence = %s ORDER BY recorded_datetime, path",
+            "SELECT file_id, fingerprint_bytes, path, compressed, start_offset, start_line_no, end_offset, size_bytes, "
+            "mtime_ns FROM etl_control.weblog_window WHERE execution_sequence = %s ORDER BY recorded_datetime, path",
             [sequence],
         )
         names = [d[0] for d in cur.description]
@@ -81,25 +81,26 @@ def _windows(conn, sequence: int) -> list[dict]:
 def _record_windows(conn, sequence: int, logs: list[logfiles.LogFile]) -> None:
     """Record, for every log with unread lines, the byte range this sequence reads; commit."""
     with conn.cursor() as cur:
-        cur.execute("SELECT file_id, read_offset, line_no, size_bytes, mtime_ns FROM etl_control.weblog_file")
+        cur.execute("SELECT file_id, fingerprint_bytes, read_offset, line_no, size_bytes, mtime_ns FROM etl_control.weblog_file")
         state = {row[0]: row[1:] for row in cur.fetchall()}
-        for lf in logs:
+        identified = logfiles.identify(logs, {fid: row[0] for fid, row in state.items()})
+        for file_id, (lf, nbytes) in identified.items():
             start, line_no = 0, 0
-            if lf.file_id in state:
-                start, line_no, size, mtime = state[lf.file_id]
+            if file_id in state:
+                _, start, line_no, size, mtime = state[file_id]
                 if lf.compressed and (size, mtime) == (lf.size, lf.mtime_ns):
                     continue  # this compressed file was read to its end already
                 if not lf.compressed and lf.size < start:
                     log.warning("log %s (identity %s) is shorter than the %d bytes read before: truncated, "
-                                "reading it from the start", lf.path, lf.file_id, start)
+                                "reading it from the start", lf.path, file_id, start)
                     start, line_no = 0, 0
                 elif not lf.compressed and lf.size == start:
                     continue  # nothing new
             cur.execute(
-                "INSERT INTO etl_control.weblog_window (execution_sequence, file_id, path, compressed, start_offset, "
-                "start_line_no, end_offset, size_bytes, mtime_ns) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                [sequence, lf.file_id, lf.path, lf.compressed, start, line_no,
+                "INSERT INTO etl_control.weblog_window (execution_sequence, file_id, fingerprint_bytes, path, compressed, "
+                "start_offset, start_line_no, end_offset, size_bytes, mtime_ns) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [sequence, file_id, nbytes, lf.path, lf.compressed, start, line_no,
                  None if lf.compressed else lf.size, lf.size, lf.mtime_ns],
             )
     conn.commit()
@@ -130,7 +131,8 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         if not windows:
             _record_windows(conn, sequence, discovered)
             windows = _windows(conn, sequence)
-        by_id = {lf.file_id: lf for lf in discovered}
+        by_id = {fid: lf for fid, (lf, _) in logfiles.identify(
+            discovered, {w["file_id"]: w["fingerprint_bytes"] for w in windows}).items()}
         try:
             with ctx.staging.write_part(SOURCE, META.name, sequence) as handle:
                 write_rows(handle, ["execution_sequence", *META.columns], [])
@@ -147,7 +149,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
                         cur.execute(
                             "UPDATE etl_control.weblog_window SET read_offset = %s, read_line_no = %s "
                             "WHERE execution_sequence = %s AND file_id = %s",
-                            [stats["read_offset"], stats["read_line_no"], sequence, lf.file_id],
+                            [stats["read_offset"], stats["read_line_no"], sequence, window["file_id"]],
                         )
         finally:
             for rejects in reject_handles.values():
@@ -179,6 +181,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
 
 
 def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress) -> dict:
+    file_id = window["file_id"]
     line_no = window["start_line_no"]
     read_offset = window["start_offset"]
     name = os.path.basename(lf.path)
@@ -192,7 +195,7 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
         for number, p in chunk:
             dev = classify(p.user_agent)
             rows.append((
-                sequence, f"{lf.file_id}:{number}", lf.path, number, p.ip_address, p.request_identity, p.username,
+                sequence, f"{file_id}:{number}", lf.path, number, p.ip_address, p.request_identity, p.username,
                 p.request_timestamp, p.request_timestamp_converted, p.request_timestamp_has_issue, p.request_line,
                 p.method, p.path, p.protocol, NULL if p.status_code is None else p.status_code,
                 NULL if p.response_size is None else p.response_size, p.referer, p.user_agent,
@@ -227,7 +230,7 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
     if chunk:
         flush()
     return {
-        "path": lf.path, "file_id": lf.file_id, "start_offset": window["start_offset"], "read_offset": read_offset,
+        "path": lf.path, "file_id": file_id, "start_offset": window["start_offset"], "read_offset": read_offset,
         "read_line_no": line_no, "lines": lines, "rejected": rejected,
     }
 
@@ -236,10 +239,12 @@ def advance_files(conn, sequence: int) -> None:
     """Move every file's read position to what this sequence read (inside the store transaction)."""
     with conn.cursor() as cur:
         cur.execute(
-            "INSERT INTO etl_control.weblog_file (file_id, path, read_offset, line_no, size_bytes, mtime_ns, execution_sequence) "
-            "SELECT file_id, path, read_offset, read_line_no, size_bytes, mtime_ns, execution_sequence "
+            "INSERT INTO etl_control.weblog_file (file_id, fingerprint_bytes, path, read_offset, line_no, size_bytes, "
+            "mtime_ns, execution_sequence) "
+            "SELECT file_id, fingerprint_bytes, path, read_offset, read_line_no, size_bytes, mtime_ns, execution_sequence "
             "FROM etl_control.weblog_window WHERE execution_sequence = %s AND read_offset IS NOT NULL "
             "ON CONFLICT (file_id) DO UPDATE SET path = EXCLUDED.path, read_offset = EXCLUDED.read_offset, "
+            "fingerprint_bytes = EXCLUDED.fingerprint_bytes, "
             "line_no = EXCLUDED.line_no, size_bytes = EXCLUDED.size_bytes, mtime_ns = EXCLUDED.mtime_ns, "
             "execution_sequence = EXCLUDED.execution_sequence, updated_datetime = now()",
             [sequence],

@@ -185,14 +185,14 @@ class Generator:
         return 1 if self.rng.random() < 0.02 else 0
 
     def companies(self, n: int) -> list[tuple]:
-        """``n`` company rows, ids 1..n; about a third (and always company 1) are suppliers."""
+        """``n`` company rows, ids 1..n; about a third (and always companies 1-3) are suppliers."""
         rows = []
         for company_id in range(1, n + 1):
             name = f"{self.rng.choice(NAME_WORDS)} {self.rng.choice(NAME_WORDS)} {self.rng.choice(COMPANY_SUFFIXES)}"
             country = self.rng.choices(COUNTRIES, COUNTRY_WEIGHTS)[0]
             created, updated = self._stamps(self.start - timedelta(days=365))
-            # at least a third are suppliers, and company 1 always is one
-            is_supplier = 1 if company_id == 1 or self.rng.random() < 0.35 else 0
+            # about a third are suppliers, and companies 1-3 always are
+            is_supplier = 1 if company_id <= 3 or self.rng.random() < 0.35 else 0
             rows.append((company_id, self._text(name), country, is_supplier, created, updated, self._deleted()))
         return rows
 
@@ -229,6 +229,7 @@ class Generator:
         """``n`` distinct (product_code, supplier_id) rows; ~20% of codes are sold by two suppliers."""
         rows = []
         codes = max(1, int(n * 0.8))  # ~20% of codes are offered by a second supplier
+        n = min(n, codes * len(supplier_ids))  # never ask for more distinct pairs than exist
         seen = set()
         while len(rows) < n:
             code = f"P{self.rng.randrange(codes) + 1:06d}"

@@ -89,7 +89,7 @@ class Project:
         env.update(extra)
         return env
 
-    def run(self, *args: str, expect: int | None = 0, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    def run(self, *args: str, expect: int | None = 0, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
         """Run ``luigi RunJob --module luigi_dw_etl`` (plus ``args``) in the project folder."""
         luigi = Path(sys.executable).with_name("luigi")
         cmd = [str(luigi), "RunJob", "--module", "luigi_dw_etl", *args]

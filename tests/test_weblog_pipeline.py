@@ -140,3 +140,17 @@ def test_report_weblog_access_joins_customers(project):
     pcur.execute("SELECT username, customer_full_name FROM pres.report_weblog_access WHERE username IN (%s, %s) ORDER BY 1", [user1, user2])
     assert dict(pcur.fetchall())[user1] == "New Name"
     pg.close()
+
+
+def test_files_starting_with_the_same_line_are_different_files(project):
+    project.populate("--scale", "0.001")
+    logs = project.root / "logs"
+    logs.mkdir()
+    same_first = b"garbage first line\n"
+    (logs / "access.log").write_bytes(same_first + good("g", 1) + good("g", 2))
+    project.run()
+    os.rename(logs / "access.log", logs / "access.log.1")
+    (logs / "access.log").write_bytes(same_first + good("h", 1))  # a new file, same first line
+    project.run()
+    assert stored(project) == Counter({"/g/1": 1, "/g/2": 1, "/h/1": 1})
+    assert summary(project, 2)["rejected"] == 1

@@ -128,3 +128,23 @@ def test_countries_of_known_ips():
     assert lookup.lookups == len(known)  # each distinct address once
     lookup.countries(["8.8.8.8"])
     assert lookup.lookups == len(known)
+
+
+def test_identities_survive_growth_and_tell_same_first_lines_apart(tmp_path):
+    from etl.logfiles import discover, identify
+
+    first = b'1.1.1.1 - - [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "x"\n'
+    a = tmp_path / "a.log"
+    a.write_bytes(first + b"a second line\n")
+    (a_file,) = discover([str(a)])
+    file_id, nbytes = a_file.new_identity
+    assert nbytes == len(first) + len(b"a second line\n")
+    with open(a, "ab") as handle:  # the file grows: same identity
+        handle.write(b"more\n" * 2000)
+    (grown,) = discover([str(a)])
+    assert identify([grown], {file_id: nbytes}) == {file_id: (grown, nbytes)}
+    b = tmp_path / "b.log"  # another file with the same first line: a new identity
+    b.write_bytes(first + b"something else\n")
+    (b_file,) = discover([str(b)])
+    assert list(identify([b_file], {file_id: nbytes})) == [b_file.new_identity[0]]
+    assert b_file.new_identity[0] != file_id
