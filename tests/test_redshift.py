@@ -6,20 +6,9 @@ import pytest
 
 from etl import redshift
 from etl.errors import ConfigError
-from etl.metadata import QualifiedName, TableMeta
-from test_sqlgen import as_text
+from etl.metadata import TableMeta
+from test_sqlgen import META, as_text
 
-META = TableMeta(
-    name="order_lines",
-    columns=("order_no", "order_line_no", "quantity", "updated_datetime"),
-    where_clause="",
-    is_incremental=True,
-    watermark_column="updated_datetime",
-    landing_table=QualifiedName("landing", "mysql_order_lines"),
-    store_table=QualifiedName("store_mysql", "order_lines"),
-    unique_columns=("order_no", "order_line_no"),
-    source_file="x.yaml",
-)
 TYPES = {"order_no": "varchar(20)", "order_line_no": "integer", "quantity": "integer", "updated_datetime": "timestamp(0)"}
 
 
