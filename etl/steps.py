@@ -66,6 +66,13 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
     column, unsupported type) or SourceError (source unreachable, access denied).
     """
     if ctx.warehouse.flavor == "redshift":
+        if not ctx.etl.staging_uri.startswith("s3://"):
+            raise ConfigError(
+                f"[warehouse] flavor = redshift loads with COPY from S3, but [staging] uri = {ctx.etl.staging_uri!r} "
+                "is a local folder; set [staging] uri = s3://bucket/prefix"
+            )
+        if not ctx.warehouse.iam_role:
+            raise ConfigError("[warehouse] flavor = redshift needs [warehouse] iam_role (the role ARN COPY uses to read S3)")
         raise ConfigError(
             "[warehouse] flavor = redshift: this version generates Redshift DDL, COPY and upsert statements "
             "(etl/sqlgen.py) but its control tables and sql/pres files are PostgreSQL-only; use flavor = postgres"

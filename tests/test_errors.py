@@ -84,3 +84,13 @@ def test_wrong_config_value_fails_non_zero_even_without_a_retcode_section(projec
     assert "[retcode]" not in project.cfg_path.read_text()
     proc = project.run(expect=35)
     assert "[warehouse] flavor = 'oracle' is not supported" in proc.stderr
+
+
+def test_redshift_flavour_needs_s3_staging_and_a_role(project):
+    project.write_cfg(warehouse={"flavor": "redshift"})
+    proc = project.run(expect=35)
+    assert "[warehouse] flavor = redshift loads with COPY from S3, but [staging] uri = " in proc.stderr
+    assert "set [staging] uri = s3://bucket/prefix" in proc.stderr
+    project.write_cfg(warehouse={"flavor": "redshift"}, staging={"uri": "s3://bucket/prefix"})
+    proc = project.run(expect=35)
+    assert "[warehouse] flavor = redshift needs [warehouse] iam_role" in proc.stderr
