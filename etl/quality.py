@@ -16,7 +16,6 @@ table and the count; ``warn`` logs and records it.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
 
@@ -184,7 +183,3 @@ def payload(results: list[CheckResult], sequence: int) -> dict:
         "problems": sum(1 for r in results if r.problem_count),
     }
 
-
-def dumps(results: list[CheckResult]) -> str:
-    """JSON text of the results (for logs and tests)."""
-    return json.dumps([dict(asdict(r), status=r.status) for r in results])

@@ -94,10 +94,10 @@ def read_column_types(conn, database: str, tables: list[str]) -> dict[str, dict[
     )
     result: dict[str, dict[str, SourceColumn]] = {}
     for table, column, data_type, column_type, char_len, precision, scale, dt_precision in cur:
-        result.setdefault(_text(table), {})[_text(column)] = SourceColumn(
-            name=_text(column),
-            data_type=_text(data_type).lower(),
-            column_type=_text(column_type).lower(),
+        result.setdefault(text_value(table), {})[text_value(column)] = SourceColumn(
+            name=text_value(column),
+            data_type=text_value(data_type).lower(),
+            column_type=text_value(column_type).lower(),
             char_length=char_len,
             numeric_precision=precision,
             numeric_scale=scale,
@@ -147,5 +147,6 @@ def stream_rows(conn, query: str, params: list, batch_rows: int) -> Iterator[lis
         cur.close()
 
 
-def _text(value) -> str:
+def text_value(value) -> str:
+    """A value from the driver as text (bytes decoded as UTF-8)."""
     return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)

@@ -14,6 +14,7 @@ business key.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -358,12 +359,22 @@ def canonical_type(formatted: str) -> str:
     text = formatted.strip().lower()
     if text.startswith("character varying"):
         return "varchar" + text[len("character varying"):]
-    for prefix, name in (("timestamp", "timestamp"),):
-        if text.startswith(prefix):
-            aware = text.endswith("with time zone") and "without" not in text
-            precision = text[len(prefix):].split(" ")[0] or "(6)"
-            return ("timestamptz" if aware else "timestamp") + precision
+    if text.startswith("timestamp"):
+        precision = text[len("timestamp"):].split(" ")[0] or "(6)"
+        aware = text.endswith("with time zone") and "without" not in text
+        return ("timestamptz" if aware else "timestamp") + precision
     return text
+
+
+_TYPE_RE = re.compile(r"([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?")
+
+
+def _type_parts(type_: str) -> tuple[str, int | None, int]:
+    """``numeric(12,2)`` -> ("numeric", 12, 2); ``varchar(5)`` -> ("varchar", 5, 0); ``text`` -> ("text", None, 0)."""
+    m = _TYPE_RE.fullmatch(type_)
+    if not m:
+        return type_, None, 0
+    return m.group(1), int(m.group(2)) if m.group(2) else None, int(m.group(3)) if m.group(3) else 0
 
 
 def type_change(old: str, new: str) -> str:
@@ -376,13 +387,7 @@ def type_change(old: str, new: str) -> str:
     old, new = canonical_type(old), canonical_type(new)
     if old == new:
         return "same"
-    import re
-
-    def parts(t):
-        m = re.fullmatch(r"([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?", t)
-        return (m.group(1), int(m.group(2)) if m.group(2) else None, int(m.group(3)) if m.group(3) else 0) if m else (t, None, 0)
-
-    (o, op, os_), (n, np_, ns) = parts(old), parts(new)
+    (o, op, os_), (n, np_, ns) = _type_parts(old), _type_parts(new)
     if o == "varchar" and (n == "text" or (n == "varchar" and np_ and op and np_ > op)):
         return "widen"
     if o == "numeric" and n == "numeric" and np_ - ns >= op - os_ and ns >= os_:

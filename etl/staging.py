@@ -255,16 +255,3 @@ def write_raw_batches(
             on_batch(count)
     return count, {k: v for k, v in invalid.items() if v}
 
-
-def write_rows(handle, header: list[str], rows: Iterable[tuple]) -> int:
-    """Write ``rows`` of Python values (str, int, bool, datetime; None -> NULL) after ``header`` once.
-
-    Pass ``header=None`` to append rows without a header. Returns the number of rows written.
-    """
-    writer = csv_writer(handle)
-    if header is not None:
-        writer.writerow(header)
-    null = NULL
-    batch = [[null if v is None else v for v in row] for row in rows]
-    writer.writerows(batch)
-    return len(batch)

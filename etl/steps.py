@@ -144,7 +144,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
             if null_watermarks and meta.null_watermark_policy == "fail":
                 cur = src.cursor()
                 cur.execute(sqlgen.null_watermark_keys_query(meta, ctx.source.database))
-                keys = ["/".join(_text(v) for v in row) for row in cur.fetchall()]
+                keys = ["/".join(source_mysql.text_value(v) for v in row) for row in cur.fetchall()]
                 cur.close()
                 raise ExtractError(
                     f"table {meta.name!r}: {null_watermarks} rows have a NULL {meta.watermark_column} "
@@ -198,10 +198,6 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         "file": str(ctx.staging.part_path(SOURCE, meta.name, sequence)),
         "seconds": seconds,
     }
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
 
 
 def _columns_missing_in_store(conn, meta: TableMeta) -> list[str]:

@@ -22,7 +22,7 @@ from etl.config import WeblogSettings
 from etl.device import classify
 from etl.geo import CountryLookup
 from etl.metadata import QualifiedName, TableMeta
-from etl.staging import NULL, csv_writer, write_rows
+from etl.staging import NULL, csv_writer
 from etl.steps import Context
 from etl.weblog import RejectedLine, parse_line
 
@@ -135,7 +135,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
             discovered, {w["file_id"]: w["fingerprint_bytes"] for w in windows}).items()}
         try:
             with ctx.staging.write_part(SOURCE, META.name, sequence) as handle:
-                write_rows(handle, ["execution_sequence", *META.columns], [])
+                csv_writer(handle).writerow(["execution_sequence", *META.columns])
                 for window in windows:
                     lf = by_id.get(window["file_id"])
                     if lf is None:

@@ -118,6 +118,16 @@ class Project:
             merged.update(yaml.safe_load(path.read_text()) or {})
         return merged
 
+    def add_table(self, name: str, columns: list[str], unique: list[str], **fields) -> None:
+        """Write ``extract_config/<name>.yaml`` for a test table (incremental on updated_datetime unless
+        ``fields`` says otherwise; landing.mysql_<name>, store_mysql.<name>)."""
+        entry = {
+            "columns": columns, "where_clause": "", "is_incremental": True, "watermark_column": "updated_datetime",
+            "landing_table": f"landing.mysql_{name}", "store_table": f"store_mysql.{name}", "unique_columns": unique,
+            **fields,
+        }
+        (self.root / "extract_config" / f"{name}.yaml").write_text(yaml.safe_dump({name: entry}))
+
     def mysql(self):
         return mysql_connect(self.source_db)
 

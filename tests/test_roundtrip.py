@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from conftest import assert_store_equals_source, source_rows, store_rows
 
@@ -59,18 +58,8 @@ def setup_hard_table(project) -> int:
         ))
     cur.executemany("INSERT INTO hard_values VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
     conn.close()
-    meta_path = project.root / "extract_config" / "hard.yaml"
-    meta_path.write_text(yaml.safe_dump({
-        "hard_values": {
-            "columns": ["id", "txt", "vc", "amount", "small_amount", "big", "ubig", "flag", "ratio", "d", "dt", "updated_datetime"],
-            "where_clause": "",
-            "is_incremental": True,
-            "watermark_column": "updated_datetime",
-            "landing_table": "landing.mysql_hard_values",
-            "store_table": "store_mysql.hard_values",
-            "unique_columns": ["id"],
-        }
-    }))
+    project.add_table("hard_values", ["id", "txt", "vc", "amount", "small_amount", "big", "ubig", "flag", "ratio", "d",
+                                      "dt", "updated_datetime"], ["id"])
     return len(rows)
 
 
@@ -101,17 +90,8 @@ def test_metadata_options(project):
     cur.executemany("INSERT INTO regions VALUES (%s, %s, %s)",
                     [("EU", "Europe", 1), ("AM", "Americas", 1), ("XX", "Closed", 0), (None, "No code", 1)])
     conn.close()
-    (project.root / "extract_config" / "regions.yaml").write_text(yaml.safe_dump({
-        "regions": {
-            "columns": ["code", "name"],
-            "where_clause": "active = 1",
-            "is_incremental": False,
-            "watermark_column": None,
-            "landing_table": "landing.mysql_regions",
-            "store_table": "store_mysql.regions",
-            "unique_columns": ["code"],
-        }
-    }))
+    project.add_table("regions", ["code", "name"], ["code"], where_clause="active = 1", is_incremental=False,
+                      watermark_column=None)
     proc = project.run()
     assert "1 landing rows of sequence 1 have a NULL in code" in proc.stderr
     pg = project.pg()
@@ -143,10 +123,7 @@ def test_zero_dates_are_staged_as_null_and_counted(project):
         (3, "2024-02-29", "2024-02-29 12:34:56", "2024-01-01 00:00:00"),
     ])
     conn.close()
-    (project.root / "extract_config" / "odd.yaml").write_text(yaml.safe_dump({"odd_dates": {
-        "columns": ["id", "d", "dt", "updated_datetime"], "where_clause": "", "is_incremental": True,
-        "watermark_column": "updated_datetime", "landing_table": "landing.mysql_odd_dates",
-        "store_table": "store_mysql.odd_dates", "unique_columns": ["id"]}}))
+    project.add_table("odd_dates", ["id", "d", "dt", "updated_datetime"], ["id"])
     proc = project.run()
     assert "table odd_dates, column d: 2 zero or partial dates (e.g. 0000-00-00) staged as NULL" in proc.stderr
     assert "table odd_dates, column dt: 2 zero or partial dates" in proc.stderr
@@ -197,16 +174,13 @@ def test_rows_with_null_or_future_watermarks_are_not_lost(project):
     cur.executemany("INSERT INTO events VALUES (%s, %s, %s)", [
         (1, "normal", "2024-05-01 10:00:00"), (2, "no watermark", None), (3, "future", "2099-01-01 00:00:00"),
     ])
-    entry = {"columns": ["id", "v", "updated_datetime"], "where_clause": "", "is_incremental": True,
-             "watermark_column": "updated_datetime", "landing_table": "landing.mysql_events",
-             "store_table": "store_mysql.events", "unique_columns": ["id"]}
-    meta_path = project.root / "extract_config" / "events.yaml"
+    columns = ["id", "v", "updated_datetime"]
     # default policy: fail, naming the keys
-    meta_path.write_text(yaml.safe_dump({"events": entry}))
+    project.add_table("events", columns, ["id"])
     proc = project.run(expect=30)
     assert "table 'events': 1 rows have a NULL updated_datetime (id = 2); fix them in the source" in proc.stderr
     # exclude: skipped and counted
-    meta_path.write_text(yaml.safe_dump({"events": {**entry, "null_watermark_policy": "exclude"}}))
+    project.add_table("events", columns, ["id"], null_watermark_policy="exclude")
     proc = project.run()
     assert "1 rows have a NULL updated_datetime; skipped (policy exclude)" in proc.stderr
     pg = project.pg()
@@ -215,7 +189,7 @@ def test_rows_with_null_or_future_watermarks_are_not_lost(project):
     assert [r[0] for r in pcur.fetchall()] == [1, 3]
     pg.close()
     # include: read by every extract
-    meta_path.write_text(yaml.safe_dump({"events": {**entry, "null_watermark_policy": "include"}}))
+    project.add_table("events", columns, ["id"], null_watermark_policy="include")
     for folder in ("output", "completed"):  # start over: a fresh warehouse and sequence numbering
         (project.root / folder).rename(project.root / f"{folder}-before")
     pg = project.pg()
