@@ -13,15 +13,19 @@ Tables (created idempotently by :func:`ensure_schema`)::
                                  file, recorded before reading, reused when a run is resumed
     etl_control.step_log         one row per finished step: rows and seconds
 
-Functions take an open psycopg2 connection and never commit unless they say so.
+Functions take an open psycopg2 connection and never commit unless they say so. On a
+Redshift connection (``etl.warehouse.is_redshift``) they run the statements of
+``etl.redshift`` instead (no ON CONFLICT, no advisory locks, no jsonb there).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from etl import redshift
 from etl.errors import MergeError
 from etl.sqlgen import Window
+from etl.warehouse import is_redshift
 
 SCHEMA_DDL = [
     "CREATE SCHEMA IF NOT EXISTS etl_control",
@@ -86,13 +90,25 @@ SCHEMA_DDL = [
 def ensure_schema(conn) -> None:
     """Create the etl_control schema and tables if missing, and commit.
 
-    Concurrent workers may race on CREATE ... IF NOT EXISTS; an advisory lock serialises them.
+    Concurrent workers may race on CREATE ... IF NOT EXISTS; on PostgreSQL an advisory lock
+    serialises them. On Redshift, RunJob creates the schema before any worker starts
+    (``steps.warehouse_latest_sequence``).
     """
     with conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('etl_control.ensure_schema'))")
-        for statement in SCHEMA_DDL:
-            cur.execute(statement)
+        if is_redshift(conn):
+            for statement in redshift.CONTROL_DDL:
+                cur.execute(statement)
+        else:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('etl_control.ensure_schema'))")
+            for statement in SCHEMA_DDL:
+                cur.execute(statement)
     conn.commit()
+
+
+def _run(conn, statements: list[str], params: dict) -> None:
+    with conn.cursor() as cur:
+        for statement in statements:
+            cur.execute(statement, params)
 
 
 def latest_sequence(conn) -> int:
@@ -104,6 +120,8 @@ def latest_sequence(conn) -> int:
 
 def open_run(conn, sequence: int) -> None:
     """Record that ``sequence`` started (no-op when already recorded); no commit."""
+    if is_redshift(conn):
+        return _run(conn, redshift.OPEN_RUN, {"seq": sequence})
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO etl_control.run (execution_sequence) VALUES (%s) ON CONFLICT DO NOTHING", [sequence]
@@ -112,6 +130,8 @@ def open_run(conn, sequence: int) -> None:
 
 def close_run(conn, sequence: int) -> None:
     """Record that every task of ``sequence`` completed; no commit."""
+    if is_redshift(conn):
+        return _run(conn, redshift.CLOSE_RUN, {"seq": sequence})
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO etl_control.run (execution_sequence, completed_datetime) VALUES (%s, now()) "
@@ -138,6 +158,12 @@ def record_window(conn, sequence: int, table: str, is_incremental: bool, waterma
     The first recorded window wins, so concurrent or restarted extracts of one sequence
     always use the same window.
     """
+    if is_redshift(conn):
+        _run(conn, redshift.RECORD_WINDOW, {
+            "seq": sequence, "table": table, "incremental": is_incremental, "column": watermark_column,
+            "start": window.start, "end": window.end, "clock": window.source_clock})
+        conn.commit()
+        return recorded_window(conn, sequence, table)
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO etl_control.extract_window "
@@ -183,6 +209,9 @@ def next_window(conn, table: str, watermark_column: str, source_now: datetime, l
 
 def advance_watermark(conn, table: str, watermark_column: str, value: datetime, sequence: int) -> None:
     """Set the table's watermark to ``value`` (never backwards); no commit (same txn as the upsert)."""
+    if is_redshift(conn):
+        return _run(conn, redshift.ADVANCE_WATERMARK,
+                    {"table": table, "column": watermark_column, "value": value, "seq": sequence})
     with conn.cursor() as cur:
         cur.execute(
             "INSERT INTO etl_control.watermark (table_name, watermark_column, watermark_value, execution_sequence) "

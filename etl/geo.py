@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime, timezone
 
 import iptocc
 
 log = logging.getLogger(__name__)
 
+# portable: the same DDL and statements run on PostgreSQL and Redshift
 CACHE_DDL = """CREATE TABLE IF NOT EXISTS etl_control.ip_country_cache (
-    ip_address text PRIMARY KEY,
+    ip_address varchar(64) NOT NULL PRIMARY KEY,
     country varchar(2) NOT NULL,
-    source text NOT NULL,
-    looked_up_datetime timestamptz NOT NULL DEFAULT now())"""
+    source varchar(16) NOT NULL,
+    looked_up_datetime timestamp NOT NULL)"""
 
 
 def offline_countries(addresses: list[str]) -> list[str]:
@@ -70,7 +72,7 @@ class CountryLookup:
         if self.cache_conn is None:
             return addresses
         with self.cache_conn.cursor() as cur:
-            cur.execute("SELECT ip_address, country FROM etl_control.ip_country_cache WHERE ip_address = ANY(%s)", [addresses])
+            cur.execute("SELECT ip_address, country FROM etl_control.ip_country_cache WHERE ip_address IN %s", [tuple(addresses)])
             found = dict(cur.fetchall())
         self.cache_hits += len(found)
         self.cache.update(found)
@@ -99,11 +101,14 @@ class CountryLookup:
             info = info.all if hasattr(info, "all") else (info or {})
             result[address] = str(info.get("country") or "").upper()[:2]
         if self.cache_conn is not None:
+            from psycopg2.extras import execute_values
+
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
             with self.cache_conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO etl_control.ip_country_cache (ip_address, country, source) VALUES (%s, %s, 'ipinfo') "
-                    "ON CONFLICT (ip_address) DO UPDATE SET country = EXCLUDED.country, looked_up_datetime = now()",
-                    list(result.items()),
+                cur.execute("DELETE FROM etl_control.ip_country_cache WHERE ip_address IN %s", [tuple(result)])
+                execute_values(
+                    cur, "INSERT INTO etl_control.ip_country_cache (ip_address, country, source, looked_up_datetime) VALUES %s",
+                    [(address, country, "ipinfo", now) for address, country in result.items()], page_size=1000,
                 )
             self.cache_conn.commit()
         return result

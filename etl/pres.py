@@ -2,6 +2,9 @@
 
 Each finished file leaves ``<completed_dir>/<seq>/pres/<file name>`` (JSON: seconds), so a
 resumed run skips the files already done and deleting one marker reruns that file.
+
+The files are PostgreSQL SQL written in the subset Redshift shares; with ``[warehouse]
+flavor = redshift`` each is translated first (:func:`etl.redshift.translate_file`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import psycopg2
 
-from etl import warehouse
+from etl import redshift, warehouse
 from etl.config import WarehouseSettings
 from etl.errors import PresError, is_transient_postgres
 from etl.markers import step_marker, write_json_atomic
@@ -40,9 +43,12 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
                 results.append({"file": path.name, "seconds": 0.0, "skipped": True})
                 continue
             started = time.monotonic()
+            text = path.read_text(encoding="utf-8")
+            statements = redshift.translate_file(path, text) if warehouse.is_redshift(conn) else [text]
             try:
                 with conn.cursor() as cur:
-                    cur.execute(path.read_text(encoding="utf-8"))
+                    for statement in statements:
+                        cur.execute(statement)
                 conn.commit()
             except psycopg2.Error as exc:
                 conn.rollback()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 
 import luigi
 from psycopg2 import sql
@@ -44,15 +45,16 @@ FACT_KEYS = {  # fact -> (key, rows that should find a member: SQL condition)
                            ("customer_key", "is_login")],  # anonymous requests have no customer by definition
 }
 
+# portable: the same DDL and statements run on PostgreSQL and Redshift
 SCHEMA_DDL = """CREATE TABLE IF NOT EXISTS etl_control.quality_check (
     execution_sequence integer NOT NULL,
-    check_name text NOT NULL,
-    table_name text NOT NULL,
+    check_name varchar(64) NOT NULL,
+    table_name varchar(256) NOT NULL,
     problem_count bigint NOT NULL,
-    level text NOT NULL,
-    status text NOT NULL,
-    details text,
-    checked_datetime timestamptz NOT NULL DEFAULT now())"""
+    level varchar(8) NOT NULL,
+    status varchar(8) NOT NULL,
+    details varchar(1024),
+    checked_datetime timestamp NOT NULL)"""
 
 
 class quality(luigi.Config):  # noqa: N801 - the class name is the cfg section name
@@ -105,6 +107,12 @@ def _count(cur, query, params=None) -> int:
     return int(cur.fetchone()[0])
 
 
+def _surplus_rows(table: sql.Composable, columns: sql.Composable, where: sql.Composable = sql.SQL("")) -> sql.Composable:
+    """Rows beyond the first per value of ``columns`` (0 when unique); no row constructors (Redshift)."""
+    return sql.SQL("SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {}{} GROUP BY {}) AS g").format(
+        table, where, columns)
+
+
 def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckResult]:
     """Run every enabled check for ``sequence``; record them; raise QualityError on a failing one."""
     level = levels()
@@ -131,23 +139,23 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
             keys = sql.SQL(", ").join(sql.Identifier(c) for c in meta.unique_columns)
             table = _qualified(meta.store_table)
             if level["duplicate_keys"] != "off":
-                n = _count(cur, sql.SQL("SELECT count(*) - count(DISTINCT ({})) FROM {}").format(keys, table))
+                n = _count(cur, _surplus_rows(table, keys))
                 results.append(CheckResult("duplicate_keys", str(meta.store_table), n, level["duplicate_keys"]))
             if level["null_keys"] != "off":
                 any_null = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
                 n = _count(cur, sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, any_null))
                 results.append(CheckResult("null_keys", str(meta.store_table), n, level["null_keys"]))
-        cur.execute("SELECT to_regclass('pres.dim_product') IS NOT NULL")
+        cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'pres' AND table_name = 'dim_product'")
         if cur.fetchone()[0]:
             for dim, natural in DIMENSION_KEYS.items():
                 cols = sql.SQL(", ").join(sql.Identifier(c) for c in natural)
                 table = sql.SQL("pres.{}").format(sql.Identifier(dim))
                 if level["duplicate_keys"] != "off":
-                    n = _count(cur, sql.SQL("SELECT count(*) - count(DISTINCT ({})) FROM {} WHERE {} IS NOT NULL").format(
-                        cols, table, sql.Identifier(natural[0])))
+                    n = _count(cur, _surplus_rows(table, cols, sql.SQL(" WHERE {} IS NOT NULL").format(sql.Identifier(natural[0]))))
                     results.append(CheckResult("duplicate_keys", f"pres.{dim}", n, level["duplicate_keys"]))
             if level["duplicate_keys"] != "off":
-                n = _count(cur, "SELECT count(*) - count(DISTINCT (product_code, supplier_id)) FROM pres.dim_product WHERE is_current")
+                n = _count(cur, _surplus_rows(sql.SQL("pres.dim_product"), sql.SQL("product_code, supplier_id"),
+                                              sql.SQL(" WHERE is_current")))
                 results.append(CheckResult("duplicate_keys", "pres.dim_product (current)", n, level["duplicate_keys"]))
             if level["unknown_members"] != "off":
                 for fact, fact_keys in FACT_KEYS.items():
@@ -157,11 +165,12 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
                         results.append(CheckResult("unknown_members", f"pres.{fact}.{key}", n, level["unknown_members"]))
         cur.execute(SCHEMA_DDL)
         cur.execute("DELETE FROM etl_control.quality_check WHERE execution_sequence = %s", [sequence])
+        checked = datetime.now(timezone.utc).replace(tzinfo=None)
         for r in results:
             cur.execute(
                 "INSERT INTO etl_control.quality_check (execution_sequence, check_name, table_name, problem_count, "
-                "level, status, details) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [sequence, r.check_name, r.table_name, r.problem_count, r.level, r.status, r.details],
+                "level, status, details, checked_datetime) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [sequence, r.check_name, r.table_name, r.problem_count, r.level, r.status, r.details, checked],
             )
         conn.commit()
     problems = [r for r in results if r.problem_count]

@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg2
 from tabulate import tabulate
 
-from etl import warehouse
+from etl import redshift, warehouse
 from etl.config import WarehouseSettings
 from etl.errors import EltError, PresError
 from etl.markers import step_marker, write_json_atomic
@@ -79,10 +79,17 @@ def report_files(sql_dir: str | Path, only: str | None = None) -> list[Path]:
 
 
 def run_report(conn, path: Path) -> ReportResult:
-    """Execute one report file (read-only, rolled back) and fetch its rows; raises PresError naming the file."""
+    """Execute one report file (read-only, rolled back; translated on Redshift) and fetch its rows.
+
+    Returns a ReportResult (name, column names, rows as tuples). Raises PresError naming the
+    file when the query fails, or ConfigError when it cannot be translated for Redshift.
+    """
+    text = path.read_text(encoding="utf-8")
+    statements = redshift.translate_file(path, text) if warehouse.is_redshift(conn) else [text]
     try:
         with conn.cursor() as cur:
-            cur.execute(path.read_text(encoding="utf-8"))
+            for statement in statements:
+                cur.execute(statement)
             columns = [d[0] for d in cur.description]
             rows = cur.fetchall()
         conn.rollback()

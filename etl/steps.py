@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import psycopg2
 
-from etl import control, source_mysql, sqlgen, warehouse
+from etl import control, redshift, source_mysql, sqlgen, warehouse
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
 from etl.errors import (
     ConfigError,
@@ -73,10 +73,11 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
             )
         if not ctx.warehouse.iam_role:
             raise ConfigError("[warehouse] flavor = redshift needs [warehouse] iam_role (the role ARN COPY uses to read S3)")
-        raise ConfigError(
-            "[warehouse] flavor = redshift: this version generates Redshift DDL, COPY and upsert statements "
-            "(etl/sqlgen.py) but its control tables and sql/pres files are PostgreSQL-only; use flavor = postgres"
-        )
+        if ctx.etl.detect_hard_deletes:
+            raise ConfigError(
+                "[dw_etl] detect_hard_deletes is not available with [warehouse] flavor = redshift (it streams the "
+                "source keys with COPY FROM STDIN, which Redshift lacks); set detect_hard_deletes = false"
+            )
     tables = load_metadata(ctx.etl.extract_config_dir)
     ctx.staging.check()
     with source_mysql.connection(ctx.source) as conn:
@@ -92,10 +93,18 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
 
 
 def warehouse_latest_sequence(ctx: Context) -> int:
-    """Highest sequence recorded in etl_control.run (0 when the schema does not exist yet)."""
+    """Highest sequence recorded in etl_control.run (0 when the schema does not exist yet).
+
+    On Redshift the control schema is created here, once, before any worker starts (it has
+    no advisory locks to serialise concurrent CREATE ... IF NOT EXISTS).
+    """
     with warehouse.connection(ctx.warehouse) as conn:
+        if warehouse.is_redshift(conn):
+            control.ensure_schema(conn)
         with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('etl_control.run') IS NOT NULL")
+            cur.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'etl_control' AND table_name = 'run'"
+            )
             if not cur.fetchone()[0]:
                 return 0
         return control.latest_sequence(conn)
@@ -209,23 +218,30 @@ def _columns_missing_in_store(conn, meta: TableMeta) -> list[str]:
 
 
 def _run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, table_name: str = "") -> None:
-    """Run idempotent DDL under an advisory lock (parallel workers create schemas too).
+    """Run idempotent DDL under a lock (parallel workers create schemas too).
 
     With ``table`` and ``types``, the existing table then follows schema drift in the same
     transaction: columns newly in the metadata are added, widened source types are
     altered; a narrowing or incompatible change raises ConfigError naming table, column and
-    both types (fix the source or migrate the warehouse table by hand).
+    both types (fix the source or migrate the warehouse table by hand). On Redshift only
+    new columns are added (its ALTER COLUMN changes VARCHAR lengths only): a value that
+    no longer fits fails the COPY, which names the column.
     """
+    rs = warehouse.is_redshift(conn)
     with conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('luigi_dw_etl.ddl'))")
+        cur.execute("LOCK etl_control.run" if rs else "SELECT pg_advisory_xact_lock(hashtext('luigi_dw_etl.ddl'))")
         warehouse.execute_all(conn, statements)
         if table is not None and types:
             cur.execute(sqlgen.existing_columns_sql(), [table.schema, table.table])
             existing = dict(cur.fetchall())
             for column, wanted in types.items():
+                if rs and column not in existing:
+                    wanted = redshift.redshift_type(table_name, column, wanted)
                 if column not in existing:
                     log.warning("table %s: adding column %s %s (new in the metadata)", table, column, wanted)
                     cur.execute(sqlgen.add_column_sql(table, column, wanted))
+                    continue
+                if rs:
                     continue
                 change = sqlgen.type_change(existing[column], wanted)
                 if change == "widen":
@@ -254,13 +270,22 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
     started = time.monotonic()
     path = ctx.staging.part_path(source, meta.name, sequence)
     with warehouse.connection(ctx.warehouse) as conn:
-        _run_ddl(conn, sqlgen.landing_ddl(meta, extracted["pg_types"]), meta.landing_table, extracted["pg_types"], meta.name)
+        rs = warehouse.is_redshift(conn)
+        ddl = (redshift.landing_ddl if rs else sqlgen.landing_ddl)(meta, extracted["pg_types"])
+        _run_ddl(conn, ddl, meta.landing_table, extracted["pg_types"], meta.name)
         try:
-            with conn.cursor() as cur, ctx.staging.open_part(source, meta.name, sequence) as handle:
+            with conn.cursor() as cur:
                 cur.execute(sqlgen.landing_delete_sequence_sql(meta), [sequence])
                 replaced = cur.rowcount
-                cur.copy_expert(sqlgen.landing_copy_sql(meta), handle, size=COPY_BUFFER_BYTES)
-                rows = cur.rowcount
+                if rs:
+                    # Redshift reads the gzip object itself (IAM role); nothing streams through here
+                    cur.execute(redshift.copy_sql(meta), [path, ctx.warehouse.iam_role])
+                    cur.execute("SELECT pg_last_copy_count()")
+                    rows = cur.fetchone()[0]
+                else:
+                    with ctx.staging.open_part(source, meta.name, sequence) as handle:
+                        cur.copy_expert(sqlgen.landing_copy_sql(meta), handle, size=COPY_BUFFER_BYTES)
+                    rows = cur.rowcount
                 cur.execute(sqlgen.landing_purge_sql(meta), [sequence - ctx.etl.landing_keep_sequences + 1])
         except (FileNotFoundError, StagingError) as exc:
             raise LoadError(
@@ -298,13 +323,18 @@ def upsert_store(
     """
     started = time.monotonic()
     with warehouse.connection(ctx.warehouse) as conn:
-        _run_ddl(conn, sqlgen.store_ddl(meta, extracted["pg_types"]), meta.store_table, extracted["pg_types"], meta.name)
+        rs = warehouse.is_redshift(conn)
+        ddl = (redshift.store_ddl if rs else sqlgen.store_ddl)(meta, extracted["pg_types"])
+        _run_ddl(conn, ddl, meta.store_table, extracted["pg_types"], meta.name)
         try:
             with conn.cursor() as cur:
                 cur.execute(sqlgen.null_key_count_sql(meta), [sequence])
                 null_keys = cur.fetchone()[0]
-                cur.execute(sqlgen.upsert_sql(meta), [sequence])
-                inserted, updated = cur.fetchone()
+                if rs:
+                    inserted, updated = _redshift_upsert(cur, meta, sequence)
+                else:
+                    cur.execute(sqlgen.upsert_sql(meta), [sequence])
+                    inserted, updated = cur.fetchone()
             deleted = _delete_hard_deleted(ctx, meta, conn) if from_mysql and ctx.etl.detect_hard_deletes else 0
             if in_transaction is not None:
                 in_transaction(conn)
@@ -337,6 +367,20 @@ def upsert_store(
         "null_key_rows": null_keys,
         "seconds": seconds,
     }
+
+
+def _redshift_upsert(cur, meta: TableMeta, sequence: int) -> tuple[int, int]:
+    """Run :func:`etl.redshift.upsert_statements` on ``cur``; returns (inserted, updated) row counts."""
+    create, *middle, insert, drop = redshift.upsert_statements(meta)
+    cur.execute(create, [sequence])
+    updated = 0
+    for statement in middle:  # the UPDATE, absent for a table with key columns only
+        cur.execute(statement)
+        updated = cur.rowcount
+    cur.execute(insert)
+    inserted = cur.rowcount
+    cur.execute(drop)
+    return inserted, updated
 
 
 def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn) -> int:

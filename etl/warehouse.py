@@ -20,6 +20,21 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_SECONDS = 10
 
 
+class WarehouseConnection(psycopg2.extensions.connection):
+    """A psycopg2 connection that knows its warehouse flavor (``postgres`` or ``redshift``).
+
+    Modules that write control or store tables read ``conn.flavor`` to choose the
+    statement form the warehouse accepts (see ``etl.redshift``).
+    """
+
+    flavor = "postgres"
+
+
+def is_redshift(conn) -> bool:
+    """True when ``conn`` is a :class:`WarehouseConnection` to Amazon Redshift."""
+    return getattr(conn, "flavor", "postgres") == "redshift"
+
+
 def connect(settings: WarehouseSettings, database: str | None = None):
     """Open a psycopg2 connection (UTC session, not autocommit) to the warehouse.
 
@@ -33,16 +48,24 @@ def connect(settings: WarehouseSettings, database: str | None = None):
         dbname=database or settings.database,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         application_name="luigi_dw_etl",
-        options="-c timezone=UTC",
+        connection_factory=WarehouseConnection,
     )
+    if settings.flavor != "redshift":
+        kwargs["options"] = "-c timezone=UTC"
     if settings.password:
         kwargs["password"] = settings.password
     try:
-        return psycopg2.connect(**kwargs)
+        conn = psycopg2.connect(**kwargs)
     except psycopg2.OperationalError as exc:
         message = _describe_connect_error(settings, database, exc)
         refused = "password" in message or "authentication" in message or "does not exist" in message
         raise WarehouseError(message, transient=not refused) from None
+    conn.flavor = settings.flavor
+    if settings.flavor == "redshift":
+        with conn.cursor() as cur:
+            cur.execute("SET timezone TO 'UTC'")  # Redshift takes no startup options
+        conn.commit()
+    return conn
 
 
 def _describe_connect_error(settings: WarehouseSettings, database: str | None, exc: Exception) -> str:
@@ -75,7 +98,7 @@ def connection(settings: WarehouseSettings):
 
 def ensure_database(settings: WarehouseSettings) -> bool:
     """Create the configured warehouse database when missing; returns True when created."""
-    conn = connect(settings, database="postgres")
+    conn = connect(settings, database="dev" if settings.flavor == "redshift" else "postgres")  # each one's default
     try:
         conn.autocommit = True
         with conn.cursor() as cur:

@@ -99,9 +99,11 @@ def _record_windows(conn, sequence: int, logs: list[logfiles.LogFile]) -> None:
             cur.execute(
                 "INSERT INTO etl_control.weblog_window (execution_sequence, file_id, fingerprint_bytes, path, compressed, "
                 "start_offset, start_line_no, end_offset, size_bytes, mtime_ns) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                [sequence, file_id, nbytes, lf.path, lf.compressed, start, line_no,
-                 None if lf.compressed else lf.size, lf.size, lf.mtime_ns],
+                "SELECT %(seq)s, %(id)s, %(fp)s, %(path)s, %(gz)s, %(start)s, %(line)s, %(end)s, %(size)s, %(mtime)s "
+                "WHERE NOT EXISTS (SELECT 1 FROM etl_control.weblog_window "
+                "WHERE execution_sequence = %(seq)s AND file_id = %(id)s)",
+                {"seq": sequence, "id": file_id, "fp": nbytes, "path": lf.path, "gz": lf.compressed, "start": start,
+                 "line": line_no, "end": None if lf.compressed else lf.size, "size": lf.size, "mtime": lf.mtime_ns},
             )
     conn.commit()
 
@@ -238,14 +240,13 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
 def advance_files(conn, sequence: int) -> None:
     """Move every file's read position to what this sequence read (inside the store transaction)."""
     with conn.cursor() as cur:
+        # delete + insert (not ON CONFLICT): the same statements run on PostgreSQL and Redshift;
+        # one weblog task at a time writes these rows
+        read = "FROM etl_control.weblog_window WHERE execution_sequence = %s AND read_offset IS NOT NULL"
+        cur.execute(f"DELETE FROM etl_control.weblog_file WHERE file_id IN (SELECT file_id {read})", [sequence])
         cur.execute(
             "INSERT INTO etl_control.weblog_file (file_id, fingerprint_bytes, path, read_offset, line_no, size_bytes, "
-            "mtime_ns, execution_sequence) "
-            "SELECT file_id, fingerprint_bytes, path, read_offset, read_line_no, size_bytes, mtime_ns, execution_sequence "
-            "FROM etl_control.weblog_window WHERE execution_sequence = %s AND read_offset IS NOT NULL "
-            "ON CONFLICT (file_id) DO UPDATE SET path = EXCLUDED.path, read_offset = EXCLUDED.read_offset, "
-            "fingerprint_bytes = EXCLUDED.fingerprint_bytes, "
-            "line_no = EXCLUDED.line_no, size_bytes = EXCLUDED.size_bytes, mtime_ns = EXCLUDED.mtime_ns, "
-            "execution_sequence = EXCLUDED.execution_sequence, updated_datetime = now()",
+            f"mtime_ns, execution_sequence) SELECT file_id, fingerprint_bytes, path, read_offset, read_line_no, "
+            f"size_bytes, mtime_ns, execution_sequence {read}",
             [sequence],
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import pytest
 
 from etl import redshift
@@ -139,4 +142,279 @@ def test_upsert_semantics_on_postgres(services):
     finally:
         conn.close()
         admin.cursor().execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+# --- the Redshift flavour wired into the steps (recorded statements, no cluster) ------------
+
+ROLE = "arn:aws:iam::123456789012:role/etl-copy"
+
+
+class RecordingCursor:
+    """Records every statement (as text) and params; answers the few queries the steps read."""
+
+    def __init__(self, log, rows):
+        self.log, self.rows, self.rowcount, self._result = log, rows, -1, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, statement, params=None):
+        text = statement if isinstance(statement, str) else as_text(statement)
+        self.log.append((text, params))
+        self.rowcount, self._result = -1, None
+        if text.startswith("SELECT a.attname"):
+            self._result = [(c, "x") for c in META.columns]
+        elif text == "SELECT pg_last_copy_count()":
+            self._result = [(self.rows,)]
+        elif text.startswith("SELECT count(*) FROM"):
+            self._result = [(0,)]
+        elif text.startswith("SELECT window_start"):
+            self._result = [(datetime(2024, 1, 1), datetime(2024, 1, 2), datetime(2024, 1, 2, 0, 0, 5))]
+        elif text.startswith("UPDATE \"store_mysql\""):
+            self.rowcount = 2
+        elif text.startswith("INSERT INTO \"store_mysql\""):
+            self.rowcount = 3
+        elif text.startswith("DELETE FROM \"landing\""):
+            self.rowcount = 0
+
+    def fetchone(self):
+        return self._result[0]
+
+    def fetchall(self):
+        return self._result
+
+    def close(self):
+        pass
+
+
+class RecordingConnection:
+    flavor = "redshift"
+
+    def __init__(self, rows=0):
+        self.log, self.rows, self.commits = [], rows, 0
+
+    def cursor(self):
+        return RecordingCursor(self.log, self.rows)
+
+    def commit(self):
+        self.commits += 1
+
+    def rollback(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def redshift_context(tmp_path):
+    from etl.config import EtlSettings, MySQLSettings, WarehouseSettings
+    from etl.steps import Context
+
+    return Context(
+        source=MySQLSettings(host="127.0.0.1", port=3306, user="etl", database="b2b"),
+        warehouse=WarehouseSettings(flavor="redshift", host="example.redshift.amazonaws.com", port=5439, user="etl",
+                                    database="dw", password="s3cret", iam_role=ROLE),
+        etl=EtlSettings(extract_config_dir="x", sql_dir=str(Path(__file__).resolve().parents[1] / "sql"),
+                        output_dir=str(tmp_path / "output"), completed_dir=str(tmp_path / "completed"),
+                        reports_dir=str(tmp_path / "reports"), staging_uri="s3://dw-bucket/staging",
+                        s3_endpoint_url="", lookback_seconds=300, safety_lag_seconds=2, batch_rows=10000,
+                        landing_keep_sequences=7, detect_hard_deletes=False),
+    )
+
+
+@pytest.fixture()
+def recorded(monkeypatch):
+    from etl import warehouse
+
+    conn = RecordingConnection(rows=1234)
+    monkeypatch.setattr(warehouse, "connect", lambda settings, database=None: conn)
+    return conn
+
+
+def test_landing_load_copies_from_s3_with_the_iam_role(recorded, tmp_path):
+    from etl import steps
+
+    result = steps.load_landing(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1234})
+    statements = [text for text, _ in recorded.log]
+    landing = '"landing"."mysql_order_lines"'
+    assert statements[0] == "LOCK etl_control.run"
+    assert statements[1:3] == [as_text(s) for s in redshift.landing_ddl(META, TYPES)]
+    assert statements[3].startswith("SELECT a.attname")
+    assert statements[4:] == [
+        f"DELETE FROM {landing} WHERE execution_sequence = %s",
+        as_text(redshift.copy_sql(META)),
+        "SELECT pg_last_copy_count()",
+        f"DELETE FROM {landing} WHERE execution_sequence < %s",
+        "INSERT INTO etl_control.step_log (execution_sequence, step, table_name, row_count, seconds, details) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+    ]
+    copy_params = recorded.log[5][1]
+    assert copy_params == ["s3://dw-bucket/staging/mysql/order_lines/execution_sequence=3/part-00000.csv.gz", ROLE]
+    assert recorded.log[7][1] == [3 - 7 + 1]
+    assert result["rows"] == 1234
+
+
+def test_landing_load_checks_the_copied_row_count(recorded, tmp_path):
+    from etl import steps
+    from etl.errors import LoadError
+
+    with pytest.raises(LoadError, match="held 1300 rows at extract but COPY loaded 1234"):
+        steps.load_landing(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1300})
+
+
+def test_store_upsert_runs_the_redshift_statements_and_advances_the_watermark(recorded, tmp_path):
+    from etl import steps
+
+    result = steps.upsert_store(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1234})
+    statements = [text for text, _ in recorded.log]
+    assert statements[0] == "LOCK etl_control.run"
+    assert statements[1:3] == [as_text(s) for s in redshift.store_ddl(META, TYPES)]
+    upsert = [as_text(s) for s in redshift.upsert_statements(META)]
+    start = statements.index(upsert[0])
+    assert statements[start:start + 4] == upsert
+    assert recorded.log[start][1] == [3]
+    assert statements[start + 5:start + 8] == redshift.ADVANCE_WATERMARK
+    assert recorded.log[start + 6][1] == {"table": "order_lines", "column": "updated_datetime",
+                                          "value": datetime(2024, 1, 2), "seq": 3}
+    assert statements[-1].startswith("INSERT INTO etl_control.step_log")
+    assert (result["inserted"], result["updated"]) == (3, 2)
+    assert not any("ON CONFLICT" in s or "pg_advisory" in s for s in statements)
+
+
+def test_preflight_refuses_hard_delete_detection_on_redshift(tmp_path):
+    import dataclasses
+
+    from etl import steps
+
+    ctx = redshift_context(tmp_path)
+    ctx = dataclasses.replace(ctx, etl=dataclasses.replace(ctx.etl, detect_hard_deletes=True))
+    with pytest.raises(ConfigError, match="detect_hard_deletes is not available with \\[warehouse\\] flavor = redshift"):
+        steps.preflight(ctx)
+
+
+def test_pres_runner_translates_every_file(recorded, tmp_path):
+    from etl import pres
+
+    ctx = redshift_context(tmp_path)
+    results = pres.run_pres(ctx.warehouse, ctx.etl.sql_dir, ctx.etl.completed_dir, 1)
+    expected = []
+    for path in pres.pres_files(ctx.etl.sql_dir):
+        expected += redshift.translate_file(path, path.read_text(encoding="utf-8"))
+    assert [text for text, _ in recorded.log] == expected
+    assert len(results) == len(pres.pres_files(ctx.etl.sql_dir)) and recorded.commits == len(results)
+
+
+# --- translation of the sql/ files -----------------------------------------------------------
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SQL_FILES = sorted(SQL_DIR.glob("pres/*.sql")) + sorted(SQL_DIR.glob("reports/*.sql"))
+# PostgreSQL-only spellings that must not reach Redshift
+POSTGRES_ONLY = ["ON CONFLICT", "NOW()", "CURRENT_TIMESTAMP", "COLLATE", "GENERATE_SERIES", "TO_REGCLASS", "::",
+                 "CREATE INDEX", "IS DISTINCT FROM", "ON COMMIT", "INFINITY", " TEXT", "DECIMAL,", "DECIMAL)",
+                 "JSONB", "RETURNING", "DISTINCT ON", "TEMPORARY VIEW"]
+
+
+@pytest.mark.parametrize("path", SQL_FILES, ids=lambda p: p.name)
+def test_every_sql_file_translates_to_redshift_spellings(path):
+    import sqlglot
+
+    statements = redshift.translate_file(path, path.read_text(encoding="utf-8"))
+    assert statements
+    for statement in statements:
+        upper = statement.upper()
+        assert not [word for word in POSTGRES_ONLY if word in upper], statement
+        assert "IDENTITY(1, 1)" not in upper or "GENERATED BY DEFAULT AS IDENTITY(1, 1)" in upper
+        sqlglot.parse_one(statement, read="redshift")  # the output is valid Redshift syntax for sqlglot too
+
+
+def test_dimension_file_translation_exactly():
+    path = SQL_DIR / "pres" / "031_dim_company.sql"
+    t = "pres.dim_company"
+    same = "NOT (dim.{0} = changes.{0} OR (dim.{0} IS NULL AND changes.{0} IS NULL))"
+    assert redshift.translate_file(path, path.read_text(encoding="utf-8")) == [
+        "CREATE SCHEMA IF NOT EXISTS pres",
+        "CREATE TABLE IF NOT EXISTS etl_control.pres_watermark (name VARCHAR(MAX) PRIMARY KEY, "
+        "value TIMESTAMP WITH TIME ZONE NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {t} (company_key INTEGER GENERATED BY DEFAULT AS IDENTITY(1, 1) PRIMARY KEY, "
+        "company_id INTEGER UNIQUE, company_name VARCHAR(MAX) NOT NULL, country VARCHAR(MAX), is_supplier SMALLINT, "
+        "is_deleted SMALLINT, etl_updated_datetime TIMESTAMP WITH TIME ZONE NOT NULL)",
+        f"INSERT INTO {t} (company_key, company_id, company_name, etl_updated_datetime) "
+        f"SELECT -1, NULL, 'Unknown', SYSDATE WHERE NOT EXISTS(SELECT 1 FROM {t} WHERE company_key = -1)",
+        "DROP TABLE IF EXISTS tmp_company_changes",
+        "CREATE TEMPORARY TABLE tmp_company_changes AS SELECT company_id, company_name, country, is_supplier, "
+        "is_deleted FROM store_mysql.companies WHERE etl_updated_datetime >= COALESCE((SELECT value FROM "
+        "etl_control.pres_watermark WHERE name = 'dim_company'), "
+        "CAST('1900-01-01 00:00:00+00' AS TIMESTAMP WITH TIME ZONE))",
+        f"UPDATE {t} AS dim SET company_name = changes.company_name, country = changes.country, "
+        "is_supplier = changes.is_supplier, is_deleted = changes.is_deleted, etl_updated_datetime = SYSDATE "
+        "FROM tmp_company_changes AS changes WHERE dim.company_id = changes.company_id AND ("
+        + " OR ".join(same.format(c) for c in ("company_name", "country", "is_supplier", "is_deleted")) + ")",
+        f"INSERT INTO {t} (company_id, company_name, country, is_supplier, is_deleted, etl_updated_datetime) "
+        "SELECT changes.company_id, changes.company_name, changes.country, changes.is_supplier, changes.is_deleted, "
+        f"SYSDATE FROM tmp_company_changes AS changes WHERE NOT EXISTS(SELECT 1 FROM {t} AS dim "
+        "WHERE dim.company_id = changes.company_id)",
+        "DELETE FROM etl_control.pres_watermark WHERE name = 'dim_company'",
+        "INSERT INTO etl_control.pres_watermark (name, value) VALUES ('dim_company', SYSDATE)",
+        "DROP TABLE tmp_company_changes",
+    ]
+
+
+def test_report_translation_drops_the_collation_and_keeps_the_order():
+    path = SQL_DIR / "reports" / "sql_top_5_most_used_devices.sql"
+    (statement,) = redshift.translate_file(path, path.read_text(encoding="utf-8"))
+    assert statement.endswith("ORDER BY request_count DESC, device LIMIT 5")
+
+
+def test_a_file_using_what_redshift_lacks_is_refused_with_the_alternative(tmp_path):
+    path = tmp_path / "050_custom.sql"
+    path.write_text("-- on conflict in a comment is fine\ninsert into t (k) values (1) on conflict (k) do nothing;\n")
+    with pytest.raises(ConfigError, match="050_custom.sql: ON CONFLICT does not exist on Redshift; write it as UPDATE"):
+        redshift.translate_file(path, path.read_text())
+
+
+@pytest.mark.integration
+def test_control_statements_on_postgres(services):
+    """The Redshift etl_control statements (LOCK, UPDATE, INSERT ... WHERE NOT EXISTS) keep PostgreSQL's semantics."""
+    import uuid
+
+    from conftest import pg_connect
+    from etl import control
+    from etl.sqlgen import Window
+
+    name = "t_rsc_" + uuid.uuid4().hex[:8]
+    admin = pg_connect("postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    conn = pg_connect(name)
+    try:
+        conn.autocommit = False
+        control.ensure_schema(conn)  # PostgreSQL DDL; then act as Redshift
+        conn.cursor().execute("CREATE FUNCTION getdate() RETURNS timestamp LANGUAGE sql AS 'SELECT now()::timestamp'")
+
+        class Shim:
+            flavor = "redshift"
+            cursor, commit = conn.cursor, conn.commit
+
+        rs = Shim()
+        control.open_run(rs, 1)
+        control.open_run(rs, 1)
+        first = Window(datetime(2024, 1, 1), datetime(2024, 1, 2), datetime(2024, 1, 2, 0, 0, 2))
+        assert control.record_window(rs, 1, "orders", True, "updated_datetime", first) == first
+        assert control.record_window(rs, 1, "orders", True, "updated_datetime", Window(None, datetime(2025, 1, 1))) == first
+        control.advance_watermark(rs, "orders", "updated_datetime", datetime(2024, 1, 2), 1)
+        control.advance_watermark(rs, "orders", "updated_datetime", datetime(2023, 1, 1), 2)  # never backwards
+        assert control.current_watermark(rs, "orders", "updated_datetime") == datetime(2024, 1, 2)
+        control.close_run(rs, 1)
+        cur = conn.cursor()
+        cur.execute("SELECT execution_sequence, completed_datetime IS NOT NULL FROM etl_control.run")
+        assert cur.fetchall() == [(1, True)]
+        cur.execute("SELECT execution_sequence FROM etl_control.watermark")
+        assert cur.fetchall() == [(2,)]
+    finally:
+        conn.close()
+        admin.cursor().execute(f'DROP DATABASE "{name}"')
         admin.close()

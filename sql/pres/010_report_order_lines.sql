@@ -44,64 +44,20 @@ create table if not exists pres.report_order_lines (
     primary key (order_no, order_line_no)
 );
 
-create temporary table tmp_build on commit drop as
+drop table if exists tmp_build;
+create temporary table tmp_build as
 select coalesce(
     (select value from etl_control.pres_watermark where name = 'report_order_lines'),
-    '-infinity'::timestamptz
+    '1900-01-01 00:00:00+00'::timestamptz
 ) as since;
 
-create or replace temporary view tmp_report_order_lines as
-with
-lines as (
-    select * from store_mysql.order_lines where is_deleted = 0
-),
-
-headers as (
-    select * from store_mysql.order_headers where is_deleted = 0
-)
-
-select
-    lines.order_no,
-    lines.order_line_no,
-    lines.order_date,
-    lines.product_code,
-    lines.supplier_id,
-    products.product_name,
-    suppliers.company_name as supplier_name,
-    suppliers.country as supplier_country,
-    headers.company_id as seller_company_id,
-    sellers.company_name as seller_company_name,
-    sellers.country as seller_country,
-    headers.customer_document_no,
-    customers.customer_full_name,
-    customers.username as customer_username,
-    customers.country as customer_country,
-    lines.unit_price,
-    lines.quantity,
-    lines.line_total,
-    now() as etl_updated_datetime
-from lines
-inner join headers on headers.order_no = lines.order_no
-left join store_mysql.products as products
-    on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
-left join store_mysql.companies as suppliers on suppliers.company_id = lines.supplier_id
-left join store_mysql.companies as sellers on sellers.company_id = headers.company_id
-left join store_mysql.customers as customers
-    on customers.customer_document_no = headers.customer_document_no;
-
--- full build
-delete from pres.report_order_lines
-where (select since from tmp_build) = '-infinity';
-
-insert into pres.report_order_lines
-select * from tmp_report_order_lines
-where (select since from tmp_build) = '-infinity';
-
--- incremental build: orders touched since the watermark (empty on a full build)
-create temporary table tmp_changed_orders on commit drop as
+-- orders to (re)build: on an incremental build those touched since the watermark; on a
+-- full build (no watermark) none are listed: every order is rebuilt, see is_full below
+drop table if exists tmp_changed_orders;
+create temporary table tmp_changed_orders as
 with
 watermark as (
-    select since from tmp_build where since > '-infinity'
+    select since from tmp_build where since > '1900-01-01 00:00:00+00'
 )
 
 select lines.order_no
@@ -136,16 +92,49 @@ inner join watermark on suppliers.etl_updated_datetime >= watermark.since;
 
 analyze tmp_changed_orders;
 
-delete from pres.report_order_lines as report
-using tmp_changed_orders as changed
-where report.order_no = changed.order_no;
+delete from pres.report_order_lines
+where
+    (select since from tmp_build) = '1900-01-01 00:00:00+00'
+    or order_no in (select order_no from tmp_changed_orders);
 
 insert into pres.report_order_lines
-select * from tmp_report_order_lines
-where order_no in (select order_no from tmp_changed_orders);
+select
+    lines.order_no,
+    lines.order_line_no,
+    lines.order_date,
+    lines.product_code,
+    lines.supplier_id,
+    products.product_name,
+    suppliers.company_name as supplier_name,
+    suppliers.country as supplier_country,
+    headers.company_id as seller_company_id,
+    sellers.company_name as seller_company_name,
+    sellers.country as seller_country,
+    headers.customer_document_no,
+    customers.customer_full_name,
+    customers.username as customer_username,
+    customers.country as customer_country,
+    lines.unit_price,
+    lines.quantity,
+    lines.line_total,
+    now() as etl_updated_datetime
+from store_mysql.order_lines as lines
+inner join store_mysql.order_headers as headers on headers.order_no = lines.order_no and headers.is_deleted = 0
+left join store_mysql.products as products
+    on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
+left join store_mysql.companies as suppliers on suppliers.company_id = lines.supplier_id
+left join store_mysql.companies as sellers on sellers.company_id = headers.company_id
+left join store_mysql.customers as customers
+    on customers.customer_document_no = headers.customer_document_no
+where
+    lines.is_deleted = 0
+    and (
+        (select since from tmp_build) = '1900-01-01 00:00:00+00'
+        or lines.order_no in (select order_no from tmp_changed_orders)
+    );
 
-insert into etl_control.pres_watermark (name, value)
-values ('report_order_lines', now())
-on conflict (name) do update set value = excluded.value;
+delete from etl_control.pres_watermark where name = 'report_order_lines';
+insert into etl_control.pres_watermark (name, value) values ('report_order_lines', now());
 
-drop view tmp_report_order_lines;
+drop table tmp_changed_orders;
+drop table tmp_build;

@@ -35,13 +35,38 @@ create table if not exists pres.report_weblog_access (
 
 create index if not exists access_username_idx on store_weblog.access (username);
 
-create temporary table tmp_weblog_build on commit drop as
+drop table if exists tmp_weblog_build;
+create temporary table tmp_weblog_build as
 select coalesce(
     (select value from etl_control.pres_watermark where name = 'report_weblog_access'),
-    '-infinity'::timestamptz
+    '1900-01-01 00:00:00+00'::timestamptz
 ) as since;
 
-create or replace temporary view tmp_report_weblog_access as
+-- requests to (re)build on an incremental build; a full build (no watermark) rebuilds all
+drop table if exists tmp_changed_access;
+create temporary table tmp_changed_access as
+with
+watermark as (
+    select since from tmp_weblog_build where since > '1900-01-01 00:00:00+00'
+)
+
+select access.access_key
+from store_weblog.access as access
+inner join watermark on access.etl_updated_datetime >= watermark.since
+union
+select access.access_key
+from store_weblog.access as access
+inner join store_mysql.customers as customers on customers.username = access.username
+inner join watermark on customers.etl_updated_datetime >= watermark.since;
+
+analyze tmp_changed_access;
+
+delete from pres.report_weblog_access
+where
+    (select since from tmp_weblog_build) = '1900-01-01 00:00:00+00'
+    or access_key in (select access_key from tmp_changed_access);
+
+insert into pres.report_weblog_access
 select
     access.access_key,
     access.ip_address,
@@ -61,44 +86,13 @@ select
     now() as etl_updated_datetime
 from store_weblog.access as access
 left join store_mysql.customers as customers
-    on customers.username = access.username and access.username <> '-';
+    on customers.username = access.username and access.username <> '-'
+where
+    (select since from tmp_weblog_build) = '1900-01-01 00:00:00+00'
+    or access.access_key in (select access_key from tmp_changed_access);
 
--- full build
-delete from pres.report_weblog_access
-where (select since from tmp_weblog_build) = '-infinity';
+delete from etl_control.pres_watermark where name = 'report_weblog_access';
+insert into etl_control.pres_watermark (name, value) values ('report_weblog_access', now());
 
-insert into pres.report_weblog_access
-select * from tmp_report_weblog_access
-where (select since from tmp_weblog_build) = '-infinity';
-
--- incremental build
-create temporary table tmp_changed_access on commit drop as
-with
-watermark as (
-    select since from tmp_weblog_build where since > '-infinity'
-)
-
-select access.access_key
-from store_weblog.access as access
-inner join watermark on access.etl_updated_datetime >= watermark.since
-union
-select access.access_key
-from store_weblog.access as access
-inner join store_mysql.customers as customers on customers.username = access.username
-inner join watermark on customers.etl_updated_datetime >= watermark.since;
-
-analyze tmp_changed_access;
-
-delete from pres.report_weblog_access as report
-using tmp_changed_access as changed
-where report.access_key = changed.access_key;
-
-insert into pres.report_weblog_access
-select * from tmp_report_weblog_access
-where access_key in (select access_key from tmp_changed_access);
-
-insert into etl_control.pres_watermark (name, value)
-values ('report_weblog_access', now())
-on conflict (name) do update set value = excluded.value;
-
-drop view tmp_report_weblog_access;
+drop table tmp_changed_access;
+drop table tmp_weblog_build;

@@ -1,8 +1,11 @@
 -- pres.dim_date
 -- Grain: one row per calendar day. Key: date_key = YYYYMMDD (integer); unknown member -1
 -- (no date, e.g. an access-log line whose timestamp could not be read).
--- Covers every order date and request date (UTC) plus today; each run adds the days of
--- the rows stored or changed since the previous build.
+-- Covers, without gaps, every day from the first order or request date (UTC) or from
+-- 1 January of last year, whichever is earlier, through the last such date or today,
+-- whichever is later; each run adds the days of the rows stored or changed since the
+-- previous build. Days are generated from a 5-digit counter (no generate_series, which
+-- Redshift runs on the leader node only): at most 100,000 days (273 years) per build.
 
 create schema if not exists pres;
 
@@ -24,31 +27,34 @@ create table if not exists pres.dim_date (
 );
 
 insert into pres.dim_date (date_key, full_date, month_name, day_name)
-values (-1, null, 'Unknown', 'Unknown')
-on conflict (date_key) do nothing;
+select -1, null, 'Unknown', 'Unknown'
+where not exists (select 1 from pres.dim_date where date_key = -1);
 
-with
-bounds as (
-    select
-        least(
-            (select min(order_date) from store_mysql.order_lines where etl_updated_datetime >= watermark.since),
-            (select min(request_timestamp_converted)::date from store_weblog.access
-             where not request_timestamp_has_issue and etl_updated_datetime >= watermark.since),
-            current_date
-        ) as first_day,
-        greatest(
-            (select max(order_date) from store_mysql.order_lines where etl_updated_datetime >= watermark.since),
-            (select max(request_timestamp_converted)::date from store_weblog.access
-             where not request_timestamp_has_issue and etl_updated_datetime >= watermark.since),
-            current_date
-        ) as last_day
-    from (select coalesce((select value from etl_control.pres_watermark where name = 'dim_date'), '-infinity'::timestamptz) as since) as watermark
-),
+drop table if exists tmp_date_bounds;
+create temporary table tmp_date_bounds as
+select
+    least(
+        (select min(order_date) from store_mysql.order_lines where etl_updated_datetime >= watermark.since),
+        (select min(request_timestamp_converted)::date from store_weblog.access
+         where not request_timestamp_has_issue and etl_updated_datetime >= watermark.since),
+        (date_trunc('year', current_date) - interval '1 year')::date
+    ) as first_day,
+    greatest(
+        (select max(order_date) from store_mysql.order_lines where etl_updated_datetime >= watermark.since),
+        (select max(request_timestamp_converted)::date from store_weblog.access
+         where not request_timestamp_has_issue and etl_updated_datetime >= watermark.since),
+        current_date
+    ) as last_day
+from (
+    select coalesce(
+        (select value from etl_control.pres_watermark where name = 'dim_date'), '1900-01-01 00:00:00+00'::timestamptz
+    ) as since
+) as watermark;
 
-days as (
-    select generate_series(bounds.first_day, bounds.last_day, interval '1 day')::date as full_date
-    from bounds
-)
+drop table if exists tmp_digits;
+create temporary table tmp_digits as
+select 0 as n union all select 1 union all select 2 union all select 3 union all select 4
+union all select 5 union all select 6 union all select 7 union all select 8 union all select 9;
 
 insert into pres.dim_date
 select
@@ -57,15 +63,28 @@ select
     extract(year from days.full_date)::smallint as year,
     extract(quarter from days.full_date)::smallint as quarter,
     extract(month from days.full_date)::smallint as month,
-    to_char(days.full_date, 'FMMonth') as month_name,
+    trim(to_char(days.full_date, 'Month')) as month_name,
     to_char(days.full_date, 'YYYY-MM') as year_month,
     extract(day from days.full_date)::smallint as day_of_month,
-    extract(isodow from days.full_date)::smallint as day_of_week,
-    to_char(days.full_date, 'FMDay') as day_name,
+    (case when extract(dow from days.full_date) = 0 then 7 else extract(dow from days.full_date) end)::smallint
+        as day_of_week,
+    trim(to_char(days.full_date, 'Day')) as day_name,
     extract(week from days.full_date)::smallint as iso_week,
-    extract(isodow from days.full_date) in (6, 7) as is_weekend
-from days
-on conflict (date_key) do nothing;
+    extract(dow from days.full_date) in (0, 6) as is_weekend
+from (
+    select bounds.first_day + (d1.n + 10 * d2.n + 100 * d3.n + 1000 * d4.n + 10000 * d5.n) as full_date
+    from tmp_date_bounds as bounds
+    cross join tmp_digits as d1
+    cross join tmp_digits as d2
+    cross join tmp_digits as d3
+    cross join tmp_digits as d4
+    cross join tmp_digits as d5
+    where d1.n + 10 * d2.n + 100 * d3.n + 1000 * d4.n + 10000 * d5.n <= bounds.last_day - bounds.first_day
+) as days
+where not exists (select 1 from pres.dim_date as dim where dim.full_date = days.full_date);
 
-insert into etl_control.pres_watermark (name, value) values ('dim_date', now())
-on conflict (name) do update set value = excluded.value;
+delete from etl_control.pres_watermark where name = 'dim_date';
+insert into etl_control.pres_watermark (name, value) values ('dim_date', now());
+
+drop table tmp_digits;
+drop table tmp_date_bounds;

@@ -18,29 +18,46 @@ create table if not exists pres.dim_company (
 );
 
 insert into pres.dim_company (company_key, company_id, company_name, etl_updated_datetime)
-values (-1, null, 'Unknown', now())
-on conflict (company_key) do nothing;
+select -1, null, 'Unknown', now()
+where not exists (select 1 from pres.dim_company where company_key = -1);
 
-insert into pres.dim_company as dim (company_id, company_name, country, is_supplier, is_deleted, etl_updated_datetime)
+drop table if exists tmp_company_changes;
+create temporary table tmp_company_changes as
+select company_id, company_name, country, is_supplier, is_deleted
+from store_mysql.companies
+where etl_updated_datetime >= coalesce(
+    (select value from etl_control.pres_watermark where name = 'dim_company'), '1900-01-01 00:00:00+00'::timestamptz
+);
+
+update pres.dim_company as dim
+set
+    company_name = changes.company_name,
+    country = changes.country,
+    is_supplier = changes.is_supplier,
+    is_deleted = changes.is_deleted,
+    etl_updated_datetime = now()
+from tmp_company_changes as changes
+where
+    dim.company_id = changes.company_id
+    and (
+        dim.company_name is distinct from changes.company_name
+        or dim.country is distinct from changes.country
+        or dim.is_supplier is distinct from changes.is_supplier
+        or dim.is_deleted is distinct from changes.is_deleted
+    );
+
+insert into pres.dim_company (company_id, company_name, country, is_supplier, is_deleted, etl_updated_datetime)
 select
-    companies.company_id,
-    companies.company_name,
-    companies.country,
-    companies.is_supplier,
-    companies.is_deleted,
+    changes.company_id,
+    changes.company_name,
+    changes.country,
+    changes.is_supplier,
+    changes.is_deleted,
     now()
-from store_mysql.companies as companies
-where companies.etl_updated_datetime >= coalesce(
-    (select value from etl_control.pres_watermark where name = 'dim_company'), '-infinity'::timestamptz
-)
-on conflict (company_id) do update set
-    company_name = excluded.company_name,
-    country = excluded.country,
-    is_supplier = excluded.is_supplier,
-    is_deleted = excluded.is_deleted,
-    etl_updated_datetime = excluded.etl_updated_datetime
-where (dim.company_name, dim.country, dim.is_supplier, dim.is_deleted)
-    is distinct from (excluded.company_name, excluded.country, excluded.is_supplier, excluded.is_deleted);
+from tmp_company_changes as changes
+where not exists (select 1 from pres.dim_company as dim where dim.company_id = changes.company_id);
 
-insert into etl_control.pres_watermark (name, value) values ('dim_company', now())
-on conflict (name) do update set value = excluded.value;
+delete from etl_control.pres_watermark where name = 'dim_company';
+insert into etl_control.pres_watermark (name, value) values ('dim_company', now());
+
+drop table tmp_company_changes;

@@ -24,41 +24,58 @@ create table if not exists pres.dim_customer (
 create index if not exists dim_customer_username_idx on pres.dim_customer (username);
 
 insert into pres.dim_customer (customer_key, customer_document_no, customer_full_name, etl_updated_datetime)
-values (-1, null, 'Unknown', now())
-on conflict (customer_key) do nothing;
+select -1, null, 'Unknown', now()
+where not exists (select 1 from pres.dim_customer where customer_key = -1);
 
-insert into pres.dim_customer as dim (
-    customer_document_no, customer_full_name, username, date_of_birth, city, state, country, post_code,
-    is_deleted, etl_updated_datetime
-)
+drop table if exists tmp_customer_changes;
+create temporary table tmp_customer_changes as
+select customer_document_no, customer_full_name, username, date_of_birth, city, state, country, post_code, is_deleted
+from store_mysql.customers
+where etl_updated_datetime >= coalesce(
+    (select value from etl_control.pres_watermark where name = 'dim_customer'), '1900-01-01 00:00:00+00'::timestamptz
+);
+
+update pres.dim_customer as dim
+set
+    customer_full_name = changes.customer_full_name,
+    username = changes.username,
+    date_of_birth = changes.date_of_birth,
+    city = changes.city,
+    state = changes.state,
+    country = changes.country,
+    post_code = changes.post_code,
+    is_deleted = changes.is_deleted,
+    etl_updated_datetime = now()
+from tmp_customer_changes as changes
+where
+    dim.customer_document_no = changes.customer_document_no
+    and (
+        dim.customer_full_name is distinct from changes.customer_full_name
+        or dim.username is distinct from changes.username
+        or dim.date_of_birth is distinct from changes.date_of_birth
+        or dim.city is distinct from changes.city
+        or dim.state is distinct from changes.state
+        or dim.country is distinct from changes.country
+        or dim.post_code is distinct from changes.post_code
+        or dim.is_deleted is distinct from changes.is_deleted
+    );
+
+insert into pres.dim_customer (customer_document_no, customer_full_name, username, date_of_birth, city, state, country, post_code, is_deleted, etl_updated_datetime)
 select
-    customers.customer_document_no,
-    customers.customer_full_name,
-    customers.username,
-    customers.date_of_birth,
-    customers.city,
-    customers.state,
-    customers.country,
-    customers.post_code,
-    customers.is_deleted,
+    changes.customer_document_no,
+    changes.customer_full_name,
+    changes.username,
+    changes.date_of_birth,
+    changes.city,
+    changes.state,
+    changes.country,
+    changes.post_code,
+    changes.is_deleted,
     now()
-from store_mysql.customers as customers
-where customers.etl_updated_datetime >= coalesce(
-    (select value from etl_control.pres_watermark where name = 'dim_customer'), '-infinity'::timestamptz
-)
-on conflict (customer_document_no) do update set
-    customer_full_name = excluded.customer_full_name,
-    username = excluded.username,
-    date_of_birth = excluded.date_of_birth,
-    city = excluded.city,
-    state = excluded.state,
-    country = excluded.country,
-    post_code = excluded.post_code,
-    is_deleted = excluded.is_deleted,
-    etl_updated_datetime = excluded.etl_updated_datetime
-where (dim.customer_full_name, dim.username, dim.date_of_birth, dim.city, dim.state, dim.country, dim.post_code, dim.is_deleted)
-    is distinct from (excluded.customer_full_name, excluded.username, excluded.date_of_birth, excluded.city,
-                      excluded.state, excluded.country, excluded.post_code, excluded.is_deleted);
+from tmp_customer_changes as changes
+where not exists (select 1 from pres.dim_customer as dim where dim.customer_document_no = changes.customer_document_no);
 
-insert into etl_control.pres_watermark (name, value) values ('dim_customer', now())
-on conflict (name) do update set value = excluded.value;
+delete from etl_control.pres_watermark where name = 'dim_customer';
+insert into etl_control.pres_watermark (name, value) values ('dim_customer', now());
+
+drop table tmp_customer_changes;

@@ -30,14 +30,15 @@ create unique index if not exists dim_product_current_uk
 create index if not exists dim_product_natural_idx on pres.dim_product (product_code, supplier_id, valid_from);
 
 insert into pres.dim_product (product_key, product_name, valid_from, valid_to, is_current, etl_updated_datetime)
-values (-1, 'Unknown', '1900-01-01', '9999-12-31', false, now())
-on conflict (product_key) do nothing;
+select -1, 'Unknown', '1900-01-01'::timestamp, '9999-12-31'::timestamp, false, now()
+where not exists (select 1 from pres.dim_product where product_key = -1);
 
-create temporary table tmp_product_changes on commit drop as
-select products.*
-from store_mysql.products as products
-where products.etl_updated_datetime >= coalesce(
-    (select value from etl_control.pres_watermark where name = 'dim_product'), '-infinity'::timestamptz
+drop table if exists tmp_product_changes;
+create temporary table tmp_product_changes as
+select product_code, supplier_id, product_name, default_price, is_deleted, updated_datetime
+from store_mysql.products
+where etl_updated_datetime >= coalesce(
+    (select value from etl_control.pres_watermark where name = 'dim_product'), '1900-01-01 00:00:00+00'::timestamptz
 );
 
 -- close the current version of products whose tracked attributes changed
@@ -48,7 +49,10 @@ where
     dim.product_code = changes.product_code
     and dim.supplier_id = changes.supplier_id
     and dim.is_current
-    and (dim.product_name, dim.default_price) is distinct from (changes.product_name, changes.default_price);
+    and (
+        dim.product_name is distinct from changes.product_name
+        or dim.default_price is distinct from changes.default_price
+    );
 
 -- a new current version for changed and for new products
 insert into pres.dim_product (
@@ -87,5 +91,7 @@ where
     and dim.is_current
     and dim.is_deleted is distinct from changes.is_deleted;
 
-insert into etl_control.pres_watermark (name, value) values ('dim_product', now())
-on conflict (name) do update set value = excluded.value;
+delete from etl_control.pres_watermark where name = 'dim_product';
+insert into etl_control.pres_watermark (name, value) values ('dim_product', now());
+
+drop table tmp_product_changes;

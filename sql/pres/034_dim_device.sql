@@ -14,18 +14,21 @@ create table if not exists pres.dim_device (
     unique (device, device_type)
 );
 
-insert into pres.dim_device (device_key, device, device_type) values (-1, 'Unknown', 'unknown')
-on conflict do nothing;
+insert into pres.dim_device (device_key, device, device_type)
+select -1, 'Unknown', 'unknown'
+where not exists (select 1 from pres.dim_device where device_key = -1);
 
 insert into pres.dim_device (device, device_type)
 select distinct access.device, access.device_type
 from store_weblog.access as access
-where access.etl_updated_datetime >= coalesce((select value from etl_control.pres_watermark where name = 'dim_device'), '-infinity'::timestamptz)
-and not exists (
-    select 1 from pres.dim_device as dim
-    where dim.device = access.device and dim.device_type = access.device_type
-)
-on conflict do nothing;
+where
+    access.etl_updated_datetime >= coalesce(
+        (select value from etl_control.pres_watermark where name = 'dim_device'), '1900-01-01 00:00:00+00'::timestamptz
+    )
+    and not exists (
+        select 1 from pres.dim_device as dim
+        where dim.device = access.device and dim.device_type = access.device_type
+    );
 
-insert into etl_control.pres_watermark (name, value) values ('dim_device', now())
-on conflict (name) do update set value = excluded.value;
+delete from etl_control.pres_watermark where name = 'dim_device';
+insert into etl_control.pres_watermark (name, value) values ('dim_device', now());

@@ -13,20 +13,37 @@ create table if not exists pres.dim_country (
     country_label text not null
 );
 
-insert into pres.dim_country (country_key, country_code, country_label) values (-1, null, 'Unknown')
-on conflict do nothing;
+insert into pres.dim_country (country_key, country_code, country_label)
+select -1, null, 'Unknown'
+where not exists (select 1 from pres.dim_country where country_key = -1);
+
+drop table if exists tmp_country_watermark;
+create temporary table tmp_country_watermark as
+select coalesce(
+    (select value from etl_control.pres_watermark where name = 'dim_country'), '1900-01-01 00:00:00+00'::timestamptz
+) as since;
 
 insert into pres.dim_country (country_code, country_label)
 select codes.country_code, codes.country_code
 from (
-    select country as country_code from store_mysql.customers where etl_updated_datetime >= coalesce((select value from etl_control.pres_watermark where name = 'dim_country'), '-infinity'::timestamptz)
+    select customers.country as country_code
+    from store_mysql.customers as customers
+    inner join tmp_country_watermark as watermark on customers.etl_updated_datetime >= watermark.since
     union
-    select country from store_mysql.companies where etl_updated_datetime >= coalesce((select value from etl_control.pres_watermark where name = 'dim_country'), '-infinity'::timestamptz)
+    select companies.country
+    from store_mysql.companies as companies
+    inner join tmp_country_watermark as watermark on companies.etl_updated_datetime >= watermark.since
     union
-    select country from store_weblog.access where etl_updated_datetime >= coalesce((select value from etl_control.pres_watermark where name = 'dim_country'), '-infinity'::timestamptz)
+    select access.country
+    from store_weblog.access as access
+    inner join tmp_country_watermark as watermark on access.etl_updated_datetime >= watermark.since
 ) as codes
-where codes.country_code is not null and codes.country_code <> ''
-on conflict (country_code) do nothing;
+where
+    codes.country_code is not null
+    and codes.country_code <> ''
+    and not exists (select 1 from pres.dim_country as dim where dim.country_code = codes.country_code);
 
-insert into etl_control.pres_watermark (name, value) values ('dim_country', now())
-on conflict (name) do update set value = excluded.value;
+delete from etl_control.pres_watermark where name = 'dim_country';
+insert into etl_control.pres_watermark (name, value) values ('dim_country', now());
+
+drop table tmp_country_watermark;

@@ -29,12 +29,14 @@ create table if not exists pres.fact_order_line (
     primary key (order_no, order_line_no)
 );
 
-create temporary table tmp_fact_watermark on commit drop as
+drop table if exists tmp_fact_watermark;
+create temporary table tmp_fact_watermark as
 select coalesce(
-    (select value from etl_control.pres_watermark where name = 'fact_order_line'), '-infinity'::timestamptz
+    (select value from etl_control.pres_watermark where name = 'fact_order_line'), '1900-01-01 00:00:00+00'::timestamptz
 ) as since;
 
-create temporary table tmp_fact_orders on commit drop as
+drop table if exists tmp_fact_orders;
+create temporary table tmp_fact_orders as
 select lines.order_no
 from store_mysql.order_lines as lines
 inner join tmp_fact_watermark as watermark on lines.etl_updated_datetime >= watermark.since
@@ -48,7 +50,7 @@ from store_mysql.order_lines as lines
 inner join store_mysql.products as products
     on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
 inner join tmp_fact_watermark as watermark on products.etl_updated_datetime >= watermark.since
-where watermark.since > '-infinity'
+where watermark.since > '1900-01-01 00:00:00+00'
 union
 select fact.order_no
 from pres.fact_order_line as fact
@@ -65,16 +67,7 @@ select
     lines.order_no,
     lines.order_line_no,
     coalesce(dates.date_key, -1) as order_date_key,
-    coalesce((
-        select versions.product_key
-        from pres.dim_product as versions
-        where
-            versions.product_code = lines.product_code
-            and versions.supplier_id = lines.supplier_id
-            and versions.valid_from::date <= lines.order_date
-        order by versions.valid_from desc
-        limit 1
-    ), -1) as product_key,
+    coalesce(versions.product_key, -1) as product_key,
     coalesce(suppliers.company_key, -1) as supplier_company_key,
     coalesce(sellers.company_key, -1) as seller_company_key,
     coalesce(customers.customer_key, -1) as customer_key,
@@ -86,10 +79,22 @@ from store_mysql.order_lines as lines
 inner join tmp_fact_orders as changed on changed.order_no = lines.order_no
 inner join store_mysql.order_headers as headers on headers.order_no = lines.order_no and headers.is_deleted = 0
 left join pres.dim_date as dates on dates.full_date = lines.order_date
+-- the product version valid on the order date: versions of a product follow each other
+-- (valid_to of one = valid_from of the next), so exactly one matches, or none before the
+-- first version; versions starting and ending on the same day never match a date
+left join pres.dim_product as versions
+    on
+        versions.product_code = lines.product_code
+        and versions.supplier_id = lines.supplier_id
+        and versions.valid_from::date <= lines.order_date
+        and lines.order_date < versions.valid_to::date
 left join pres.dim_company as suppliers on suppliers.company_id = lines.supplier_id
 left join pres.dim_company as sellers on sellers.company_id = headers.company_id
 left join pres.dim_customer as customers on customers.customer_document_no = headers.customer_document_no
 where lines.is_deleted = 0;
 
-insert into etl_control.pres_watermark (name, value) values ('fact_order_line', now())
-on conflict (name) do update set value = excluded.value;
+delete from etl_control.pres_watermark where name = 'fact_order_line';
+insert into etl_control.pres_watermark (name, value) values ('fact_order_line', now());
+
+drop table tmp_fact_orders;
+drop table tmp_fact_watermark;

@@ -25,11 +25,12 @@ create table if not exists pres.fact_weblog_access (
     etl_updated_datetime timestamptz not null
 );
 
-create temporary table tmp_access_changed on commit drop as
+drop table if exists tmp_access_changed;
+create temporary table tmp_access_changed as
 select access.access_key
 from store_weblog.access as access
 where access.etl_updated_datetime >= coalesce(
-    (select value from etl_control.pres_watermark where name = 'fact_weblog_access'), '-infinity'::timestamptz
+    (select value from etl_control.pres_watermark where name = 'fact_weblog_access'), '1900-01-01 00:00:00+00'::timestamptz
 )
 union
 select fact.access_key
@@ -62,5 +63,7 @@ left join pres.dim_device as devices on devices.device = access.device and devic
 left join pres.dim_country as countries on countries.country_code = access.country
 left join pres.dim_customer as customers on customers.username = access.username and access.username <> '-';
 
-insert into etl_control.pres_watermark (name, value) values ('fact_weblog_access', now())
-on conflict (name) do update set value = excluded.value;
+delete from etl_control.pres_watermark where name = 'fact_weblog_access';
+insert into etl_control.pres_watermark (name, value) values ('fact_weblog_access', now());
+
+drop table tmp_access_changed;

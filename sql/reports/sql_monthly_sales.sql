@@ -12,9 +12,12 @@ bounds as (
         date_trunc('year', current_date)::date as next_year
 ),
 
+-- the calendar dimension holds every day of last year (sql/pres/030_dim_date.sql)
 months as (
-    select generate_series(bounds.first_day, bounds.next_year - 1, interval '1 month')::date as month_start
-    from bounds
+    select distinct date_trunc('month', dates.full_date)::date as month_start
+    from pres.dim_date as dates
+    cross join bounds
+    where dates.full_date >= bounds.first_day and dates.full_date < bounds.next_year
 ),
 
 sales as (
