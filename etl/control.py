@@ -87,6 +87,15 @@ SCHEMA_DDL = [
 ]
 
 
+# one column per table, and the columns added by upgrades: all present = schema complete
+SCHEMA_COLUMNS = ("run.completed_datetime", "extract_window.source_clock", "watermark.watermark_value",
+                  "weblog_file.fingerprint_bytes", "weblog_window.fingerprint_bytes", "step_log.details")
+SCHEMA_CHECK = (
+    "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'etl_control' AND table_name || '.' || "
+    "column_name IN (" + ", ".join(f"'{c}'" for c in SCHEMA_COLUMNS) + ")"
+)
+
+
 def ensure_schema(conn) -> None:
     """Create the etl_control schema and tables if missing, and commit.
 
@@ -95,6 +104,12 @@ def ensure_schema(conn) -> None:
     (``steps.warehouse_latest_sequence``).
     """
     with conn.cursor() as cur:
+        # fast path, no locks: every task calls this, and ALTER TABLE (even ADD COLUMN IF NOT
+        # EXISTS) takes an exclusive lock that deadlocked with a parallel worker's open read
+        cur.execute(SCHEMA_CHECK)
+        if cur.fetchone()[0] == len(SCHEMA_COLUMNS):
+            conn.commit()
+            return
         if is_redshift(conn):
             for statement in redshift.CONTROL_DDL:
                 cur.execute(statement)

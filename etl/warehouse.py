@@ -1,7 +1,7 @@
 """The warehouse (PostgreSQL; Redshift shares the driver): connections and small helpers.
 
 Sessions run in UTC (``timezone = 'UTC'``) so ``now()`` and ``current_date`` agree with the
-watermarks and the reports.
+watermarks and the reports, and without JIT compilation (see :func:`connect`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ def connect(settings: WarehouseSettings, database: str | None = None):
         connection_factory=WarehouseConnection,
     )
     if settings.flavor != "redshift":
-        kwargs["options"] = "-c timezone=UTC"
+        # JIT off: the pipeline's statements are short incremental ones; PostgreSQL's JIT
+        # compile (triggered by cost guesses on fresh temp tables) took 0.3-0.8 s per pres
+        # file of a no-op run and saved nothing (bench/, BENCHMARKS.md)
+        kwargs["options"] = "-c timezone=UTC -c jit=off"
     if settings.password:
         kwargs["password"] = settings.password
     try:

@@ -51,8 +51,8 @@ select coalesce(
     '1900-01-01 00:00:00+00'::timestamptz
 ) as since;
 
--- orders to (re)build: on an incremental build those touched since the watermark; on a
--- full build (no watermark) none are listed: every order is rebuilt, see is_full below
+-- orders to (re)build: every order on a full build (no watermark), else those touched
+-- since the watermark
 drop table if exists tmp_changed_orders;
 create temporary table tmp_changed_orders as
 with
@@ -60,6 +60,10 @@ watermark as (
     select since from tmp_build where since > '1900-01-01 00:00:00+00'
 )
 
+select headers.order_no
+from store_mysql.order_headers as headers
+where (select since from tmp_build) = '1900-01-01 00:00:00+00'
+union
 select lines.order_no
 from store_mysql.order_lines as lines
 inner join watermark on lines.etl_updated_datetime >= watermark.since
@@ -93,9 +97,7 @@ inner join watermark on suppliers.etl_updated_datetime >= watermark.since;
 analyze tmp_changed_orders;
 
 delete from pres.report_order_lines
-where
-    (select since from tmp_build) = '1900-01-01 00:00:00+00'
-    or order_no in (select order_no from tmp_changed_orders);
+where order_no in (select order_no from tmp_changed_orders);
 
 insert into pres.report_order_lines
 select
@@ -126,12 +128,7 @@ left join store_mysql.companies as suppliers on suppliers.company_id = lines.sup
 left join store_mysql.companies as sellers on sellers.company_id = headers.company_id
 left join store_mysql.customers as customers
     on customers.customer_document_no = headers.customer_document_no
-where
-    lines.is_deleted = 0
-    and (
-        (select since from tmp_build) = '1900-01-01 00:00:00+00'
-        or lines.order_no in (select order_no from tmp_changed_orders)
-    );
+where lines.is_deleted = 0 and lines.order_no in (select order_no from tmp_changed_orders);
 
 delete from etl_control.pres_watermark where name = 'report_order_lines';
 insert into etl_control.pres_watermark (name, value) values ('report_order_lines', now());

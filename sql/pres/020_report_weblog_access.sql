@@ -42,7 +42,8 @@ select coalesce(
     '1900-01-01 00:00:00+00'::timestamptz
 ) as since;
 
--- requests to (re)build on an incremental build; a full build (no watermark) rebuilds all
+-- requests to (re)build: every one on a full build (no watermark), else those stored or
+-- changed since the watermark and those of customers changed since then
 drop table if exists tmp_changed_access;
 create temporary table tmp_changed_access as
 with
@@ -50,6 +51,10 @@ watermark as (
     select since from tmp_weblog_build where since > '1900-01-01 00:00:00+00'
 )
 
+select access.access_key
+from store_weblog.access as access
+where (select since from tmp_weblog_build) = '1900-01-01 00:00:00+00'
+union
 select access.access_key
 from store_weblog.access as access
 inner join watermark on access.etl_updated_datetime >= watermark.since
@@ -62,9 +67,7 @@ inner join watermark on customers.etl_updated_datetime >= watermark.since;
 analyze tmp_changed_access;
 
 delete from pres.report_weblog_access
-where
-    (select since from tmp_weblog_build) = '1900-01-01 00:00:00+00'
-    or access_key in (select access_key from tmp_changed_access);
+where access_key in (select access_key from tmp_changed_access);
 
 insert into pres.report_weblog_access
 select
@@ -87,9 +90,7 @@ select
 from store_weblog.access as access
 left join store_mysql.customers as customers
     on customers.username = access.username and access.username <> '-'
-where
-    (select since from tmp_weblog_build) = '1900-01-01 00:00:00+00'
-    or access.access_key in (select access_key from tmp_changed_access);
+where access.access_key in (select access_key from tmp_changed_access);
 
 delete from etl_control.pres_watermark where name = 'report_weblog_access';
 insert into etl_control.pres_watermark (name, value) values ('report_weblog_access', now());
