@@ -139,8 +139,11 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
             keys = sql.SQL(", ").join(sql.Identifier(c) for c in meta.unique_columns)
             table = _qualified(meta.store_table)
             if level["duplicate_keys"] != "off":
-                n = _count(cur, _surplus_rows(table, keys))
-                results.append(CheckResult("duplicate_keys", str(meta.store_table), n, level["duplicate_keys"]))
+                if warehouse.is_redshift(conn):  # keys are not enforced there: count
+                    n, details = _count(cur, _surplus_rows(table, keys)), ""
+                else:  # the store's unique index makes a duplicate impossible; no 1M-row GROUP BY
+                    n, details = 0, "enforced by the store's unique index"
+                results.append(CheckResult("duplicate_keys", str(meta.store_table), n, level["duplicate_keys"], details))
             if level["null_keys"] != "off":
                 any_null = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
                 n = _count(cur, sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, any_null))
