@@ -207,13 +207,49 @@ def store_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
     return [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(meta.store_table.schema)),
         sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table, sql.SQL(", ").join(cols)),
+        *store_index_sql(meta),
+    ]
+
+
+def _store_index_names(meta: TableMeta) -> tuple[str, str]:
+    return f"{meta.store_table.table}_uk", f"{meta.store_table.table}_etl_updated_idx"
+
+
+def store_index_sql(meta: TableMeta) -> list[sql.Composable]:
+    """The store's unique index on ``unique_columns`` and its ``etl_updated_datetime`` index (idempotent)."""
+    table = _qualified(meta.store_table)
+    unique, updated = _store_index_names(meta)
+    return [
         sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
-            sql.Identifier(f"{meta.store_table.table}_uk"), table, _ident_list(meta.unique_columns)
+            sql.Identifier(unique), table, _ident_list(meta.unique_columns)
         ),
         # pres files find the rows changed since their previous build with a range scan on this
-        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (etl_updated_datetime)").format(
-            sql.Identifier(f"{meta.store_table.table}_etl_updated_idx"), table
-        ),
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (etl_updated_datetime)").format(sql.Identifier(updated), table),
+    ]
+
+
+def store_is_empty_sql(meta: TableMeta) -> sql.Composable:
+    """``SELECT`` true when the store table has no row (one index or heap probe)."""
+    return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(_qualified(meta.store_table))
+
+
+def bulk_load_store_sql(meta: TableMeta) -> list[sql.Composable]:
+    """The first load of an empty store table (param of the INSERT: execution_sequence).
+
+    Drops the two indexes, inserts the deduplicated batch (same rule as :func:`upsert_sql`:
+    newest version of a key wins, NULL keys skipped) and builds the indexes again: a bulk
+    index build is much cheaper than maintaining them row by row. Meant for one transaction,
+    so a failure leaves the table and its indexes as they were. The INSERT is the third
+    statement; its row count is the number inserted.
+    """
+    schema = meta.store_table.schema
+    drops = [sql.SQL("DROP INDEX IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+             for name in _store_index_names(meta)]
+    return drops + [
+        sql.SQL("INSERT INTO {store} ({cols}, etl_created_datetime, etl_updated_datetime) "
+                "SELECT {cols}, now(), now() FROM ({batch}) AS batch").format(
+            store=_qualified(meta.store_table), cols=_ident_list(meta.columns), batch=_batch_sql(meta)),
+        *store_index_sql(meta),
     ]
 
 
@@ -255,14 +291,8 @@ def upsert_sql(meta: TableMeta) -> sql.Composable:
       stored one, so replaying an old sequence cannot roll a row back;
     * returns one row ``(inserted, updated)``, counted with the ``xmax = 0`` test.
     """
-    landing = _qualified(meta.landing_table)
     store = _qualified(meta.store_table)
     keys = _ident_list(meta.unique_columns)
-    order = [sql.SQL("{}").format(sql.Identifier(c)) for c in meta.unique_columns]
-    if meta.watermark_column:
-        order.append(sql.SQL("{} DESC NULLS LAST").format(sql.Identifier(meta.watermark_column)))
-    order.append(sql.SQL("landing_row_id DESC"))
-    not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
     values = meta.value_columns
     if values:
         assignments = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in values]
@@ -283,24 +313,26 @@ def upsert_sql(meta: TableMeta) -> sql.Composable:
     else:
         conflict = sql.SQL("DO NOTHING")
     return sql.SQL(
-        "WITH batch AS ("
-        "SELECT DISTINCT ON ({keys}) {cols} FROM {landing} "
-        "WHERE execution_sequence = %s AND {not_null} ORDER BY {order}"
-        "), merged AS ("
+        "WITH batch AS ({batch}), merged AS ("
         "INSERT INTO {store} AS s ({cols}, etl_created_datetime, etl_updated_datetime) "
         "SELECT {cols}, now(), now() FROM batch "
         "ON CONFLICT ({keys}) {conflict} "
         "RETURNING (s.xmax = 0) AS inserted"
         ") SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
-    ).format(
-        keys=keys,
-        cols=_ident_list(meta.columns),
-        landing=landing,
-        not_null=not_null,
-        order=sql.SQL(", ").join(order),
-        store=store,
-        conflict=conflict,
-    )
+    ).format(keys=keys, cols=_ident_list(meta.columns), batch=_batch_sql(meta), store=store, conflict=conflict)
+
+
+def _batch_sql(meta: TableMeta) -> sql.Composable:
+    """One sequence's landing rows, non-NULL keys, newest version per key (param: execution_sequence)."""
+    order = [sql.SQL("{}").format(sql.Identifier(c)) for c in meta.unique_columns]
+    if meta.watermark_column:
+        order.append(sql.SQL("{} DESC NULLS LAST").format(sql.Identifier(meta.watermark_column)))
+    order.append(sql.SQL("landing_row_id DESC"))
+    not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
+    return sql.SQL(
+        "SELECT DISTINCT ON ({keys}) {cols} FROM {landing} WHERE execution_sequence = %s AND {not_null} ORDER BY {order}"
+    ).format(keys=_ident_list(meta.unique_columns), cols=_ident_list(meta.columns),
+             landing=_qualified(meta.landing_table), not_null=not_null, order=sql.SQL(", ").join(order))
 
 
 def _mysql_from_where(meta: TableMeta, database: str) -> str:

@@ -333,8 +333,18 @@ def upsert_store(
                 if rs:
                     inserted, updated = _redshift_upsert(cur, meta, sequence)
                 else:
-                    cur.execute(sqlgen.upsert_sql(meta), [sequence])
-                    inserted, updated = cur.fetchone()
+                    cur.execute(sqlgen.store_is_empty_sql(meta))
+                    if cur.fetchone()[0]:  # first load: insert without the indexes, then build them
+                        drop_uk, drop_idx, insert, *create = sqlgen.bulk_load_store_sql(meta)
+                        cur.execute(drop_uk)
+                        cur.execute(drop_idx)
+                        cur.execute(insert, [sequence])
+                        inserted, updated = cur.rowcount, 0
+                        for statement in create:
+                            cur.execute(statement)
+                    else:
+                        cur.execute(sqlgen.upsert_sql(meta), [sequence])
+                        inserted, updated = cur.fetchone()
             deleted = _delete_hard_deleted(ctx, meta, conn) if from_mysql and ctx.etl.detect_hard_deletes else 0
             if in_transaction is not None:
                 in_transaction(conn)

@@ -12,6 +12,7 @@ from etl.sqlgen import (
     SourceColumn,
     Window,
     build_extract_query,
+    bulk_load_store_sql,
     landing_copy_sql,
     mysql_ident,
     pg_type,
@@ -96,6 +97,19 @@ def test_upsert_sql_shape():
         'EXCLUDED."updated_datetime" >= s."updated_datetime") RETURNING (s.xmax = 0) AS inserted) SELECT count(*) '
         "FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
     )
+
+
+def test_first_load_of_an_empty_store_builds_the_indexes_after_the_insert():
+    batch = as_text(upsert_sql(META)).split("WITH batch AS (", 1)[1].split("), merged AS", 1)[0]
+    assert [as_text(s) for s in bulk_load_store_sql(META)] == [
+        'DROP INDEX IF EXISTS "store_mysql"."order_lines_uk"',
+        'DROP INDEX IF EXISTS "store_mysql"."order_lines_etl_updated_idx"',
+        'INSERT INTO "store_mysql"."order_lines" ("order_no", "order_line_no", "quantity", "updated_datetime", '
+        'etl_created_datetime, etl_updated_datetime) SELECT "order_no", "order_line_no", "quantity", "updated_datetime", '
+        f"now(), now() FROM ({batch}) AS batch",
+        'CREATE UNIQUE INDEX IF NOT EXISTS "order_lines_uk" ON "store_mysql"."order_lines" ("order_no", "order_line_no")',
+        'CREATE INDEX IF NOT EXISTS "order_lines_etl_updated_idx" ON "store_mysql"."order_lines" (etl_updated_datetime)',
+    ]
 
 
 def test_upsert_all_key_columns_does_nothing_on_conflict():
