@@ -235,9 +235,9 @@ def _run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, 
             cur.execute(sqlgen.existing_columns_sql(), [table.schema, table.table])
             existing = dict(cur.fetchall())
             for column, wanted in types.items():
-                if rs and column not in existing:
-                    wanted = redshift.redshift_type(table_name, column, wanted)
                 if column not in existing:
+                    if rs:
+                        wanted = redshift.redshift_type(table_name, column, wanted)
                     log.warning("table %s: adding column %s %s (new in the metadata)", table, column, wanted)
                     cur.execute(sqlgen.add_column_sql(table, column, wanted))
                     continue
