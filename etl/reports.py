@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import html
+import json
 import logging
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg2
+from psycopg2 import sql
 from tabulate import tabulate
 
 from etl import redshift, warehouse
@@ -194,23 +198,73 @@ def write_outputs(results: list[ReportResult], folder: Path, title: str, previou
     return write_dashboard(results, folder, title)
 
 
+INPUTS_FILE = "inputs.json"
+
+
+def input_fingerprint(conn, files: list[Path]) -> dict:
+    """What the report results depend on: the report files' text, the session's date (the
+    reports look at "last year") and, per ``pres.<table>`` the files read, its row count and
+    latest ``etl_updated_datetime`` (pres files delete and re-insert changed rows, so any
+    change moves one of the two). A JSON-able dict; one scan per table, no report query.
+    """
+    texts = {f.name: f.read_text(encoding="utf-8") for f in files}
+    tables = sorted({t for text in texts.values() for t in re.findall(r"\bpres\.(\w+)", text)})
+    fingerprint = {"files": {n: hashlib.sha256(t.encode()).hexdigest() for n, t in texts.items()}}
+    with conn.cursor() as cur:
+        cur.execute("SELECT CAST(current_date AS varchar)")
+        fingerprint["current_date"] = cur.fetchone()[0]
+        for table in tables:
+            cur.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'pres' "
+                        "AND table_name = %s AND column_name = 'etl_updated_datetime'", [table])
+            latest = "max(etl_updated_datetime)" if cur.fetchone()[0] else "NULL"
+            cur.execute(sql.SQL("SELECT count(*), CAST({} AS varchar) FROM pres.{}").format(
+                sql.SQL(latest), sql.Identifier(table)))
+            fingerprint[f"pres.{table}"] = list(cur.fetchone())
+    conn.rollback()
+    return fingerprint
+
+
+def _reuse(previous: Path, files: list[Path]) -> list[ReportResult] | None:
+    """The previous sequence's results read back from its CSV files (None when any is missing)."""
+    results = []
+    for path in files:
+        csv_path = previous / f"{path.stem}.csv"
+        if not csv_path.is_file() or not (previous / f"{path.stem}.png").is_file():
+            return None
+        with open(csv_path, encoding="utf-8", newline="") as handle:
+            columns, *rows = list(csv.reader(handle))
+        results.append(ReportResult(path.stem, columns, [tuple(r) for r in rows]))
+    return results
+
+
 def build_for_sequence(settings: WarehouseSettings, sql_dir: str | Path, reports_dir: str | Path,
                        completed_dir: str | Path, sequence: int) -> dict:
     """Run every report and write ``<reports_dir>/<seq>/`` (CSV, PNG, dashboard.html) with a step marker each.
 
-    Returns the payload of the run's ``reports.json`` marker (dashboard path, rows per report).
+    When the previous sequence's reports were made from the same inputs (see
+    :func:`input_fingerprint`), their results are reused instead of running the queries
+    again: a no-op run costs a few table scans, not the five report queries. Returns the
+    payload of the run's ``reports.json`` marker (dashboard path, rows per report, reused).
     """
     folder = Path(reports_dir) / str(sequence)
-    results = run_reports(settings, sql_dir)
-    dashboard = write_outputs(results, folder, f"Reports, execution sequence {sequence}",
-                              previous=Path(reports_dir) / str(sequence - 1))
+    previous = Path(reports_dir) / str(sequence - 1)
+    files = report_files(sql_dir)
+    with warehouse.connection(settings) as conn:
+        fingerprint = input_fingerprint(conn, files)
+        old = previous / INPUTS_FILE
+        reused = _reuse(previous, files) if old.is_file() and json.loads(old.read_text()) == fingerprint else None
+        results = reused if reused is not None else [run_report(conn, path) for path in files]
+    dashboard = write_outputs(results, folder, f"Reports, execution sequence {sequence}", previous=previous)
+    write_json_atomic(folder / INPUTS_FILE, fingerprint)
     for result in results:
         write_json_atomic(
             step_marker(completed_dir, sequence, "reports", result.name),
             {"report": result.name, "rows": len(result.rows), "csv": str(folder / f"{result.name}.csv")},
         )
-    log.info("reports: %d written to %s (dashboard %s)", len(results), folder, dashboard)
-    return {"execution_sequence": sequence, "dashboard": str(dashboard), "reports": {r.name: len(r.rows) for r in results}}
+    log.info("reports: %d written to %s (dashboard %s)%s", len(results), folder, dashboard,
+             "; inputs unchanged since the previous sequence, its results reused" if reused is not None else "")
+    return {"execution_sequence": sequence, "dashboard": str(dashboard), "reports": {r.name: len(r.rows) for r in results},
+            "reused_previous": reused is not None}
 
 
 def render(result: ReportResult) -> str:

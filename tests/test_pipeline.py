@@ -116,6 +116,13 @@ def test_first_run_changes_and_noop_run(project):
     summary = json.loads((project.output(3) / "RunJob.json").read_text())
     assert summary["totals"]["inserted"] == summary["totals"]["updated"] == 0
     conn.close()
+    # reports: recomputed after the changes, reused (same bytes) when their inputs did not move
+    assert json.loads((project.output(2) / "reports.json").read_text())["reused_previous"] is False
+    assert json.loads((project.output(3) / "reports.json").read_text())["reused_previous"] is True
+    written = sorted((project.root / "reports" / "2").glob("*.csv"))
+    assert len(written) == 5
+    for path in written:
+        assert (project.root / "reports" / "3" / path.name).read_bytes() == path.read_bytes()
 
 
 def test_rerun_by_deleting_a_store_marker(project):

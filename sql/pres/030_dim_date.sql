@@ -30,26 +30,43 @@ insert into pres.dim_date (date_key, full_date, month_name, day_name)
 select -1, null, 'Unknown', 'Unknown'
 where not exists (select 1 from pres.dim_date where date_key = -1);
 
+drop table if exists tmp_date_watermark;
+create temporary table tmp_date_watermark as
+select coalesce(
+    (select value from etl_control.pres_watermark where name = 'dim_date'), '1900-01-01 00:00:00+00'::timestamptz
+) as since;
+
+-- (joins with the watermark row, not correlated subqueries: the planner then uses the
+-- store's etl_updated_datetime index)
 drop table if exists tmp_date_bounds;
 create temporary table tmp_date_bounds as
 select
     least(
-        (select min(order_date) from store_mysql.order_lines where etl_updated_datetime >= watermark.since),
-        (select min(request_timestamp_converted)::date from store_weblog.access
-         where not request_timestamp_has_issue and etl_updated_datetime >= watermark.since),
+        (select min(lines.order_date) from tmp_date_watermark as w
+         inner join store_mysql.order_lines as lines on lines.etl_updated_datetime >= w.since),
+        (select min(access.request_timestamp_converted)::date from tmp_date_watermark as w
+         inner join store_weblog.access as access on access.etl_updated_datetime >= w.since
+         where not access.request_timestamp_has_issue),
         (date_trunc('year', current_date) - interval '1 year')::date
     ) as first_day,
     greatest(
-        (select max(order_date) from store_mysql.order_lines where etl_updated_datetime >= watermark.since),
-        (select max(request_timestamp_converted)::date from store_weblog.access
-         where not request_timestamp_has_issue and etl_updated_datetime >= watermark.since),
+        (select max(lines.order_date) from tmp_date_watermark as w
+         inner join store_mysql.order_lines as lines on lines.etl_updated_datetime >= w.since),
+        (select max(access.request_timestamp_converted)::date from tmp_date_watermark as w
+         inner join store_weblog.access as access on access.etl_updated_datetime >= w.since
+         where not access.request_timestamp_has_issue),
         current_date
-    ) as last_day
-from (
-    select coalesce(
-        (select value from etl_control.pres_watermark where name = 'dim_date'), '1900-01-01 00:00:00+00'::timestamptz
-    ) as since
-) as watermark;
+    ) as last_day;
+
+-- nothing to generate when the calendar already holds every day of the range (most runs)
+delete from tmp_date_bounds
+where
+    (
+        select count(*) from pres.dim_date as dim
+        where dim.full_date >= tmp_date_bounds.first_day and dim.full_date <= tmp_date_bounds.last_day
+    ) = tmp_date_bounds.last_day - tmp_date_bounds.first_day + 1;
+
+analyze tmp_date_bounds;
 
 drop table if exists tmp_digits;
 create temporary table tmp_digits as
@@ -88,3 +105,4 @@ insert into etl_control.pres_watermark (name, value) values ('dim_date', now());
 
 drop table tmp_digits;
 drop table tmp_date_bounds;
+drop table tmp_date_watermark;
