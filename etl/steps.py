@@ -283,9 +283,16 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
                     cur.execute("SELECT pg_last_copy_count()")
                     rows = cur.fetchone()[0]
                 else:
+                    cur.execute(sqlgen.landing_is_empty_sql(meta))
+                    drop_index, create_index = sqlgen.landing_index_sql(meta)
+                    empty = cur.fetchone()[0]
+                    if empty:  # first load: build the sequence index once, after the COPY
+                        cur.execute(drop_index)
                     with ctx.staging.open_part(source, meta.name, sequence) as handle:
                         cur.copy_expert(sqlgen.landing_copy_sql(meta), handle, size=COPY_BUFFER_BYTES)
                     rows = cur.rowcount
+                    if empty:
+                        cur.execute(create_index)
                 cur.execute(sqlgen.landing_purge_sql(meta), [sequence - ctx.etl.landing_keep_sequences + 1])
         except (FileNotFoundError, StagingError) as exc:
             raise LoadError(

@@ -13,6 +13,7 @@ from etl.sqlgen import (
     Window,
     build_extract_query,
     bulk_load_store_sql,
+    landing_index_sql,
     landing_copy_sql,
     mysql_ident,
     pg_type,
@@ -109,6 +110,13 @@ def test_first_load_of_an_empty_store_builds_the_indexes_after_the_insert():
         f"now(), now() FROM ({batch}) AS batch",
         'CREATE UNIQUE INDEX IF NOT EXISTS "order_lines_uk" ON "store_mysql"."order_lines" ("order_no", "order_line_no")',
         'CREATE INDEX IF NOT EXISTS "order_lines_etl_updated_idx" ON "store_mysql"."order_lines" (etl_updated_datetime)',
+    ]
+
+
+def test_landing_sequence_index_can_be_dropped_and_rebuilt():
+    assert [as_text(s) for s in landing_index_sql(META)] == [
+        'DROP INDEX IF EXISTS "landing"."mysql_order_lines_seq_idx"',
+        'CREATE INDEX IF NOT EXISTS "mysql_order_lines_seq_idx" ON "landing"."mysql_order_lines" (execution_sequence)',
     ]
 
 
