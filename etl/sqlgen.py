@@ -206,9 +206,6 @@ def landing_index_sql(meta: TableMeta) -> tuple[sql.Composable, sql.Composable]:
     )
 
 
-def landing_is_empty_sql(meta: TableMeta) -> sql.Composable:
-    """``SELECT`` true when the landing table has no row at all."""
-    return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(_qualified(meta.landing_table))
 
 
 def store_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
@@ -245,9 +242,9 @@ def store_index_sql(meta: TableMeta) -> list[sql.Composable]:
     ]
 
 
-def store_is_empty_sql(meta: TableMeta) -> sql.Composable:
-    """``SELECT`` true when the store table has no row (one index or heap probe)."""
-    return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(_qualified(meta.store_table))
+def is_empty_sql(table: QualifiedName) -> sql.Composable:
+    """``SELECT`` true when ``table`` has no row at all (one probe; picks the bulk-load paths)."""
+    return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(_qualified(table))
 
 
 def bulk_load_store_sql(meta: TableMeta) -> list[sql.Composable]:

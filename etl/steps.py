@@ -283,7 +283,7 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
                     cur.execute("SELECT pg_last_copy_count()")
                     rows = cur.fetchone()[0]
                 else:
-                    cur.execute(sqlgen.landing_is_empty_sql(meta))
+                    cur.execute(sqlgen.is_empty_sql(meta.landing_table))
                     drop_index, create_index = sqlgen.landing_index_sql(meta)
                     empty = cur.fetchone()[0]
                     if empty:  # first load: build the sequence index once, after the COPY
@@ -340,7 +340,7 @@ def upsert_store(
                 if rs:
                     inserted, updated = _redshift_upsert(cur, meta, sequence)
                 else:
-                    cur.execute(sqlgen.store_is_empty_sql(meta))
+                    cur.execute(sqlgen.is_empty_sql(meta.store_table))
                     if cur.fetchone()[0]:  # first load: insert without the indexes, then build them
                         drop_uk, drop_idx, insert, *create = sqlgen.bulk_load_store_sql(meta)
                         cur.execute(drop_uk)
