@@ -1,11 +1,16 @@
-"""Apache access-log lines: parsing the Combined (and Common) Log Format.
+"""Apache access-log lines: parsing the Combined (and Common) Log Format, a block at a time.
 
 ``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"``; the Common Log Format (no
 referer / user agent) is accepted with those fields empty. Inside quoted fields Apache
 escapes ``"`` and ``\\`` with a backslash; they are unescaped here. A structurally valid
 line whose timestamp cannot be read keeps the raw text, gets
 ``request_timestamp_converted = 1900-01-01 00:00:00`` and ``request_timestamp_has_issue``.
-Lines that do not have the structure raise :class:`RejectedLine` with the reason.
+Lines that do not have the structure (or hold a NUL byte, which PostgreSQL text cannot
+store) are rejected with a reason.
+
+Blocks of lines are parsed with polars (Rust regular expressions, vectorised casts and
+timestamp parsing): a line without backslash escapes takes a simpler pattern, the few
+others the full one. :func:`parse_line` parses one line through the same code.
 
 Source of the format: Apache HTTP Server documentation, mod_log_config ("Common Log
 Format", "Combined Log Format", escaping of ``%r``/``%i`` values).
@@ -15,18 +20,36 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import datetime
 
 UNPARSEABLE_TIMESTAMP = datetime(1900, 1, 1)
+STAMP_FORMAT = "%d/%b/%Y:%H:%M:%S %z"  # Apache's %t, English month names
 
-_QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'  # "unrolled loop" form: no per-character alternation
-LINE_RE = re.compile(
-    r"(\S+) (\S+) (\S+) \[([^\]]*)\] " + _QUOTED + r" (\d{3}|-) (\d+|-)"
-    r"(?: " + _QUOTED + " " + _QUOTED + r")?[ \t]*\r?"
-)
-_UNESCAPE_RE = re.compile(r"\\([\\\"])")
-_REQUEST_RE = re.compile(r"\] " + _QUOTED + " ")
+
+def _quoted(name: str, escapes: bool = True) -> str:
+    # "unrolled loop" form of a quoted field with backslash escapes: no per-character alternation
+    body = r'[^"\\]*(?:\\.[^"\\]*)*' if escapes else r'[^"\\]*'
+    return f'"(?P<{name}>{body})"'
+
+
+def _line_pattern(escapes: bool) -> str:
+    return (
+        r"^(?P<ip_address>\S+) (?P<request_identity>\S+) (?P<username>\S+) \[(?P<request_timestamp>[^\]]*)\] "
+        + _quoted("request_line", escapes) + r" (?P<status>[0-9]{3}|-) (?P<size>[0-9]+|-)"
+        + "(?: " + _quoted("referer", escapes) + " " + _quoted("user_agent", escapes) + ")?$"
+    )
+
+
+LINE_PATTERN = _line_pattern(escapes=True)
+_PLAIN_PATTERN = _line_pattern(escapes=False)  # the same lines when no field holds an escape: faster to match
+_GROUPS = ("ip_address", "request_identity", "username", "request_timestamp", "request_line", "status", "size",
+           "referer", "user_agent")
+_UNESCAPE = r"\\([\\\"])"
+_REQUEST_RE = re.compile(r"\] " + _quoted("r") + " ")
+_STATUS_RE = re.compile(r'" ([0-9]{3}|-) ([0-9]+|-)')
+FIELDS = ("ip_address", "request_identity", "username", "request_timestamp", "request_timestamp_converted",
+          "request_timestamp_has_issue", "request_line", "method", "path", "protocol", "status_code",
+          "response_size", "referer", "user_agent")
 
 
 class RejectedLine(ValueError):
@@ -53,81 +76,83 @@ class ParsedLine:
     user_agent: str
 
 
-def parse_line(line: str) -> ParsedLine:
-    """Parse one line (without its newline). Raises RejectedLine when it has not the format."""
-    if not line.strip():
-        raise RejectedLine("empty line")
-    match = LINE_RE.fullmatch(line)
-    if match is None:
-        raise RejectedLine(_diagnose(line))
-    ip, ident, user, stamp, request, status, size, referer, agent = match.groups()
-    converted = convert_timestamp(stamp)
-    request = _unescape(request)
-    method, path, protocol = split_request(request)
-    return ParsedLine(
-        ip_address=ip,
-        request_identity=ident,
-        username=user,
-        request_timestamp=stamp,
-        request_timestamp_converted=converted or UNPARSEABLE_TIMESTAMP,
-        request_timestamp_has_issue=converted is None,
-        request_line=request,
-        method=method,
-        path=path,
-        protocol=protocol,
-        status_code=None if status == "-" else int(status),
-        response_size=None if size == "-" else int(size),
-        referer=_unescape(referer) if referer is not None else "",
-        user_agent=_unescape(agent) if agent is not None else "",
-    )
+def parse_block(lines):
+    """Parse access-log lines.
 
-
-def _unescape(value: str) -> str:
-    return _UNESCAPE_RE.sub(r"\1", value) if "\\" in value else value
-
-
-def split_request(request: str) -> tuple[str, str, str]:
-    """``"GET /a?b HTTP/1.1"`` -> (method, path, protocol); parts missing are empty strings."""
-    parts = request.split(" ")
-    if len(parts) == 3:
-        return parts[0], parts[1], parts[2]
-    if len(parts) == 2:
-        return parts[0], parts[1], ""
-    return "", "", ""
-
-
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-
-
-@lru_cache(maxsize=65536)
-def convert_timestamp(stamp: str) -> datetime | None:
-    """``10/Oct/2000:13:55:36 -0700`` -> naive UTC datetime, or None when it cannot be read.
-
-    The layout Apache writes (``%d/%b/%Y:%H:%M:%S %z``, English month) is read directly,
-    which is about ten times faster than ``strptime`` (whose locale checks dominate a
-    large log); anything else falls back to ``strptime``. Impossible dates (31 February)
-    give None. Cached: a busy log repeats each second's timestamp many times.
+    ``lines``: a polars String Series, one line per value without its newline (one
+    trailing carriage return is allowed). Returns ``(frame, rejects)``: ``frame`` is a
+    polars DataFrame with ``row`` (UInt32, the line's 0-based index in ``lines``) and the
+    :data:`FIELDS` (String; ``request_timestamp_converted`` Datetime (naive UTC, seconds),
+    ``request_timestamp_has_issue`` Boolean, ``status_code`` Int16, ``response_size``
+    Int64, null for ``-``), in input order; ``rejects`` lists ``(row, line, reason)`` for
+    the lines that are not access-log lines. Never raises for bad input.
     """
-    if len(stamp) == 26 and stamp[2] == "/" and stamp[6] == "/" and stamp[11] == ":" and stamp[20] == " ":
-        month = _MONTHS.get(stamp[3:6])
-        sign = stamp[21]
-        digits = stamp[0:2] + stamp[7:11] + stamp[12:14] + stamp[15:17] + stamp[18:20] + stamp[22:26]
-        if month and sign in "+-" and digits.isascii() and digits.isdigit():
-            try:
-                local = datetime(int(stamp[7:11]), month, int(stamp[0:2]), int(stamp[12:14]), int(stamp[15:17]), int(stamp[18:20]))
-                offset = timedelta(hours=int(stamp[22:24]), minutes=int(stamp[24:26]))
-                return local - offset if sign == "+" else local + offset
-            except (ValueError, OverflowError):
-                return None
-    try:
-        parsed = datetime.strptime(stamp, "%d/%b/%Y:%H:%M:%S %z")
-    except ValueError:
-        return None
-    return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    import polars as pl
+
+    frame = pl.DataFrame({"line": lines.str.strip_suffix("\r")}).with_row_index("row")
+    # trailing blanks are not part of the format (and matching them would make the pattern slower)
+    nul = pl.col("line").str.contains("\x00", literal=True)
+    text = pl.when(nul).then(None).otherwise(pl.col("line").str.strip_chars_end(" \t\r"))
+    plain = frame.with_columns(text.str.extract_groups(_PLAIN_PATTERN).alias("fields")).unnest("fields")
+    matched = pl.col("ip_address").is_not_null()
+    rest = plain.filter(~matched).select("row", "line")
+    bad = rest
+    if rest.height:  # lines with escapes (or no match at all): the full pattern, then unescape, in place
+        full = rest.with_columns(text.str.extract_groups(LINE_PATTERN).alias("fields")).unnest("fields")
+        bad = full.filter(~matched).select("row", "line")
+        escaped = full.filter(matched).with_columns(
+            pl.col("request_line", "referer", "user_agent").str.replace_all(_UNESCAPE, "$1"))
+        if escaped.height:
+            rows = escaped["row"]
+            plain = plain.with_columns(plain[name].scatter(rows, escaped[name]) for name in _GROUPS)
+    converted = pl.col("request_timestamp").str.strptime(pl.Datetime("us", "UTC"), STAMP_FORMAT, strict=False)
+    parsed = plain.lazy().filter(matched).with_columns(
+        converted.dt.replace_time_zone(None).alias("converted"),
+        pl.col("request_line").str.split(" ").alias("parts"),
+    ).with_columns(pl.col("parts").list.len().alias("count"))
+    parts, count = pl.col("parts"), pl.col("count")
+    frame = parsed.select(
+        "row", "ip_address", "request_identity", "username", "request_timestamp",
+        pl.col("converted").fill_null(UNPARSEABLE_TIMESTAMP).alias("request_timestamp_converted"),
+        pl.col("converted").is_null().alias("request_timestamp_has_issue"),
+        "request_line",
+        pl.when(count.is_in([2, 3])).then(parts.list.get(0, null_on_oob=True)).otherwise(pl.lit("")).alias("method"),
+        pl.when(count.is_in([2, 3])).then(parts.list.get(1, null_on_oob=True)).otherwise(pl.lit("")).alias("path"),
+        pl.when(count == 3).then(parts.list.get(2, null_on_oob=True)).otherwise(pl.lit("")).alias("protocol"),
+        pl.col("status").cast(pl.Int16, strict=False).alias("status_code"),
+        pl.col("size").cast(pl.Int64, strict=False).alias("response_size"),
+        pl.col("referer").fill_null(""),
+        pl.col("user_agent").fill_null(""),
+    ).collect()
+    rejects = [(row, line, reject_reason(line)) for row, line in bad.iter_rows()]
+    return frame, rejects
 
 
-def _diagnose(line: str) -> str:
+def parse_line(line: str) -> ParsedLine:
+    """Parse one line (without its newline) with :func:`parse_block`. Raises RejectedLine with the reason."""
+    import polars as pl
+
+    frame, rejects = parse_block(pl.Series([line], dtype=pl.String))
+    if rejects:
+        raise RejectedLine(rejects[0][2])
+    return ParsedLine(**{name: value for name, value in frame.row(0, named=True).items() if name != "row"})
+
+
+def convert_timestamp(stamp: str) -> datetime | None:
+    """``10/Oct/2000:13:55:36 -0700`` -> naive UTC datetime, or None when it cannot be read (31 February)."""
+    import polars as pl
+
+    (value,) = pl.Series([stamp]).str.strptime(pl.Datetime("us", "UTC"), STAMP_FORMAT, strict=False) \
+        .dt.replace_time_zone(None).to_list()
+    return value
+
+
+def reject_reason(line: str) -> str:
     """A short reason why ``line`` is not in the log format (for the rejects file)."""
+    if not line.strip():
+        return "empty line"
+    if "\x00" in line:
+        return "contains a NUL byte"
     fields = line.split(" ", 3)
     if len(fields) < 4:
         return "too few fields"
@@ -135,6 +160,6 @@ def _diagnose(line: str) -> str:
         return "no [timestamp] after host, identity and user"
     if not _REQUEST_RE.search(line):
         return "no quoted request after the timestamp"
-    if not re.search(r'" (\d{3}|-) (\d+|-)', line):
+    if not _STATUS_RE.search(line):
         return "no status code and size after the request"
     return "does not match the combined log format"

@@ -22,14 +22,13 @@ from etl.config import WeblogSettings
 from etl.device import classify
 from etl.geo import CountryLookup
 from etl.metadata import QualifiedName, TableMeta
-from etl.staging import NULL, csv_writer
+from etl.staging import csv_writer
 from etl.steps import Context
-from etl.weblog import RejectedLine, parse_line
+from etl.weblog import FIELDS, parse_block
 
 log = logging.getLogger(__name__)
 
 SOURCE = "weblog"
-CHUNK_LINES = 20_000
 COLUMN_TYPES = {
     "access_key": "text",
     "source_file": "text",
@@ -183,58 +182,72 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
 
 
 def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress) -> dict:
+    """Parse, enrich and stage one file's window, a block of lines at a time (polars frames)."""
+    import polars as pl
+
     file_id = window["file_id"]
     line_no = window["start_line_no"]
     read_offset = window["start_offset"]
     name = os.path.basename(lf.path)
     lines = rejected = 0
-    chunk: list = []
-    writer = csv_writer(handle)
-
-    def flush() -> None:
-        known = countries.countries(p.ip_address for _, p in chunk)
-        rows = []
-        for number, p in chunk:
-            dev = classify(p.user_agent)
-            rows.append((
-                sequence, f"{file_id}:{number}", lf.path, number, p.ip_address, p.request_identity, p.username,
-                p.request_timestamp, p.request_timestamp_converted, p.request_timestamp_has_issue, p.request_line,
-                p.method, p.path, p.protocol, NULL if p.status_code is None else p.status_code,
-                NULL if p.response_size is None else p.response_size, p.referer, p.user_agent,
-                known[p.ip_address], dev.device, dev.device_type, dev.os_family, dev.browser_family,
-            ))
-        writer.writerows(rows)
-        totals["rows"] += len(rows)
-        chunk.clear()
-        if progress is not None:
-            progress(totals["lines"])
-
-    for read_offset, raw in logfiles.read_lines(lf, window["start_offset"], window["end_offset"]):
-        line_no += 1
-        lines += 1
-        totals["lines"] += 1
-        text = raw.decode("utf-8", errors="replace")
-        if text.endswith("\r"):
-            text = text[:-1]
-        try:
-            chunk.append((line_no, parse_line(text)))
-        except RejectedLine as exc:
-            rejected += 1
-            totals["rejected"] += 1
+    for read_offset, block in logfiles.read_blocks(lf, window["start_offset"], window["end_offset"]):
+        texts = block.decode("utf-8", errors="replace").split("\n")
+        texts.pop()  # the block ends with a newline
+        block_lines = len(texts)
+        parsed, rejects = parse_block(pl.Series(texts, dtype=pl.String))
+        del texts
+        for row, text, reason in rejects:
             if name not in reject_handles:
                 reject_dir.mkdir(parents=True, exist_ok=True)
                 reject_handles[name] = open(reject_dir / f"{name}.rejects.jsonl", "w", encoding="utf-8")
             reject_handles[name].write(json.dumps(
-                {"file": lf.path, "line_no": line_no, "reason": str(exc), "raw": text}, ensure_ascii=False) + "\n")
-            continue
-        if len(chunk) >= CHUNK_LINES:
-            flush()
-    if chunk:
-        flush()
+                {"file": lf.path, "line_no": line_no + row + 1, "reason": reason, "raw": text}, ensure_ascii=False) + "\n")
+        staged = _enrich(parsed, sequence, file_id, lf.path, line_no, countries)
+        handle.write(staged.write_csv(include_header=False, quote_style="non_numeric", null_value="",
+                                      datetime_format="%Y-%m-%d %H:%M:%S"))
+        line_no += block_lines
+        lines += block_lines
+        rejected += len(rejects)
+        totals["lines"] += block_lines
+        totals["rows"] += parsed.height
+        totals["rejected"] += len(rejects)
+        if progress is not None:
+            progress(totals["lines"])
     return {
         "path": lf.path, "file_id": file_id, "start_offset": window["start_offset"], "read_offset": read_offset,
         "read_line_no": line_no, "lines": lines, "rejected": rejected,
     }
+
+
+def _enrich(parsed, sequence: int, file_id: str, path: str, first_line_no: int, countries: CountryLookup):
+    """The staged rows of a parsed block (polars DataFrame in META column order, ``execution_sequence`` first).
+
+    Each distinct IP address and user agent of the block is resolved once (country via
+    ``countries``, device via :func:`etl.device.classify`, both cached across blocks).
+    """
+    import polars as pl
+
+    ips = parsed["ip_address"].unique().to_list()
+    known = countries.countries(ips)
+    agents = parsed["user_agent"].unique().to_list()
+    infos = [classify(agent) for agent in agents]
+    line_no = (pl.col("row").cast(pl.Int64) + first_line_no + 1)
+
+    def lookup(column: str, keys: list[str], values: list[str]):
+        return pl.col(column).replace_strict(keys, values, return_dtype=pl.String)
+
+    return parsed.select(
+        pl.lit(sequence, dtype=pl.Int64).alias("execution_sequence"),
+        (pl.lit(f"{file_id}:") + line_no.cast(pl.String)).alias("access_key"),
+        pl.lit(path).alias("source_file"),
+        line_no.alias("line_no"),
+        *FIELDS,
+        lookup("ip_address", ips, [known[ip] for ip in ips]).alias("country"),
+        lookup("user_agent", agents, [i.device for i in infos]).alias("device"),
+        lookup("user_agent", agents, [i.device_type for i in infos]).alias("device_type"),
+        lookup("user_agent", agents, [i.os_family for i in infos]).alias("os_family"),
+        lookup("user_agent", agents, [i.browser_family for i in infos]).alias("browser_family"),
+    )
 
 
 def advance_files(conn, sequence: int) -> None:

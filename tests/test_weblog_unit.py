@@ -148,3 +148,41 @@ def test_identities_survive_growth_and_tell_same_first_lines_apart(tmp_path):
     (b_file,) = discover([str(b)])
     assert list(identify([b_file], {file_id: nbytes})) == [b_file.new_identity[0]]
     assert b_file.new_identity[0] != file_id
+
+
+def test_block_keeps_line_order_across_plain_escaped_and_rejected_lines():
+    import polars as pl
+
+    from etl.weblog import parse_block
+
+    escaped = '::1 - - [01/Jan/2025:00:00:00 +0000] "GET /q?x=\\"a\\" HTTP/1.1" 200 5 "-" "agent \\\\ \\"q\\""'
+    lines = [COMBINED, "garbage", escaped, "", COMBINED + " \t\r", COMBINED.replace("frank", "fr\x00nk"),
+             '1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 99999999999999999999 "-" "x"']
+    frame, rejects = parse_block(pl.Series(lines, dtype=pl.String))
+    assert frame["row"].to_list() == [0, 2, 4, 6]
+    assert [(row, reason) for row, _, reason in rejects] == [
+        (1, "too few fields"), (3, "empty line"), (5, "contains a NUL byte")]
+    assert rejects[2][1] == lines[5]  # the raw line is kept for the rejects file
+    rows = frame.rows(named=True)
+    assert (rows[1]["request_line"], rows[1]["user_agent"]) == ('GET /q?x="a" HTTP/1.1', 'agent \\ "q"')
+    assert {k: v for k, v in rows[2].items() if k != "row"} == {k: v for k, v in rows[0].items() if k != "row"}
+    assert rows[0]["request_timestamp_converted"] == datetime(2000, 10, 10, 20, 55, 36)
+    assert rows[3]["response_size"] is None  # beyond bigint: NULL rather than a failing COPY
+
+
+def test_blocks_hold_complete_lines_only(tmp_path):
+    from etl.logfiles import discover, read_blocks
+
+    lines = [b"x" * n + b"\n" for n in (3, 40, 1, 100, 7)]
+    path = tmp_path / "a.log"
+    path.write_bytes(b"".join(lines) + b"partial")
+    (lf,) = discover([str(path)])
+    blocks = list(read_blocks(lf, 0, None, block_bytes=16))
+    assert b"".join(block for _, block in blocks) == b"".join(lines)
+    assert all(block.endswith(b"\n") for _, block in blocks)
+    assert blocks[-1][0] == sum(map(len, lines))  # the offset after the last complete line
+    start = len(lines[0])
+    end = start + len(lines[1]) + len(lines[2]) + 5  # a window ending inside the fourth line
+    window = list(read_blocks(lf, start, end, block_bytes=16))
+    assert b"".join(block for _, block in window) == lines[1] + lines[2]
+    assert window[-1][0] == start + len(lines[1]) + len(lines[2])
