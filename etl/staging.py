@@ -10,16 +10,17 @@ credentials from boto3's standard chain (environment, profile, instance role) - 
 this project's files - and read back as a stream (no second local copy).
 
 File format: RFC 4180 CSV as read by PostgreSQL ``COPY ... (FORMAT csv, HEADER true)``:
-a header row, every non-NULL value quoted (so an empty string is ``""``), NULL written as
-an unquoted empty field. Python 3.11's csv module has no "quote all but NULL" mode
-(3.12 adds ``QUOTE_NOTNULL``); with ``QUOTE_NONNUMERIC`` it leaves numbers unquoted, so
-NULL is written as :data:`NULL`, a number-typed object whose text is empty.
+UTF-8, a header row, text values quoted with ``"`` doubled (so an empty string is ``""``),
+numbers, dates and booleans as written by their producer, NULL as an unquoted empty
+field. MySQL rows are formatted by the source server itself
+(``etl.sqlgen.staged_line_select``), access-log rows by polars' CSV writer.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import io
 import os
 import tempfile
 from collections.abc import Iterable
@@ -28,18 +29,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from etl.errors import ConfigError, StagingError
-
-
-class _Null(float):
-    """A float whose ``str`` is empty: the csv module writes it unquoted, COPY reads NULL."""
-
-    def __str__(self) -> str:
-        return ""
-
-    __repr__ = __str__
-
-
-NULL = _Null(0.0)
 
 
 class LocalStaging:
@@ -65,7 +54,7 @@ class LocalStaging:
 
     @contextmanager
     def write_part(self, source: str, table: str, sequence: int):
-        """Yield a text file for the sequence's single part; publish it atomically on success.
+        """Yield a binary file for the sequence's single part; publish it atomically on success.
 
         Any older files of the same sequence are removed first, so a rerun of a sequence
         replaces its own files and nothing else. On error the partial file is deleted.
@@ -77,7 +66,7 @@ class LocalStaging:
         final = self.part_path(source, table, sequence)
         tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
         try:
-            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            with open(tmp, "wb") as handle:
                 yield handle
             os.replace(tmp, final)
         finally:
@@ -163,7 +152,7 @@ class S3Staging:
 
     @contextmanager
     def write_part(self, source: str, table: str, sequence: int):
-        """Yield a text file; on success gzip-upload it as the sequence's single part.
+        """Yield a binary file; on success gzip-upload it as the sequence's single part.
 
         The data goes to a local temporary file first (memory stays bounded), then older
         objects of the same sequence are deleted and the part uploaded (multipart above
@@ -172,7 +161,7 @@ class S3Staging:
         from boto3.s3.transfer import TransferConfig
 
         with tempfile.NamedTemporaryFile(prefix="staging-", suffix=".csv.gz") as tmp:
-            with gzip.open(tmp.name, "wt", encoding="utf-8", newline="", compresslevel=3) as handle:
+            with gzip.open(tmp.name, "wb", compresslevel=3) as handle:
                 yield handle
             prefix = self.partition_prefix(source, table, sequence)
             self._delete_prefix(prefix)
@@ -205,53 +194,38 @@ def open_staging(uri: str, endpoint_url: str = ""):
 
 
 def csv_writer(handle):
-    """A csv.writer producing the staging dialect described in the module docstring."""
+    """A csv.writer on a text ``handle``: strings quoted, numbers not (the staging dialect for rows without NULLs)."""
     return csv.writer(handle, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n", doublequote=True)
 
 
-def is_invalid_date(text: str) -> bool:
-    """True for MySQL's zero and partial dates (``0000-00-00``, ``2024-00-10``, ``2024-02-00``).
+def header_line(columns: Iterable[str]) -> bytes:
+    """The staging file's header row (UTF-8 bytes, newline included)."""
+    buffer = io.StringIO()
+    csv_writer(buffer).writerow(list(columns))
+    return buffer.getvalue().encode("utf-8")
 
-    PostgreSQL rejects them; MySQL client libraries (mysql-connector, mysqlclient) return
-    them as NULL, so the staging file carries NULL too.
+
+def write_lines(handle, header: list[str], batches: Iterable[list[tuple]], date_columns: list[str] = (),
+                on_batch=None) -> tuple[int, dict[str, int]]:
+    """Write the header and the lines MySQL formatted (see ``etl.sqlgen.staged_line_select``) to ``handle``.
+
+    ``handle``: a binary file. ``batches``: lists of raw rows ``(line,)`` or, when the
+    table has ``date_columns``, ``(line, invalid)`` where ``invalid`` lists the indexes
+    into ``date_columns`` of the row's zero or partial dates (None when none).
+    ``on_batch(rows_so_far)`` is called after each batch. Returns ``(row count,
+    {column name: zero or partial dates staged as NULL})``.
     """
-    return text.startswith("0000") or text[4:8] == "-00-" or text[7:10] == "-00"
-
-
-def write_raw_batches(
-    handle, header: list[str], sequence: int, batches: Iterable[list[tuple]], on_batch=None,
-    date_columns: Iterable[int] = (),
-) -> tuple[int, dict[str, int]]:
-    """Write a header and every row of ``batches`` (raw driver rows) prefixed with ``sequence``.
-
-    Raw rows hold ``bytes`` (the server's text form, decoded as UTF-8) or None (-> NULL).
-    Values of ``date_columns`` (0-based indexes into a row) that are zero or partial dates
-    are written as NULL and counted. ``on_batch(rows_so_far)`` is called after each batch.
-    Returns ``(row count, {column name: invalid dates replaced by NULL})``.
-    """
-    writer = csv_writer(handle)
-    writer.writerow(["execution_sequence", *header])
+    handle.write(header_line(["execution_sequence", *header]))
     count = 0
-    seq = sequence
-    null = NULL
-    dates = tuple(date_columns)
-    invalid = dict.fromkeys((header[i] for i in dates), 0)
+    invalid = [0] * len(date_columns)
     for rows in batches:
-        if dates:
-            out = []
-            for row in rows:
-                values = [null if v is None else v.decode("utf-8") for v in row]
-                for i in dates:
-                    value = values[i]
-                    if value is not null and is_invalid_date(value):
-                        values[i] = null
-                        invalid[header[i]] += 1
-                out.append([seq, *values])
-            writer.writerows(out)
-        else:
-            writer.writerows([seq, *[null if v is None else v.decode("utf-8") for v in row]] for row in rows)
+        handle.write(b"\n".join([row[0] for row in rows]))
+        handle.write(b"\n")
+        if date_columns:
+            for flags in [row[1] for row in rows if row[1] is not None]:
+                for index in flags.split(b","):
+                    invalid[int(index)] += 1
         count += len(rows)
         if on_batch is not None:
             on_batch(count)
-    return count, {k: v for k, v in invalid.items() if v}
-
+    return count, {name: n for name, n in zip(date_columns, invalid) if n}

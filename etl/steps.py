@@ -30,13 +30,12 @@ from etl.errors import (
     is_transient_postgres,
 )
 from etl.metadata import TableMeta, check_against_source, load_metadata
-from etl.staging import csv_writer, open_staging, write_raw_batches
+from etl.staging import csv_writer, open_staging, write_lines
 
 log = logging.getLogger(__name__)
 
 SOURCE = "mysql"
 PROGRESS_EVERY_ROWS = 200_000
-DATE_TYPES = ("date", "datetime", "timestamp")
 COPY_BUFFER_BYTES = 1 << 20
 
 
@@ -168,7 +167,8 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
             if future_watermarks:
                 log.warning("table %s: %d rows have a %s later than the source clock %s; they are read by every "
                             "extract until that time has passed", meta.name, future_watermarks, meta.watermark_column, clock)
-        query, params = sqlgen.build_extract_query(meta, ctx.source.database, window)
+        select, date_columns = sqlgen.staged_line_select(meta, types, sequence)
+        query, params = sqlgen.build_extract_query(meta, ctx.source.database, window, select)
         log.info("extract %s window [%s, %s)", meta.name, window.start, window.end)
         next_report = [PROGRESS_EVERY_ROWS]
 
@@ -180,13 +180,12 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                     progress(rows)
 
         try:
-            date_columns = [i for i, c in enumerate(meta.columns) if types[c].data_type in DATE_TYPES]
             with ctx.staging.write_part(SOURCE, meta.name, sequence) as handle:
-                rows, invalid_dates = write_raw_batches(
-                    handle, list(meta.columns), sequence,
-                    source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows), on_batch, date_columns,
+                rows, invalid_dates = write_lines(
+                    handle, list(meta.columns), source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows),
+                    date_columns, on_batch,
                 )
-        except (OSError, UnicodeDecodeError, StagingError) as exc:
+        except (OSError, StagingError) as exc:
             raise ExtractError(
                 f"table {meta.name!r}: writing staging file under {ctx.staging.describe()} failed: {exc}"
             ) from None

@@ -22,7 +22,7 @@ from etl.config import WeblogSettings
 from etl.device import classify
 from etl.geo import CountryLookup
 from etl.metadata import QualifiedName, TableMeta
-from etl.staging import csv_writer
+from etl.staging import header_line
 from etl.steps import Context
 from etl.weblog import FIELDS, parse_block
 
@@ -136,7 +136,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
             discovered, {w["file_id"]: w["fingerprint_bytes"] for w in windows}).items()}
         try:
             with ctx.staging.write_part(SOURCE, META.name, sequence) as handle:
-                csv_writer(handle).writerow(["execution_sequence", *META.columns])
+                handle.write(header_line(["execution_sequence", *META.columns]))
                 for window in windows:
                     lf = by_id.get(window["file_id"])
                     if lf is None:
@@ -203,8 +203,8 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
             reject_handles[name].write(json.dumps(
                 {"file": lf.path, "line_no": line_no + row + 1, "reason": reason, "raw": text}, ensure_ascii=False) + "\n")
         staged = _enrich(parsed, sequence, file_id, lf.path, line_no, countries)
-        handle.write(staged.write_csv(include_header=False, quote_style="non_numeric", null_value="",
-                                      datetime_format="%Y-%m-%d %H:%M:%S"))
+        staged.write_csv(handle, include_header=False, quote_style="non_numeric", null_value="",
+                         datetime_format="%Y-%m-%d %H:%M:%S")
         line_no += block_lines
         lines += block_lines
         rejected += len(rejects)

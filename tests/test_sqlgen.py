@@ -17,6 +17,7 @@ from etl.sqlgen import (
     landing_copy_sql,
     mysql_ident,
     pg_type,
+    staged_line_select,
     upsert_sql,
 )
 
@@ -179,3 +180,25 @@ def test_type_change(old, new, change):
     from etl.sqlgen import type_change
 
     assert type_change(old, new) == change
+
+
+def test_staged_line_select_formats_by_type_and_flags_invalid_dates():
+    types = {
+        "order_no": SourceColumn("order_no", "varchar", "varchar(20)", char_length=20),
+        "order_line_no": SourceColumn("order_line_no", "int", "int(11)"),
+        "quantity": SourceColumn("quantity", "decimal", "decimal(10,2)", numeric_precision=10, numeric_scale=2),
+        "updated_datetime": SourceColumn("updated_datetime", "datetime", "datetime", datetime_precision=0),
+    }
+    select, dates = staged_line_select(META, types, 42)
+    bad = "(YEAR(`updated_datetime`) = 0 OR MONTH(`updated_datetime`) = 0 OR DAY(`updated_datetime`) = 0)"
+    assert select == (
+        "CONCAT_WS(',', '42', "
+        """IFNULL(CONCAT('"', REPLACE(CONVERT(`order_no` USING utf8mb4), '"', '""'), '"'), ''), """
+        "IFNULL(`order_line_no`, ''), IFNULL(`quantity`, ''), "
+        f"IFNULL(IF({bad}, NULL, `updated_datetime`), '')), "
+        f"NULLIF(CONCAT_WS(',', IF({bad}, '0', NULL)), '')"
+    )
+    assert dates == ["updated_datetime"]
+    types["quantity"] = SourceColumn("quantity", "blob", "blob")
+    with pytest.raises(ConfigError, match="table 'order_lines', column 'quantity'"):
+        staged_line_select(META, types, 42)
