@@ -17,6 +17,7 @@ table and the count; ``warn`` logs and records it.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
@@ -113,28 +114,57 @@ def _surplus_rows(table: sql.Composable, columns: sql.Composable, where: sql.Com
         table, where, columns)
 
 
+def _source_counts(ctx, tables: dict[str, TableMeta], windows: dict) -> dict[str, int]:
+    """Source row counts per table (watermark before the window end; ``where_clause`` applied)."""
+    counts = {}
+    with source_mysql.connection(ctx.source) as src:
+        for meta in tables.values():
+            where_src, params = "", []
+            window = windows.get(meta.name)
+            if window is not None:
+                where_src, params = f" WHERE {mysql_ident(meta.watermark_column)} < %s", [window.end]
+            if meta.where_clause:
+                where_src += (" AND " if where_src else " WHERE ") + f"({meta.where_clause})"
+            counts[meta.name] = source_mysql.scalar(
+                src, f"SELECT COUNT(*) FROM {mysql_ident(ctx.source.database)}.{mysql_ident(meta.name)}{where_src}", params)
+    return counts
+
+
+def _nullable(cur, table, columns) -> list[str]:
+    """The ``columns`` of ``table`` (QualifiedName) that the catalog allows to be NULL."""
+    cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+                "AND is_nullable = 'YES'", [table.schema, table.table])
+    nullable = {row[0] for row in cur.fetchall()}
+    return [c for c in columns if c in nullable]
+
+
 def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckResult]:
-    """Run every enabled check for ``sequence``; record them; raise QualityError on a failing one."""
+    """Run every enabled check for ``sequence``; record them; raise QualityError on a failing one.
+
+    Costs one scan per fact table and one count per store table and source table; the
+    source counts run in a thread beside the warehouse checks. Constraints the warehouse
+    enforces (the store's unique index on PostgreSQL, NOT NULL key columns) are not
+    counted again: their results say so in ``details``.
+    """
     level = levels()
     results: list[CheckResult] = []
-    with warehouse.connection(ctx.warehouse) as conn, conn.cursor() as cur:
+    with warehouse.connection(ctx.warehouse) as conn, conn.cursor() as cur, ThreadPoolExecutor(1) as pool:
+        source_counts = None
         if level["count_mismatch"] != "off":
-            with source_mysql.connection(ctx.source) as src:
-                for meta in tables.values():
-                    window = control.recorded_window(conn, sequence, meta.name)
-                    where_src, where_dst, params = "", sql.SQL(""), []
-                    if meta.is_incremental and window is not None and window.end is not None:
-                        where_src = f" WHERE {mysql_ident(meta.watermark_column)} < %s"
-                        where_dst = sql.SQL(" WHERE {} < %s").format(sql.Identifier(meta.watermark_column))
-                        params = [window.end]
-                    if meta.where_clause:
-                        where_src += (" AND " if where_src else " WHERE ") + f"({meta.where_clause})"
-                    source_count = source_mysql.scalar(
-                        src, f"SELECT COUNT(*) FROM {mysql_ident(ctx.source.database)}.{mysql_ident(meta.name)}{where_src}",
-                        params)
-                    store_count = _count(cur, sql.SQL("SELECT count(*) FROM {}{}").format(_qualified(meta.store_table), where_dst), params)
-                    results.append(CheckResult("count_mismatch", str(meta.store_table), abs(source_count - store_count),
-                                               level["count_mismatch"], f"source {source_count}, store {store_count}"))
+            windows = {}
+            for meta in tables.values():
+                window = control.recorded_window(conn, sequence, meta.name)
+                if meta.is_incremental and window is not None and window.end is not None:
+                    windows[meta.name] = window
+            source_counts = pool.submit(_source_counts, ctx, tables, windows)
+            store_counts = {}
+            for meta in tables.values():
+                where_dst, params = sql.SQL(""), []
+                if meta.name in windows:
+                    where_dst = sql.SQL(" WHERE {} < %s").format(sql.Identifier(meta.watermark_column))
+                    params = [windows[meta.name].end]
+                store_counts[meta.name] = _count(
+                    cur, sql.SQL("SELECT count(*) FROM {}{}").format(_qualified(meta.store_table), where_dst), params)
         for meta in [*tables.values(), weblog_load.META]:
             keys = sql.SQL(", ").join(sql.Identifier(c) for c in meta.unique_columns)
             table = _qualified(meta.store_table)
@@ -145,9 +175,12 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
                     n, details = 0, "enforced by the store's unique index"
                 results.append(CheckResult("duplicate_keys", str(meta.store_table), n, level["duplicate_keys"], details))
             if level["null_keys"] != "off":
-                any_null = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
-                n = _count(cur, sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, any_null))
-                results.append(CheckResult("null_keys", str(meta.store_table), n, level["null_keys"]))
+                nullable = _nullable(cur, meta.store_table, meta.unique_columns)
+                n, details = 0, "enforced by NOT NULL key columns"
+                if nullable:  # a key column added to an existing table after it was created
+                    any_null = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in nullable)
+                    n, details = _count(cur, sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, any_null)), ""
+                results.append(CheckResult("null_keys", str(meta.store_table), n, level["null_keys"], details))
         cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'pres' AND table_name = 'dim_product'")
         if cur.fetchone()[0]:
             for dim, natural in DIMENSION_KEYS.items():
@@ -161,11 +194,21 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
                                               sql.SQL(" WHERE is_current")))
                 results.append(CheckResult("duplicate_keys", "pres.dim_product (current)", n, level["duplicate_keys"]))
             if level["unknown_members"] != "off":
-                for fact, fact_keys in FACT_KEYS.items():
-                    for key, condition in fact_keys:
-                        n = _count(cur, sql.SQL("SELECT count(*) FROM pres.{} WHERE {} = -1 AND {}").format(
-                            sql.Identifier(fact), sql.Identifier(key), sql.SQL(condition)))
-                        results.append(CheckResult("unknown_members", f"pres.{fact}.{key}", n, level["unknown_members"]))
+                for fact, fact_keys in FACT_KEYS.items():  # one scan per fact for all its keys
+                    cur.execute(sql.SQL("SELECT {} FROM pres.{}").format(
+                        sql.SQL(", ").join(
+                            sql.SQL("coalesce(sum(CASE WHEN {} = -1 AND {} THEN 1 ELSE 0 END), 0)").format(
+                                sql.Identifier(key), sql.SQL(condition)) for key, condition in fact_keys),
+                        sql.Identifier(fact)))
+                    for (key, _), n in zip(fact_keys, cur.fetchone()):
+                        results.append(CheckResult("unknown_members", f"pres.{fact}.{key}", int(n), level["unknown_members"]))
+        if source_counts is not None:
+            counts = source_counts.result()
+            results[:0] = [
+                CheckResult("count_mismatch", str(meta.store_table), abs(counts[meta.name] - store_counts[meta.name]),
+                            level["count_mismatch"], f"source {counts[meta.name]}, store {store_counts[meta.name]}")
+                for meta in tables.values()
+            ]
         cur.execute(SCHEMA_DDL)
         cur.execute("DELETE FROM etl_control.quality_check WHERE execution_sequence = %s", [sequence])
         checked = datetime.now(timezone.utc).replace(tzinfo=None)

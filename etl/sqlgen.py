@@ -293,24 +293,43 @@ def is_empty_sql(table: QualifiedName) -> sql.Composable:
     return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(_qualified(table))
 
 
-def bulk_load_store_sql(meta: TableMeta) -> list[sql.Composable]:
-    """The first load of an empty store table (param of the INSERT: execution_sequence).
+@dataclass(frozen=True)
+class BulkLoad:
+    """The statements of a first load into an empty store table (see :func:`bulk_load_store_sql`)."""
 
-    Drops the two indexes, inserts the deduplicated batch (same rule as :func:`upsert_sql`:
-    newest version of a key wins, NULL keys skipped) and builds the indexes again: a bulk
-    index build is much cheaper than maintaining them row by row. Meant for one transaction,
-    so a failure leaves the table and its indexes as they were. The INSERT is the third
-    statement; its row count is the number inserted.
+    drop_indexes: list
+    insert: sql.Composable
+    insert_deduplicated: sql.Composable
+    create_unique_index: sql.Composable
+    create_updated_index: sql.Composable
+
+
+def bulk_load_store_sql(meta: TableMeta) -> BulkLoad:
+    """The first load of an empty store table (param of both INSERTs: execution_sequence).
+
+    Meant for one transaction: drop the two indexes, ``insert`` the batch's non-NULL-key
+    rows as they are (one extract is one SELECT, so its keys are normally unique: no
+    sort), then build the unique index - a bulk build is much cheaper than maintaining
+    it row by row. Should that fail with a unique violation (``unique_columns`` not
+    unique in the source, or a re-extracted sequence), roll back to before the insert and
+    run ``insert_deduplicated`` (same rule as :func:`upsert_sql`: the newest version of a
+    key wins) instead. A failure leaves the table and its indexes as they were.
     """
     schema = meta.store_table.schema
-    drops = [sql.SQL("DROP INDEX IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-             for name in _store_index_names(meta)]
-    return drops + [
-        sql.SQL("INSERT INTO {store} ({cols}, etl_created_datetime, etl_updated_datetime) "
-                "SELECT {cols}, now(), now() FROM ({batch}) AS batch").format(
-            store=_qualified(meta.store_table), cols=_ident_list(meta.columns), batch=_batch_sql(meta)),
-        *store_index_sql(meta),
-    ]
+    target = sql.SQL("INSERT INTO {store} ({cols}, etl_created_datetime, etl_updated_datetime) ").format(
+        store=_qualified(meta.store_table), cols=_ident_list(meta.columns))
+    not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
+    create_unique, create_updated = store_index_sql(meta)
+    return BulkLoad(
+        drop_indexes=[sql.SQL("DROP INDEX IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+                      for name in _store_index_names(meta)],
+        insert=target + sql.SQL("SELECT {cols}, now(), now() FROM {landing} WHERE execution_sequence = %s AND {nn}").format(
+            cols=_ident_list(meta.columns), landing=_qualified(meta.landing_table), nn=not_null),
+        insert_deduplicated=target + sql.SQL("SELECT {cols}, now(), now() FROM ({batch}) AS batch").format(
+            cols=_ident_list(meta.columns), batch=_batch_sql(meta)),
+        create_unique_index=create_unique,
+        create_updated_index=create_updated,
+    )
 
 
 def landing_copy_sql(meta: TableMeta) -> sql.Composable:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "mysql"
 PROGRESS_EVERY_ROWS = 200_000
+BULK_INDEX_MEMORY = "256MB"  # maintenance_work_mem for the first load's index builds (server side)
 COPY_BUFFER_BYTES = 1 << 20
 
 
@@ -340,14 +341,8 @@ def upsert_store(
                     inserted, updated = _redshift_upsert(cur, meta, sequence)
                 else:
                     cur.execute(sqlgen.is_empty_sql(meta.store_table))
-                    if cur.fetchone()[0]:  # first load: insert without the indexes, then build them
-                        drop_uk, drop_idx, insert, *create = sqlgen.bulk_load_store_sql(meta)
-                        cur.execute(drop_uk)
-                        cur.execute(drop_idx)
-                        cur.execute(insert, [sequence])
-                        inserted, updated = cur.rowcount, 0
-                        for statement in create:
-                            cur.execute(statement)
+                    if cur.fetchone()[0]:
+                        inserted, updated = _bulk_load_store(cur, meta, sequence), 0
                     else:
                         cur.execute(sqlgen.upsert_sql(meta), [sequence])
                         inserted, updated = cur.fetchone()
@@ -383,6 +378,32 @@ def upsert_store(
         "null_key_rows": null_keys,
         "seconds": seconds,
     }
+
+
+def _bulk_load_store(cur, meta: TableMeta, sequence: int) -> int:
+    """First load of an empty store table (PostgreSQL): insert, then build the indexes; returns rows inserted.
+
+    See :func:`etl.sqlgen.bulk_load_store_sql`: the batch goes in unsorted; only when the
+    unique index cannot be built (duplicate keys in the batch) is it inserted again
+    deduplicated. Index builds get ``BULK_INDEX_MEMORY`` of server memory.
+    """
+    bulk = sqlgen.bulk_load_store_sql(meta)
+    cur.execute("SET LOCAL maintenance_work_mem = %s", [BULK_INDEX_MEMORY])
+    for statement in bulk.drop_indexes:
+        cur.execute(statement)
+    cur.execute("SAVEPOINT bulk_load")
+    cur.execute(bulk.insert, [sequence])
+    inserted = cur.rowcount
+    try:
+        cur.execute(bulk.create_unique_index)
+    except psycopg2.errors.UniqueViolation:
+        log.info("store %s: the batch holds a key more than once; inserting its newest versions", meta.store_table)
+        cur.execute("ROLLBACK TO SAVEPOINT bulk_load")
+        cur.execute(bulk.insert_deduplicated, [sequence])
+        inserted = cur.rowcount
+        cur.execute(bulk.create_unique_index)
+    cur.execute(bulk.create_updated_index)
+    return inserted
 
 
 def _redshift_upsert(cur, meta: TableMeta, sequence: int) -> tuple[int, int]:

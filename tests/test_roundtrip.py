@@ -210,3 +210,28 @@ def test_rows_with_null_or_future_watermarks_are_not_lost(project):
     pcur.execute("SELECT id FROM landing.mysql_events WHERE execution_sequence = 2 ORDER BY id")
     assert [r[0] for r in pcur.fetchall()] == [2, 3]
     pg.close()
+
+
+def test_first_load_with_a_key_that_is_not_unique_keeps_the_newest_version(project):
+    """The first load inserts unsorted and builds the unique index; a repeated key makes it deduplicate instead."""
+    project.populate("--scale", "0.001")
+    m = project.mysql()
+    cur = m.cursor()
+    cur.execute("CREATE TABLE price_events (id INT NOT NULL PRIMARY KEY, sku VARCHAR(10) NOT NULL, price INT, "
+                "updated_datetime DATETIME NOT NULL)")
+    cur.executemany("INSERT INTO price_events VALUES (%s, %s, %s, %s)", [
+        (1, "A", 10, "2024-01-01 00:00:00"), (2, "A", 12, "2024-03-01 00:00:00"), (3, "A", 11, "2024-02-01 00:00:00"),
+        (4, "B", 5, "2024-01-01 00:00:00"),
+    ])
+    m.close()
+    project.add_table("price_events", ["sku", "price", "updated_datetime"], ["sku"])  # sku is not unique in the source
+    proc = project.run()
+    assert "the batch holds a key more than once; inserting its newest versions" in proc.stderr
+    pg = project.pg()
+    cur = pg.cursor()
+    cur.execute("SELECT sku, price FROM store_mysql.price_events ORDER BY sku")
+    assert cur.fetchall() == [("A", 12), ("B", 5)]
+    cur.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'store_mysql' AND tablename = 'price_events' "
+                "ORDER BY indexname")
+    assert [r[0] for r in cur.fetchall()] == ["price_events_etl_updated_idx", "price_events_uk"]
+    pg.close()

@@ -103,15 +103,22 @@ def test_upsert_sql_shape():
 
 def test_first_load_of_an_empty_store_builds_the_indexes_after_the_insert():
     batch = as_text(upsert_sql(META)).split("WITH batch AS (", 1)[1].split("), merged AS", 1)[0]
-    assert [as_text(s) for s in bulk_load_store_sql(META)] == [
+    bulk = bulk_load_store_sql(META)
+    assert [as_text(s) for s in bulk.drop_indexes] == [
         'DROP INDEX IF EXISTS "store_mysql"."order_lines_uk"',
         'DROP INDEX IF EXISTS "store_mysql"."order_lines_etl_updated_idx"',
-        'INSERT INTO "store_mysql"."order_lines" ("order_no", "order_line_no", "quantity", "updated_datetime", '
-        'etl_created_datetime, etl_updated_datetime) SELECT "order_no", "order_line_no", "quantity", "updated_datetime", '
-        f"now(), now() FROM ({batch}) AS batch",
-        'CREATE UNIQUE INDEX IF NOT EXISTS "order_lines_uk" ON "store_mysql"."order_lines" ("order_no", "order_line_no")',
-        'CREATE INDEX IF NOT EXISTS "order_lines_etl_updated_idx" ON "store_mysql"."order_lines" (etl_updated_datetime)',
     ]
+    target = ('INSERT INTO "store_mysql"."order_lines" ("order_no", "order_line_no", "quantity", "updated_datetime", '
+              'etl_created_datetime, etl_updated_datetime) SELECT "order_no", "order_line_no", "quantity", '
+              '"updated_datetime", now(), now() FROM ')
+    assert as_text(bulk.insert) == target + (
+        '"landing"."mysql_order_lines" WHERE execution_sequence = %s AND "order_no" IS NOT NULL AND '
+        '"order_line_no" IS NOT NULL')
+    assert as_text(bulk.insert_deduplicated) == target + f"({batch}) AS batch"
+    assert as_text(bulk.create_unique_index) == (
+        'CREATE UNIQUE INDEX IF NOT EXISTS "order_lines_uk" ON "store_mysql"."order_lines" ("order_no", "order_line_no")')
+    assert as_text(bulk.create_updated_index) == (
+        'CREATE INDEX IF NOT EXISTS "order_lines_etl_updated_idx" ON "store_mysql"."order_lines" (etl_updated_datetime)')
 
 
 def test_landing_sequence_index_can_be_dropped_and_rebuilt():
