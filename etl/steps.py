@@ -12,6 +12,7 @@ import json
 import logging
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg2
@@ -329,7 +330,9 @@ def upsert_store(
     "null_key_rows", "seconds"}``. Raises MergeError naming the table.
     """
     started = time.monotonic()
-    with warehouse.connection(ctx.warehouse) as conn:
+    with warehouse.connection(ctx.warehouse) as conn, ThreadPoolExecutor(1) as pool:
+        # the source count of the hard-delete check runs on MySQL while PostgreSQL upserts
+        source_count = pool.submit(_source_count, ctx, meta) if from_mysql and ctx.etl.detect_hard_deletes else None
         rs = warehouse.is_redshift(conn)
         ddl = (redshift.store_ddl if rs else sqlgen.store_ddl)(meta, extracted["pg_types"])
         _run_ddl(conn, ddl, meta.store_table, extracted["pg_types"], meta.name)
@@ -346,7 +349,7 @@ def upsert_store(
                     else:
                         cur.execute(sqlgen.upsert_sql(meta), [sequence])
                         inserted, updated = cur.fetchone()
-            deleted = _delete_hard_deleted(ctx, meta, conn) if from_mysql and ctx.etl.detect_hard_deletes else 0
+            deleted = _delete_hard_deleted(ctx, meta, conn, source_count.result()) if source_count else 0
             if in_transaction is not None:
                 in_transaction(conn)
             window = control.recorded_window(conn, sequence, meta.name)
@@ -420,21 +423,27 @@ def _redshift_upsert(cur, meta: TableMeta, sequence: int) -> tuple[int, int]:
     return inserted, updated
 
 
-def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn) -> int:
+def _source_count(ctx: Context, meta: TableMeta) -> int:
+    """The source table's row count (``where_clause`` applied); raises SourceError."""
+    with source_mysql.connection(ctx.source) as src:
+        return source_mysql.scalar(src, sqlgen.source_count_query(meta, ctx.source.database))
+
+
+def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_count: int) -> int:
     """Delete store rows whose key is gone from the source; returns the number deleted.
 
-    Cheap check first: only when store holds more rows than the source (``where_clause``
-    applied) are the source keys streamed into a temp table (via a spooled temp file and
+    Cheap check first: only when store holds more rows than ``source_count`` (the source's
+    count, ``where_clause`` applied, taken after the extract) are the source keys streamed into a temp table (via a spooled temp file and
     COPY, memory bounded) and the missing keys deleted. Runs inside the caller's
     transaction. A source insert racing with the check can hide a delete until the next
     run; it can never delete a live row (a key in the snapshot is kept).
     """
-    with source_mysql.connection(ctx.source) as src, conn.cursor() as cur:
+    with conn.cursor() as cur:
         cur.execute(sqlgen.store_count_sql(meta))
         store_count = cur.fetchone()[0]
-        source_count = source_mysql.scalar(src, sqlgen.source_count_query(meta, ctx.source.database))
-        if store_count <= source_count:
-            return 0
+    if store_count <= source_count:
+        return 0
+    with source_mysql.connection(ctx.source) as src, conn.cursor() as cur:
         create, copy = sqlgen.source_keys_temp_sql(meta)
         cur.execute(create)
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
