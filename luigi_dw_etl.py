@@ -19,7 +19,7 @@ incomplete, else the next) and passes it to every task.
 from __future__ import annotations
 
 import logging
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import luigi
@@ -39,6 +39,15 @@ apply_retcode_defaults()
 
 def _marker(sequence: int, name: str) -> luigi.LocalTarget:
     return luigi.LocalTarget(str(Path(etl_settings().output_dir) / str(sequence) / name))
+
+
+@lru_cache(maxsize=None)
+def _chain_sizes(sequence: int) -> dict[str, int]:
+    """Estimated rows per chain (marker prefix -> rows), read once per process for the task priorities."""
+    ctx = steps.load_context()
+    sizes = {f"mysql_{t}": n for t, n in steps.estimated_rows(ctx, load_metadata(ctx.etl.extract_config_dir)).items()}
+    sizes["weblog_access"] = weblog_load.estimated_lines(weblog_settings())
+    return sizes
 
 
 class SequenceTask(luigi.Task):
@@ -144,6 +153,11 @@ class UpsertStoreTable(MySQLTableTask):
     step = "store"
     upstream = LoadLandingTable
 
+    @property
+    def priority(self):
+        """The table's estimated rows: the scheduler starts the largest chains first (its dependencies inherit it)."""
+        return _chain_sizes(self.execution_sequence).get(self.marker_prefix(), 0)
+
     def work(self, ctx):
         return steps.upsert_store(ctx, self.meta(), self.execution_sequence, self.extract_payload())
 
@@ -181,6 +195,11 @@ class UpsertWeblogStore(WeblogTask):
 
     step = "store"
     upstream = LoadWeblogLanding
+
+    @property
+    def priority(self):
+        """The access logs' estimated lines (see UpsertStoreTable.priority)."""
+        return _chain_sizes(self.execution_sequence).get(self.marker_prefix(), 0)
 
     def work(self, ctx):
         return steps.upsert_store(

@@ -93,6 +93,24 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
     return tables
 
 
+def estimated_rows(ctx: Context, tables: dict[str, TableMeta]) -> dict[str, int]:
+    """InnoDB's estimate of each source table's row count (information_schema.TABLES.TABLE_ROWS).
+
+    Returns ``{table: rows}`` (0 when unknown). Cheap (no scan): used to start the largest
+    tables' chains first, which shortens a parallel run's critical path.
+    """
+    if not tables:
+        return {}
+    marks = ", ".join(["%s"] * len(tables))
+    with source_mysql.connection(ctx.source) as conn:
+        cur = conn.cursor()
+        cur.execute(f"SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                    f"AND TABLE_NAME IN ({marks})", [ctx.source.database, *tables])
+        found = {source_mysql.text_value(name): int(rows or 0) for name, rows in cur.fetchall()}
+        cur.close()
+    return {name: found.get(name, 0) for name in tables}
+
+
 def warehouse_latest_sequence(ctx: Context) -> int:
     """Highest sequence recorded in etl_control.run (0 when the schema does not exist yet).
 
