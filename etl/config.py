@@ -86,6 +86,8 @@ class dw_etl(luigi.Config):  # noqa: N801
     safety_lag_seconds = luigi.IntParameter(default=2)
     batch_rows = luigi.IntParameter(default=20000)
     landing_keep_sequences = luigi.IntParameter(default=7)
+    parallel_copies = luigi.IntParameter(default=2)
+    parallel_copy_min_rows = luigi.IntParameter(default=200000)
     detect_hard_deletes = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
     retry_count = luigi.IntParameter(default=3)
     retry_delay_seconds = luigi.FloatParameter(default=2.0)
@@ -141,6 +143,8 @@ class EtlSettings:
     detect_hard_deletes: bool
     retry_count: int = 3
     retry_delay_seconds: float = 2.0
+    parallel_copies: int = 2
+    parallel_copy_min_rows: int = 200000
 
 
 def mysql_settings() -> MySQLSettings:
@@ -184,7 +188,7 @@ def etl_settings() -> EtlSettings:
             raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 0 (seconds)")
     if cfg.retry_count < 0 or cfg.retry_delay_seconds < 0:
         raise ConfigError("[dw_etl] retry_count and retry_delay_seconds must be >= 0")
-    for key in ("batch_rows", "landing_keep_sequences"):
+    for key in ("batch_rows", "landing_keep_sequences", "parallel_copies", "parallel_copy_min_rows"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 1")
     return EtlSettings(
@@ -202,6 +206,8 @@ def etl_settings() -> EtlSettings:
         detect_hard_deletes=cfg.detect_hard_deletes,
         retry_count=cfg.retry_count,
         retry_delay_seconds=cfg.retry_delay_seconds,
+        parallel_copies=cfg.parallel_copies,
+        parallel_copy_min_rows=cfg.parallel_copy_min_rows,
     )
 
 

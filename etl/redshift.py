@@ -100,7 +100,7 @@ def store_ddl(meta: TableMeta, types: dict[str, str], distkey: str | None = None
 
 
 def copy_sql(meta: TableMeta) -> sql.Composable:
-    """COPY of one staging object into landing; params: (s3 uri, IAM role ARN)."""
+    """COPY of a sequence's staging objects into landing; params: (s3 prefix of its parts, IAM role ARN)."""
     return sql.SQL(
         "COPY {} ({}) FROM %s IAM_ROLE %s FORMAT AS CSV GZIP IGNOREHEADER 1 EMPTYASNULL "
         "TIMEFORMAT 'auto' DATEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF"

@@ -31,6 +31,36 @@ from urllib.parse import urlparse
 from etl.errors import ConfigError, StagingError
 
 
+class PartFiles:
+    """The part files of one sequence being written: ``part(i, header)`` opens part ``i`` on first use.
+
+    ``opener(i)`` returns a new binary file; ``header`` (bytes) is written when a part is
+    opened. ``count`` is the number of parts opened so far.
+    """
+
+    def __init__(self, opener):
+        self._opener = opener
+        self.handles: dict[int, object] = {}
+
+    def part(self, index: int, header: bytes = b""):
+        """The binary file of part ``index`` (opened, with ``header`` written, on first use)."""
+        handle = self.handles.get(index)
+        if handle is None:
+            handle = self.handles[index] = self._opener(index)
+            handle.write(header)
+        return handle
+
+    @property
+    def count(self) -> int:
+        """How many parts were opened."""
+        return len(self.handles)
+
+    def close(self) -> None:
+        """Close every opened part."""
+        for handle in self.handles.values():
+            handle.close()
+
+
 class LocalStaging:
     """Staging files under a local folder ``root`` (created on demand)."""
 
@@ -53,29 +83,42 @@ class LocalStaging:
         return self.partition_dir(source, table, sequence) / f"part-{part:05d}.csv"
 
     @contextmanager
-    def write_part(self, source: str, table: str, sequence: int):
-        """Yield a binary file for the sequence's single part; publish it atomically on success.
+    def write_parts(self, source: str, table: str, sequence: int):
+        """Yield a :class:`PartFiles` for the sequence's parts; publish them on success.
 
         Any older files of the same sequence are removed first, so a rerun of a sequence
-        replaces its own files and nothing else. On error the partial file is deleted.
+        replaces its own files and nothing else. Parts are written under temporary names
+        and renamed at the end; on error the partial files are deleted.
         """
         folder = self.partition_dir(source, table, sequence)
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("part-*"):
             old.unlink()
-        final = self.part_path(source, table, sequence)
-        tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as handle:
-                yield handle
-            os.replace(tmp, final)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
 
-    def open_part(self, source: str, table: str, sequence: int):
-        """Open the sequence's part file for reading as bytes (for COPY)."""
-        return open(self.part_path(source, table, sequence), "rb")
+        def temporary(index: int) -> Path:
+            final = self.part_path(source, table, sequence, index)
+            return final.with_name(final.name + f".tmp-{os.getpid()}")
+
+        parts = PartFiles(lambda index: open(temporary(index), "wb"))
+        try:
+            yield parts
+            parts.close()
+            for index in sorted(parts.handles):
+                os.replace(temporary(index), self.part_path(source, table, sequence, index))
+        finally:
+            parts.close()
+            for index in parts.handles:
+                temporary(index).unlink(missing_ok=True)
+
+    @contextmanager
+    def write_part(self, source: str, table: str, sequence: int):
+        """Yield a binary file for the sequence's single part (see :meth:`write_parts`)."""
+        with self.write_parts(source, table, sequence) as parts:
+            yield parts.part(0)
+
+    def open_part(self, source: str, table: str, sequence: int, part: int = 0):
+        """Open one of the sequence's part files for reading as bytes (for COPY)."""
+        return open(self.part_path(source, table, sequence, part), "rb")
 
 
 MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
@@ -123,6 +166,10 @@ class S3Staging:
         """The ``s3://`` URI of one part object (what Redshift's COPY reads)."""
         return f"s3://{self.bucket}/{self.part_key(source, table, sequence, part)}"
 
+    def parts_uri(self, source: str, table: str, sequence: int) -> str:
+        """The ``s3://`` prefix of every part of the sequence (what Redshift's COPY reads, all parts at once)."""
+        return f"s3://{self.bucket}/{self.partition_prefix(source, table, sequence)}part-"
+
     def check(self) -> None:
         """Fail early when the bucket is missing, not ours, or unreachable (ConfigError naming it)."""
         self._call("check bucket", lambda: self.client.head_bucket(Bucket=self.bucket))
@@ -151,23 +198,35 @@ class S3Staging:
             raise StagingError(f"S3 staging {self.describe()}: {action} failed: {exc}; check [staging] s3_endpoint_url") from None
 
     @contextmanager
-    def write_part(self, source: str, table: str, sequence: int):
-        """Yield a binary file; on success gzip-upload it as the sequence's single part.
+    def write_parts(self, source: str, table: str, sequence: int):
+        """Yield a :class:`PartFiles`; on success gzip-upload every part as an object.
 
-        The data goes to a local temporary file first (memory stays bounded), then older
-        objects of the same sequence are deleted and the part uploaded (multipart above
+        The data goes to local temporary files first (memory stays bounded), then older
+        objects of the same sequence are deleted and the parts uploaded (multipart above
         64 MiB), so a rerun of a sequence replaces its own objects and nothing else.
         """
         from boto3.s3.transfer import TransferConfig
 
-        with tempfile.NamedTemporaryFile(prefix="staging-", suffix=".csv.gz") as tmp:
-            with gzip.open(tmp.name, "wb", compresslevel=3) as handle:
-                yield handle
-            prefix = self.partition_prefix(source, table, sequence)
-            self._delete_prefix(prefix)
-            key = self.part_key(source, table, sequence)
+        with tempfile.TemporaryDirectory(prefix="staging-") as folder:
+            def temporary(index: int) -> str:
+                return os.path.join(folder, f"part-{index:05d}.csv.gz")
+
+            parts = PartFiles(lambda index: gzip.open(temporary(index), "wb", compresslevel=3))
+            try:
+                yield parts
+            finally:
+                parts.close()
+            self._delete_prefix(self.partition_prefix(source, table, sequence))
             config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD_BYTES)
-            self._call(f"upload {key}", lambda: self.client.upload_file(tmp.name, self.bucket, key, Config=config))
+            for index in sorted(parts.handles):
+                key = self.part_key(source, table, sequence, index)
+                self._call(f"upload {key}", lambda: self.client.upload_file(temporary(index), self.bucket, key, Config=config))
+
+    @contextmanager
+    def write_part(self, source: str, table: str, sequence: int):
+        """Yield a binary file for the sequence's single part (see :meth:`write_parts`)."""
+        with self.write_parts(source, table, sequence) as parts:
+            yield parts.part(0)
 
     def _delete_prefix(self, prefix: str) -> None:
         pages = self._call(
@@ -179,9 +238,9 @@ class S3Staging:
             batch = keys[start:start + 1000]
             self._call(f"delete under {prefix}", lambda: self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch}))
 
-    def open_part(self, source: str, table: str, sequence: int):
-        """Stream the sequence's part, decompressed, as a binary file object (for COPY FROM STDIN)."""
-        key = self.part_key(source, table, sequence)
+    def open_part(self, source: str, table: str, sequence: int, part: int = 0):
+        """Stream one of the sequence's parts, decompressed, as a binary file object (for COPY FROM STDIN)."""
+        key = self.part_key(source, table, sequence, part)
         response = self._call(f"read {key}", lambda: self.client.get_object(Bucket=self.bucket, Key=key))
         return gzip.GzipFile(fileobj=response["Body"], mode="rb")
 
@@ -205,20 +264,25 @@ def header_line(columns: Iterable[str]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def write_lines(handle, header: list[str], batches: Iterable[list[tuple]], date_columns: list[str] = (),
-                on_batch=None) -> tuple[int, dict[str, int]]:
-    """Write the header and the lines MySQL formatted (see ``etl.sqlgen.staged_line_select``) to ``handle``.
+def write_lines(parts: PartFiles, header: list[str], batches: Iterable[list[tuple]], date_columns: list[str] = (),
+                on_batch=None, split_after_rows: int = 0, part_count: int = 1) -> tuple[int, dict[str, int]]:
+    """Write the lines MySQL formatted (see ``etl.sqlgen.staged_line_select``) into staging parts.
 
-    ``handle``: a binary file. ``batches``: lists of raw rows ``(line,)`` or, when the
-    table has ``date_columns``, ``(line, invalid)`` where ``invalid`` lists the indexes
-    into ``date_columns`` of the row's zero or partial dates (None when none).
-    ``on_batch(rows_so_far)`` is called after each batch. Returns ``(row count,
-    {column name: zero or partial dates staged as NULL})``.
+    ``parts``: the :class:`PartFiles` of the sequence; every part starts with the header.
+    ``batches``: lists of raw rows ``(line,)`` or, when the table has ``date_columns``,
+    ``(line, invalid)`` where ``invalid`` lists the indexes into ``date_columns`` of the
+    row's zero or partial dates (None when none). The first ``split_after_rows`` rows go
+    to part 0; after that, with ``part_count`` > 1, batches alternate between the parts
+    so that a large extract can be loaded by parallel COPYs. ``on_batch(rows_so_far)`` is
+    called after each batch. Returns ``(row count, {column name: zero or partial dates
+    staged as NULL})``; ``parts.count`` tells how many parts were written.
     """
-    handle.write(header_line(["execution_sequence", *header]))
+    head = header_line(["execution_sequence", *header])
+    parts.part(0, head)
     count = 0
     invalid = [0] * len(date_columns)
-    for rows in batches:
+    for number, rows in enumerate(batches):
+        handle = parts.part(number % part_count if part_count > 1 and count >= split_after_rows else 0, head)
         handle.write(b"\n".join([row[0] for row in rows]))
         handle.write(b"\n")
         if date_columns:

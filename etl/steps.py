@@ -200,10 +200,13 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                     progress(rows)
 
         try:
-            with ctx.staging.write_part(SOURCE, meta.name, sequence) as handle:
+            with ctx.staging.write_parts(SOURCE, meta.name, sequence) as parts:
                 rows, invalid_dates = write_lines(
-                    handle, list(meta.columns), source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows),
+                    parts, list(meta.columns), source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows),
                     date_columns, on_batch,
+                    # a large extract is split into parts that landing loads with concurrent COPYs (one COPY
+                    # keeps one core busy)
+                    split_after_rows=ctx.etl.parallel_copy_min_rows, part_count=ctx.etl.parallel_copies,
                 )
         except (OSError, StagingError) as exc:
             raise ExtractError(
@@ -224,6 +227,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         "invalid_dates": invalid_dates,
         "pg_types": pg_types,
         "file": str(ctx.staging.part_path(SOURCE, meta.name, sequence)),
+        "parts": parts.count,
         "seconds": seconds,
     }
 
@@ -278,11 +282,13 @@ def _run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, 
 
 
 def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, source: str = SOURCE) -> dict:
-    """COPY the sequence's staging file into the landing table, replacing that sequence's rows.
+    """COPY the sequence's staging files into the landing table, replacing that sequence's rows.
 
-    ``extracted`` is the extract marker payload (column types, row count). In one
+    ``extracted`` is the extract marker payload (column types, row count, parts). In one
     transaction: delete the sequence's rows, COPY, purge sequences older than the kept
-    ones. ``source`` names the staging folder (``mysql``, ``weblog``). Raises LoadError
+    ones. A split extract (``parts`` > 1) is loaded by one COPY per part on parallel
+    connections, each committing on its own after the delete committed: a failure leaves
+    part of the sequence in landing, which the rerun (no marker was written) replaces. ``source`` names the staging folder (``mysql``, ``weblog``). Raises LoadError
     naming table and file when COPY fails or loads another row count than was extracted.
     Returns ``{"rows", "seconds"}``.
     """
@@ -297,8 +303,10 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
                 cur.execute(sqlgen.landing_delete_sequence_sql(meta), [sequence])
                 replaced = cur.rowcount
                 if rs:
-                    # Redshift reads the gzip object itself (IAM role); nothing streams through here
-                    cur.execute(redshift.copy_sql(meta), [path, ctx.warehouse.iam_role])
+                    # Redshift reads the gzip objects itself (IAM role, every part in parallel); nothing
+                    # streams through here
+                    cur.execute(redshift.copy_sql(meta), [ctx.staging.parts_uri(source, meta.name, sequence),
+                                                          ctx.warehouse.iam_role])
                     cur.execute("SELECT pg_last_copy_count()")
                     rows = cur.fetchone()[0]
                 else:
@@ -307,9 +315,12 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
                     empty = cur.fetchone()[0]
                     if empty:  # first load: build the sequence index once, after the COPY
                         cur.execute(drop_index)
-                    with ctx.staging.open_part(source, meta.name, sequence) as handle:
-                        cur.copy_expert(sqlgen.landing_copy_sql(meta), handle, size=COPY_BUFFER_BYTES)
-                    rows = cur.rowcount
+                    parts = extracted.get("parts", 1)
+                    if parts == 1:
+                        rows = _copy_part(ctx, meta, source, sequence, 0, cur)
+                    else:  # the delete (and index drop) commit first; each part's COPY commits on its own
+                        conn.commit()
+                        rows = _copy_parts(ctx, meta, source, sequence, parts)
                     if empty:
                         cur.execute(create_index)
                 cur.execute(sqlgen.landing_purge_sql(meta), [sequence - ctx.etl.landing_keep_sequences + 1])
@@ -332,6 +343,26 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
         conn.commit()
     log.info("landing %s: %d rows in %.2f s", meta.landing_table, rows, seconds)
     return {"table": meta.name, "execution_sequence": sequence, "rows": rows, "replaced_rows": replaced, "seconds": seconds}
+
+
+def _copy_part(ctx: Context, meta: TableMeta, source: str, sequence: int, part: int, cur) -> int:
+    """COPY one staging part into the landing table on ``cur``; returns the rows loaded."""
+    with ctx.staging.open_part(source, meta.name, sequence, part) as handle:
+        cur.copy_expert(sqlgen.landing_copy_sql(meta), handle, size=COPY_BUFFER_BYTES)
+    return cur.rowcount
+
+
+def _copy_parts(ctx: Context, meta: TableMeta, source: str, sequence: int, parts: int) -> int:
+    """COPY ``parts`` staging parts at once, one connection (and transaction) each; returns the rows loaded."""
+    def copy(part: int) -> int:
+        with warehouse.connection(ctx.warehouse) as conn:
+            with conn.cursor() as cur:
+                rows = _copy_part(ctx, meta, source, sequence, part, cur)
+            conn.commit()
+            return rows
+
+    with ThreadPoolExecutor(parts) as pool:
+        return sum(pool.map(copy, range(parts)))
 
 
 def upsert_store(
