@@ -86,7 +86,7 @@ class dw_etl(luigi.Config):  # noqa: N801
     safety_lag_seconds = luigi.IntParameter(default=2)
     batch_rows = luigi.IntParameter(default=20000)
     landing_keep_sequences = luigi.IntParameter(default=7)
-    parallel_copies = luigi.IntParameter(default=2)
+    parallel_copies = luigi.IntParameter(default=1)
     parallel_copy_min_rows = luigi.IntParameter(default=200000)
     detect_hard_deletes = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
     retry_count = luigi.IntParameter(default=3)
@@ -143,7 +143,7 @@ class EtlSettings:
     detect_hard_deletes: bool
     retry_count: int = 3
     retry_delay_seconds: float = 2.0
-    parallel_copies: int = 2
+    parallel_copies: int = 1
     parallel_copy_min_rows: int = 200000
 
 
