@@ -233,8 +233,10 @@ class BuildPres(SequenceTask):
     def run(self):
         ensure_logging()
         settings = etl_settings()
+        tables = load_metadata(settings.extract_config_dir)
+        schemas = sorted({m.store_table.schema for m in [*tables.values(), weblog_load.META]} | {"pres"})
         files = self.retried(lambda: pres.run_pres(
-            steps.load_context().warehouse, settings.sql_dir, settings.completed_dir, self.execution_sequence
+            steps.load_context().warehouse, settings.sql_dir, settings.completed_dir, self.execution_sequence, schemas
         ))
         markers.write_json_atomic(self.output().path, {"execution_sequence": self.execution_sequence, "files": files})
 

@@ -92,3 +92,27 @@ def test_star_schema_scd2_scd1_and_fact_keys(project):
     assert one(cur, "SELECT count(*), sum(line_total) FROM pres.fact_order_line") == one(
         cur, "SELECT count(*), sum(line_total) FROM pres.report_order_lines")
     pg.close()
+
+
+def test_pres_refreshes_missing_and_stale_planner_statistics(project):
+    """Tables changed by more than 10% since their last ANALYZE are analysed before a pres file; others not."""
+    from etl.pres import refresh_statistics
+
+    conn = project.pg()
+    cur = conn.cursor()
+    cur.execute('CREATE SCHEMA store_x; CREATE TABLE store_x."Big" (id int); CREATE TABLE store_x.other (id int); '
+                "CREATE SCHEMA elsewhere; CREATE TABLE elsewhere.t (id int)")
+    cur.execute('INSERT INTO store_x."Big" SELECT generate_series(1, 1000); INSERT INTO store_x.other VALUES (1); '
+                "INSERT INTO elsewhere.t VALUES (1)")
+    conn.commit()
+    assert refresh_statistics(conn, ["store_x"]) == ['store_x."Big"', "store_x.other"]  # never analysed
+    cur.execute("SELECT reltuples FROM pg_class WHERE relname = 'Big'")
+    assert cur.fetchone()[0] == 1000
+    assert refresh_statistics(conn, ["store_x"]) == []  # fresh
+    cur.execute('INSERT INTO store_x."Big" SELECT generate_series(1, 50)')  # 5%: not stale
+    conn.commit()
+    assert refresh_statistics(conn, ["store_x"]) == []
+    cur.execute('INSERT INTO store_x."Big" SELECT generate_series(1, 100)')  # 15% in all: stale
+    conn.commit()
+    assert refresh_statistics(conn, ["store_x"]) == ['store_x."Big"']
+    conn.close()
