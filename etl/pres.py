@@ -44,6 +44,7 @@ def refresh_statistics(conn, schemas: list[str]) -> list[str]:
     session's own counters; commits. Returns the tables analysed. Source of the rule:
     the PostgreSQL manual, "The Autovacuum Daemon" (analyze threshold + scale factor).
     """
+    started = time.monotonic()
     with conn.cursor() as cur:
         cur.execute("SELECT pg_stat_force_next_flush()")  # PostgreSQL 15+: this session's pres changes count too
         conn.commit()
@@ -53,7 +54,7 @@ def refresh_statistics(conn, schemas: list[str]) -> list[str]:
             cur.execute(f"ANALYZE {table}")  # names quoted by quote_ident above
     conn.commit()
     if tables:
-        log.info("pres: refreshed planner statistics of %s", ", ".join(tables))
+        log.info("pres: refreshed planner statistics of %s in %.2f s", ", ".join(tables), time.monotonic() - started)
     return tables
 
 
@@ -75,9 +76,9 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
             if marker.exists():
                 results.append({"file": path.name, "seconds": 0.0, "skipped": True})
                 continue
-            started = time.monotonic()
             if not rs:
                 refresh_statistics(conn, schemas)
+            started = time.monotonic()
             text = path.read_text(encoding="utf-8")
             statements = redshift.translate_file(path, text) if rs else [text]
             try:
