@@ -288,8 +288,9 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
     transaction: delete the sequence's rows, COPY, purge sequences older than the kept
     ones. A split extract (``parts`` > 1) is loaded by one COPY per part on parallel
     connections, each committing on its own after the delete committed: a failure leaves
-    part of the sequence in landing, which the rerun (no marker was written) replaces. ``source`` names the staging folder (``mysql``, ``weblog``). Raises LoadError
-    naming table and file when COPY fails or loads another row count than was extracted.
+    part of the sequence in landing, which the rerun (no marker was written) replaces.
+    ``source`` names the staging folder (``mysql``, ``weblog``). Raises LoadError naming
+    table and file when COPY fails or loads another row count than was extracted.
     Returns ``{"rows", "seconds"}``.
     """
     started = time.monotonic()
@@ -482,9 +483,9 @@ def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_count: int)
     """Delete store rows whose key is gone from the source; returns the number deleted.
 
     Cheap check first: only when store holds more rows than ``source_count`` (the source's
-    count, ``where_clause`` applied, taken after the extract) are the source keys streamed into a temp table (via a spooled temp file and
-    COPY, memory bounded) and the missing keys deleted. Runs inside the caller's
-    transaction. A source insert racing with the check can hide a delete until the next
+    count, ``where_clause`` applied, taken after the extract) are the source keys streamed
+    into a temp table (via a spooled temp file and COPY, memory bounded) and the missing
+    keys deleted. Runs inside the caller's transaction. A source insert racing with the check can hide a delete until the next
     run; it can never delete a live row (a key in the snapshot is kept).
     """
     with conn.cursor() as cur:

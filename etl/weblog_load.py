@@ -241,7 +241,7 @@ def _enrich(parsed, sequence: int, file_id: str, path: str, first_line_no: int, 
     known = countries.countries(ips)
     agents = parsed["user_agent"].unique().to_list()
     infos = [classify(agent) for agent in agents]
-    line_no = (pl.col("row").cast(pl.Int64) + first_line_no + 1)
+    line_no = pl.col("row").cast(pl.Int64) + first_line_no + 1
 
     def lookup(column: str, keys: list[str], values: list[str]):
         return pl.col(column).replace_strict(keys, values, return_dtype=pl.String)
