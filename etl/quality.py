@@ -16,6 +16,7 @@ table and the count; ``warn`` logs and records it.
 
 from __future__ import annotations
 
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -130,6 +131,18 @@ def _source_counts(ctx, tables: dict[str, TableMeta], windows: dict) -> dict[str
     return counts
 
 
+def _recorded_counts(cur, sequence: int) -> dict[str, dict]:
+    """``{table: {"source": n, "store": m}}`` counted below the window end by the sequence's
+    store steps (the hard-delete check; its latest run per table). Tables without are absent."""
+    cur.execute("SELECT table_name, details FROM etl_control.step_log WHERE execution_sequence = %s AND step = 'store' "
+                "ORDER BY logged_datetime", [sequence])
+    recorded = {}
+    for table, details in cur.fetchall():
+        details = json.loads(details) if isinstance(details, str) else (details or {})
+        recorded[table] = details.get("counts_below_window_end")
+    return {table: counts for table, counts in recorded.items() if counts}
+
+
 def _nullable(cur, table, columns) -> list[str]:
     """The ``columns`` of ``table`` (QualifiedName) that the catalog allows to be NULL."""
     cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
@@ -156,9 +169,11 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
                 window = control.recorded_window(conn, sequence, meta.name)
                 if meta.is_incremental and window is not None and window.end is not None:
                     windows[meta.name] = window
-            source_counts = pool.submit(_source_counts, ctx, tables, windows)
+            recorded = _recorded_counts(cur, sequence)  # counted by this sequence's store steps
+            counted = {name: meta for name, meta in tables.items() if name not in recorded}
+            source_counts = pool.submit(_source_counts, ctx, counted, windows)
             store_counts = {}
-            for meta in tables.values():
+            for meta in counted.values():
                 where_dst, params = sql.SQL(""), []
                 if meta.name in windows:
                     where_dst = sql.SQL(" WHERE {} < %s").format(sql.Identifier(meta.watermark_column))
@@ -194,21 +209,29 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
                                               sql.SQL(" WHERE is_current")))
                 results.append(CheckResult("duplicate_keys", "pres.dim_product (current)", n, level["duplicate_keys"]))
             if level["unknown_members"] != "off":
-                for fact, fact_keys in FACT_KEYS.items():  # one scan per fact for all its keys
-                    cur.execute(sql.SQL("SELECT {} FROM pres.{}").format(
-                        sql.SQL(", ").join(
-                            sql.SQL("coalesce(sum(CASE WHEN {} = -1 AND {} THEN 1 ELSE 0 END), 0)").format(
-                                sql.Identifier(key), sql.SQL(condition)) for key, condition in fact_keys),
-                        sql.Identifier(fact)))
+                for fact, fact_keys in FACT_KEYS.items():
+                    # one query per fact; its WHERE is the predicate of the fact's partial index of
+                    # unknown-member rows (sql/pres/04x), so only those rows are read
+                    unknown = [sql.SQL("({} = -1 AND {})").format(sql.Identifier(key), sql.SQL(condition))
+                               for key, condition in fact_keys]
+                    cur.execute(sql.SQL("SELECT {} FROM pres.{} WHERE {}").format(
+                        sql.SQL(", ").join(sql.SQL("coalesce(sum(CASE WHEN {} THEN 1 ELSE 0 END), 0)").format(u)
+                                           for u in unknown),
+                        sql.Identifier(fact), sql.SQL(" OR ").join(unknown)))
                     for (key, _), n in zip(fact_keys, cur.fetchone()):
                         results.append(CheckResult("unknown_members", f"pres.{fact}.{key}", int(n), level["unknown_members"]))
         if source_counts is not None:
             counts = source_counts.result()
-            results[:0] = [
-                CheckResult("count_mismatch", str(meta.store_table), abs(counts[meta.name] - store_counts[meta.name]),
-                            level["count_mismatch"], f"source {counts[meta.name]}, store {store_counts[meta.name]}")
-                for meta in tables.values()
-            ]
+            mismatches = []
+            for name, meta in tables.items():
+                if name in recorded:
+                    source, store = recorded[name]["source"], recorded[name]["store"]
+                    how = " (counted in the store step)"
+                else:
+                    source, store, how = counts[name], store_counts[name], ""
+                mismatches.append(CheckResult("count_mismatch", str(meta.store_table), abs(source - store),
+                                              level["count_mismatch"], f"source {source}, store {store}{how}"))
+            results[:0] = mismatches
         cur.execute(SCHEMA_DDL)
         cur.execute("DELETE FROM etl_control.quality_check WHERE execution_sequence = %s", [sequence])
         checked = datetime.now(timezone.utc).replace(tzinfo=None)

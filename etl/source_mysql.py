@@ -116,12 +116,19 @@ def source_clock(conn) -> datetime:
     return now
 
 
+def fetch_one(conn, query: str, params=()) -> tuple:
+    """Run a one-row query and return that row."""
+    cur = conn.cursor()
+    try:
+        cur.execute(query, params)
+        return cur.fetchone()
+    finally:
+        cur.close()
+
+
 def scalar(conn, query: str, params=()) -> object:
     """Run a one-value query and return that value."""
-    cur = conn.cursor()
-    cur.execute(query, params)
-    (value,) = cur.fetchone()
-    cur.close()
+    (value,) = fetch_one(conn, query, params)
     return value
 
 

@@ -421,9 +421,16 @@ def _mysql_from_where(meta: TableMeta, database: str) -> str:
     return query
 
 
+def _below_end(meta: TableMeta, ident) -> str:
+    if meta.is_incremental and meta.watermark_column:
+        return f"coalesce(sum(CASE WHEN {ident(meta.watermark_column)} < %s THEN 1 ELSE 0 END), 0)"
+    return "count(*)"
+
+
 def source_count_query(meta: TableMeta, database: str) -> str:
-    """MySQL ``COUNT(*)`` of the source rows store mirrors (``where_clause`` applied)."""
-    return "SELECT COUNT(*)" + _mysql_from_where(meta, database)
+    """MySQL row counts of the source rows store mirrors (``where_clause`` applied): all, and
+    those whose watermark is before the window end (param, incremental tables only; else all)."""
+    return f"SELECT COUNT(*), {_below_end(meta, mysql_ident)}" + _mysql_from_where(meta, database)
 
 
 def source_keys_query(meta: TableMeta, database: str) -> str:
@@ -432,8 +439,10 @@ def source_keys_query(meta: TableMeta, database: str) -> str:
 
 
 def store_count_sql(meta: TableMeta) -> sql.Composable:
-    """``count(*)`` of the store table."""
-    return sql.SQL("SELECT count(*) FROM {}").format(_qualified(meta.store_table))
+    """Row counts of the store table: all, and those whose watermark is before the window end
+    (param, incremental tables only; else all). Portable (PostgreSQL and Redshift)."""
+    below = _below_end(meta, lambda name: '"' + name.replace('"', '""') + '"')
+    return sql.SQL("SELECT count(*), {} FROM {}").format(sql.SQL(below), _qualified(meta.store_table))
 
 
 SOURCE_KEYS_TABLE = "etl_source_keys"

@@ -14,6 +14,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg2
 
@@ -381,8 +382,9 @@ def upsert_store(
     """
     started = time.monotonic()
     with warehouse.connection(ctx.warehouse) as conn, ThreadPoolExecutor(1) as pool:
+        window = control.recorded_window(conn, sequence, meta.name)
         # the source count of the hard-delete check runs on MySQL while PostgreSQL upserts
-        source_count = pool.submit(_source_count, ctx, meta) if from_mysql and ctx.etl.detect_hard_deletes else None
+        counting = pool.submit(_source_counts, ctx, meta, window) if from_mysql and ctx.etl.detect_hard_deletes else None
         rs = warehouse.is_redshift(conn)
         ddl = (redshift.store_ddl if rs else sqlgen.store_ddl)(meta, extracted["pg_types"])
         _run_ddl(conn, ddl, meta.store_table, extracted["pg_types"], meta.name)
@@ -399,16 +401,17 @@ def upsert_store(
                     else:
                         cur.execute(sqlgen.upsert_sql(meta), [sequence])
                         inserted, updated = cur.fetchone()
-            deleted = _delete_hard_deleted(ctx, meta, conn, source_count.result()) if source_count else 0
+            deleted, counts = _delete_hard_deleted(ctx, meta, conn, counting.result(), window) if counting else (0, None)
             if in_transaction is not None:
                 in_transaction(conn)
-            window = control.recorded_window(conn, sequence, meta.name)
             if meta.is_incremental:
                 if window is None or window.end is None:
                     raise MergeError(f"table {meta.name!r}: no recorded window for sequence {sequence}")
                 control.advance_watermark(conn, meta.name, meta.watermark_column, window.end, sequence)
             seconds = round(time.monotonic() - started, 3)
             details = {"inserted": inserted, "updated": updated, "deleted": deleted, "null_key_rows": null_keys}
+            if counts is not None:  # reused by the quality step's count check
+                details["counts_below_window_end"] = counts
             control.log_step(conn, sequence, "store", meta.name, inserted + updated + deleted, seconds, json.dumps(details))
             conn.commit()
         except psycopg2.Error as exc:
@@ -473,40 +476,55 @@ def _redshift_upsert(cur, meta: TableMeta, sequence: int) -> tuple[int, int]:
     return inserted, updated
 
 
-def _source_count(ctx: Context, meta: TableMeta) -> int:
-    """The source table's row count (``where_clause`` applied); raises SourceError."""
+def _count_params(meta: TableMeta, window: sqlgen.Window | None) -> list:
+    """The window end for :func:`etl.sqlgen.source_count_query` / ``store_count_sql`` ([] for full tables)."""
+    if not (meta.is_incremental and meta.watermark_column):
+        return []
+    return [window.end if window is not None and window.end is not None else datetime.max]
+
+
+def _source_counts(ctx: Context, meta: TableMeta, window: sqlgen.Window | None) -> tuple[int, int]:
+    """The source table's row counts (``where_clause`` applied): all, and those below the window end."""
     with source_mysql.connection(ctx.source) as src:
-        return source_mysql.scalar(src, sqlgen.source_count_query(meta, ctx.source.database))
+        total, below = source_mysql.fetch_one(src, sqlgen.source_count_query(meta, ctx.source.database),
+                                              _count_params(meta, window))
+    return int(total), int(below)
 
 
-def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_count: int) -> int:
-    """Delete store rows whose key is gone from the source; returns the number deleted.
+def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts: tuple[int, int],
+                         window: sqlgen.Window | None) -> tuple[int, dict | None]:
+    """Delete store rows whose key is gone from the source.
 
-    Cheap check first: only when store holds more rows than ``source_count`` (the source's
-    count, ``where_clause`` applied, taken after the extract) are the source keys streamed
-    into a temp table (via a spooled temp file and COPY, memory bounded) and the missing
-    keys deleted. Runs inside the caller's transaction. A source insert racing with the check can hide a delete until the next
-    run; it can never delete a live row (a key in the snapshot is kept).
+    ``source_counts``: the source's (all, below the window end) row counts, ``where_clause``
+    applied, taken after the extract. Cheap check first: only when store holds more rows
+    than the source are the source keys streamed into a temp table (via a spooled temp
+    file and COPY, memory bounded) and the missing keys deleted. Runs inside the caller's
+    transaction. A source insert racing with the check can hide a delete until the next
+    run; it can never delete a live row (a key in the snapshot is kept). Returns
+    ``(deleted, counts)``: ``counts`` = ``{"source": n, "store": m}`` below the window end
+    (what the quality step's count check compares), None when rows were deleted.
     """
+    source_total, source_below = source_counts
     with conn.cursor() as cur:
-        cur.execute(sqlgen.store_count_sql(meta))
-        store_count = cur.fetchone()[0]
-    if store_count <= source_count:
-        return 0
+        cur.execute(sqlgen.store_count_sql(meta), _count_params(meta, window))
+        store_total, store_below = (int(v) for v in cur.fetchone())
+    if store_total <= source_total:
+        return 0, {"source": source_below, "store": store_below}
     with source_mysql.connection(ctx.source) as src, conn.cursor() as cur:
         create, copy = sqlgen.source_keys_temp_sql(meta)
         cur.execute(create)
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
             writer = csv_writer(spool)
-            for rows in source_mysql.stream_rows(src, sqlgen.source_keys_query(meta, ctx.source.database), [], ctx.etl.batch_rows):
+            query = sqlgen.source_keys_query(meta, ctx.source.database)
+            for rows in source_mysql.stream_rows(src, query, [], ctx.etl.batch_rows):
                 writer.writerows([v.decode("utf-8") for v in row] for row in rows)
             spool.seek(0)
             cur.copy_expert(copy, spool, size=COPY_BUFFER_BYTES)
         cur.execute(sqlgen.delete_missing_keys_sql(meta))
         deleted = cur.rowcount
     log.info("table %s: store had %d rows, source %d: %d hard-deleted keys removed from store",
-             meta.name, store_count, source_count, deleted)
-    return deleted
+             meta.name, store_total, source_total, deleted)
+    return deleted, None if deleted else {"source": source_below, "store": store_below}
 
 
 def with_retries(step: str, work, attempts: int, delay_seconds: float):

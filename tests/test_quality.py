@@ -30,6 +30,17 @@ def test_quality_checks_warn_and_fail(project):
     proc = project.run()
     found = checks(project, 1)
     assert found[("count_mismatch", "store_mysql.order_lines")] == (0, "ok")
+    conn = project.pg()  # with hard-delete detection on, the store step's counts are reused, not taken again
+    cur = conn.cursor()
+    cur.execute("SELECT details FROM etl_control.quality_check WHERE execution_sequence = 1 "
+                "AND check_name = 'count_mismatch' AND table_name = 'store_mysql.order_lines'")
+    lines = project.mysql()
+    mcur = lines.cursor()
+    mcur.execute("SELECT COUNT(*) FROM order_lines")
+    (n,) = mcur.fetchone()
+    lines.close()
+    assert cur.fetchone()[0] == f"source {n}, store {n} (counted in the store step)"
+    conn.close()
     assert found[("duplicate_keys", "store_weblog.access")] == (0, "ok")
     assert found[("duplicate_keys", "pres.dim_product (current)")] == (0, "ok")
     # the unknown user "ghost" is a login without a customer; the anonymous request is not counted

@@ -271,14 +271,15 @@ def test_store_upsert_runs_the_redshift_statements_and_advances_the_watermark(re
 
     result = steps.upsert_store(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1234})
     statements = [text for text, _ in recorded.log]
-    assert statements[0] == "LOCK etl_control.run"
-    assert statements[1:3] == [as_text(s) for s in redshift.store_ddl(META, TYPES)]
+    assert statements[0].startswith("SELECT window_start, window_end, source_clock FROM etl_control.extract_window")
+    assert statements[1] == "LOCK etl_control.run"
+    assert statements[2:4] == [as_text(s) for s in redshift.store_ddl(META, TYPES)]
     upsert = [as_text(s) for s in redshift.upsert_statements(META)]
     start = statements.index(upsert[0])
     assert statements[start:start + 4] == upsert
     assert recorded.log[start][1] == [3]
-    assert statements[start + 5:start + 8] == redshift.ADVANCE_WATERMARK
-    assert recorded.log[start + 6][1] == {"table": "order_lines", "column": "updated_datetime",
+    assert statements[start + 4:start + 7] == redshift.ADVANCE_WATERMARK
+    assert recorded.log[start + 5][1] == {"table": "order_lines", "column": "updated_datetime",
                                           "value": datetime(2024, 1, 2), "seq": 3}
     assert statements[-1].startswith("INSERT INTO etl_control.step_log")
     assert (result["inserted"], result["updated"]) == (3, 2)

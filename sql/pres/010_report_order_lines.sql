@@ -51,6 +51,34 @@ select coalesce(
     '1900-01-01 00:00:00+00'::timestamptz
 ) as since;
 
+-- products, companies and customers changed since the watermark (range scans of their
+-- etl_updated_datetime index), materialised first: a run in which none changed never
+-- scans the order lines or headers for them (an empty hash side ends the join at once)
+drop table if exists tmp_changed_products;
+create temporary table tmp_changed_products as
+select products.product_code, products.supplier_id
+from store_mysql.products as products
+inner join tmp_build as watermark on products.etl_updated_datetime >= watermark.since
+where watermark.since > '1900-01-01 00:00:00+00';
+
+drop table if exists tmp_changed_companies;
+create temporary table tmp_changed_companies as
+select companies.company_id
+from store_mysql.companies as companies
+inner join tmp_build as watermark on companies.etl_updated_datetime >= watermark.since
+where watermark.since > '1900-01-01 00:00:00+00';
+
+drop table if exists tmp_changed_customers;
+create temporary table tmp_changed_customers as
+select customers.customer_document_no
+from store_mysql.customers as customers
+inner join tmp_build as watermark on customers.etl_updated_datetime >= watermark.since
+where watermark.since > '1900-01-01 00:00:00+00';
+
+analyze tmp_changed_products;
+analyze tmp_changed_companies;
+analyze tmp_changed_customers;
+
 -- orders to (re)build: every order on a full build (no watermark), else those touched
 -- since the watermark
 drop table if exists tmp_changed_orders;
@@ -74,25 +102,20 @@ inner join watermark on headers.etl_updated_datetime >= watermark.since
 union
 select headers.order_no
 from store_mysql.order_headers as headers
-inner join store_mysql.customers as customers
-    on customers.customer_document_no = headers.customer_document_no
-inner join watermark on customers.etl_updated_datetime >= watermark.since
+inner join tmp_changed_customers as customers on customers.customer_document_no = headers.customer_document_no
 union
 select headers.order_no
 from store_mysql.order_headers as headers
-inner join store_mysql.companies as sellers on sellers.company_id = headers.company_id
-inner join watermark on sellers.etl_updated_datetime >= watermark.since
+inner join tmp_changed_companies as sellers on sellers.company_id = headers.company_id
 union
 select lines.order_no
 from store_mysql.order_lines as lines
-inner join store_mysql.products as products
+inner join tmp_changed_products as products
     on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
-inner join watermark on products.etl_updated_datetime >= watermark.since
 union
 select lines.order_no
 from store_mysql.order_lines as lines
-inner join store_mysql.companies as suppliers on suppliers.company_id = lines.supplier_id
-inner join watermark on suppliers.etl_updated_datetime >= watermark.since;
+inner join tmp_changed_companies as suppliers on suppliers.company_id = lines.supplier_id;
 
 analyze tmp_changed_orders;
 
@@ -134,4 +157,7 @@ delete from etl_control.pres_watermark where name = 'report_order_lines';
 insert into etl_control.pres_watermark (name, value) values ('report_order_lines', now());
 
 drop table tmp_changed_orders;
+drop table tmp_changed_products;
+drop table tmp_changed_companies;
+drop table tmp_changed_customers;
 drop table tmp_build;

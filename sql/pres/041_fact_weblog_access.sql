@@ -25,6 +25,12 @@ create table if not exists pres.fact_weblog_access (
     etl_updated_datetime timestamptz not null
 );
 
+-- requests pointing at an unknown member: logged-in requests without their customer are
+-- looked at again every run, and the quality step counts them all; this partial index holds
+-- only them (PostgreSQL; Redshift has no indexes and skips the statement)
+create index if not exists fact_weblog_access_unknown_member_idx on pres.fact_weblog_access (access_key)
+where request_date_key = -1 or device_key = -1 or country_key = -1 or (customer_key = -1 and is_login);
+
 drop table if exists tmp_access_changed;
 create temporary table tmp_access_changed as
 select access.access_key
