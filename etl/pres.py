@@ -41,13 +41,15 @@ def refresh_statistics(conn, schemas: list[str]) -> list[str]:
     Stale: more than STALE_FRACTION of the rows changed since the last ANALYZE (autovacuum
     catches up only later; a pres query planned on an empty table's statistics picks
     nested loops over a million rows). Reads pg_stat_user_tables after flushing this
-    session's own counters; commits. Returns the tables analysed. Source of the rule:
+    session's own counters (PostgreSQL 15+; older servers see them once flushed, after at
+    most a second); commits. Returns the tables analysed. Source of the rule:
     the PostgreSQL manual, "The Autovacuum Daemon" (analyze threshold + scale factor).
     """
     started = time.monotonic()
     with conn.cursor() as cur:
-        cur.execute("SELECT pg_stat_force_next_flush()")  # PostgreSQL 15+: this session's pres changes count too
-        conn.commit()
+        if conn.server_version >= 150000:  # this session's own pres changes count too (PostgreSQL 15+)
+            cur.execute("SELECT pg_stat_force_next_flush()")
+            conn.commit()
         cur.execute(_STALE_TABLES_SQL, [list(schemas), STALE_FRACTION])
         tables = [row[0] for row in cur.fetchall()]
         for table in tables:
@@ -76,12 +78,12 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
             if marker.exists():
                 results.append({"file": path.name, "seconds": 0.0, "skipped": True})
                 continue
-            if not rs:
-                refresh_statistics(conn, schemas)
-            started = time.monotonic()
             text = path.read_text(encoding="utf-8")
             statements = redshift.translate_file(path, text) if rs else [text]
             try:
+                if not rs:
+                    refresh_statistics(conn, schemas)
+                started = time.monotonic()
                 with conn.cursor() as cur:
                     for statement in statements:
                         cur.execute(statement)
