@@ -82,9 +82,14 @@ def read_head(path: str, compressed: bool) -> bytes:
     return data[: end + 1]
 
 
+def matching_files(patterns: list[str]) -> list[str]:
+    """The regular files matching the glob ``patterns``, sorted, each once. No reads."""
+    return sorted({p for pattern in patterns for p in glob.glob(pattern) if os.path.isfile(p)})
+
+
 def discover(patterns: list[str]) -> list[LogFile]:
     """Every regular, non-empty file matching the glob ``patterns`` that has a complete first line, oldest first."""
-    paths = sorted({p for pattern in patterns for p in glob.glob(pattern) if os.path.isfile(p)})
+    paths = matching_files(patterns)
     found = []
     for path in paths:
         stat = os.stat(path)

@@ -25,10 +25,9 @@ from datetime import datetime, timezone
 import luigi
 from psycopg2 import sql
 
-from etl import control, source_mysql, warehouse, weblog_load
+from etl import control, source_mysql, sqlgen, warehouse, weblog_load
 from etl.errors import ConfigError, EltError
 from etl.metadata import TableMeta
-from etl.sqlgen import mysql_ident
 
 log = logging.getLogger(__name__)
 
@@ -116,18 +115,14 @@ def _surplus_rows(table: sql.Composable, columns: sql.Composable, where: sql.Com
 
 
 def _source_counts(ctx, tables: dict[str, TableMeta], windows: dict) -> dict[str, int]:
-    """Source row counts per table (watermark before the window end; ``where_clause`` applied)."""
+    """Source row counts per table below its window end (``where_clause`` applied; see
+    :func:`etl.sqlgen.source_count_query`)."""
     counts = {}
     with source_mysql.connection(ctx.source) as src:
         for meta in tables.values():
-            where_src, params = "", []
-            window = windows.get(meta.name)
-            if window is not None:
-                where_src, params = f" WHERE {mysql_ident(meta.watermark_column)} < %s", [window.end]
-            if meta.where_clause:
-                where_src += (" AND " if where_src else " WHERE ") + f"({meta.where_clause})"
-            counts[meta.name] = source_mysql.scalar(
-                src, f"SELECT COUNT(*) FROM {mysql_ident(ctx.source.database)}.{mysql_ident(meta.name)}{where_src}", params)
+            _, below = source_mysql.fetch_one(src, sqlgen.source_count_query(meta, ctx.source.database),
+                                              sqlgen.count_params(meta, windows.get(meta.name)))
+            counts[meta.name] = int(below)
     return counts
 
 
@@ -164,22 +159,14 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
     with warehouse.connection(ctx.warehouse) as conn, conn.cursor() as cur, ThreadPoolExecutor(1) as pool:
         source_counts = None
         if level["count_mismatch"] != "off":
-            windows = {}
-            for meta in tables.values():
-                window = control.recorded_window(conn, sequence, meta.name)
-                if meta.is_incremental and window is not None and window.end is not None:
-                    windows[meta.name] = window
+            windows = {name: control.recorded_window(conn, sequence, name) for name in tables}
             recorded = _recorded_counts(cur, sequence)  # counted by this sequence's store steps
             counted = {name: meta for name, meta in tables.items() if name not in recorded}
             source_counts = pool.submit(_source_counts, ctx, counted, windows)
             store_counts = {}
             for meta in counted.values():
-                where_dst, params = sql.SQL(""), []
-                if meta.name in windows:
-                    where_dst = sql.SQL(" WHERE {} < %s").format(sql.Identifier(meta.watermark_column))
-                    params = [windows[meta.name].end]
-                store_counts[meta.name] = _count(
-                    cur, sql.SQL("SELECT count(*) FROM {}{}").format(_qualified(meta.store_table), where_dst), params)
+                cur.execute(sqlgen.store_count_sql(meta), sqlgen.count_params(meta, windows[meta.name]))
+                store_counts[meta.name] = int(cur.fetchone()[1])
         for meta in [*tables.values(), weblog_load.META]:
             keys = sql.SQL(", ").join(sql.Identifier(c) for c in meta.unique_columns)
             table = _qualified(meta.store_table)

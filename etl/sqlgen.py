@@ -427,6 +427,14 @@ def _below_end(meta: TableMeta, ident) -> str:
     return "count(*)"
 
 
+def count_params(meta: TableMeta, window: Window | None) -> list:
+    """The parameter of :func:`source_count_query` / :func:`store_count_sql`: the window end
+    (incremental tables; unbounded when no window was recorded), [] for full tables."""
+    if not (meta.is_incremental and meta.watermark_column):
+        return []
+    return [window.end if window is not None and window.end is not None else datetime.max]
+
+
 def source_count_query(meta: TableMeta, database: str) -> str:
     """MySQL row counts of the source rows store mirrors (``where_clause`` applied): all, and
     those whose watermark is before the window end (param, incremental tables only; else all)."""

@@ -14,7 +14,6 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 
 import psycopg2
 
@@ -476,18 +475,11 @@ def _redshift_upsert(cur, meta: TableMeta, sequence: int) -> tuple[int, int]:
     return inserted, updated
 
 
-def _count_params(meta: TableMeta, window: sqlgen.Window | None) -> list:
-    """The window end for :func:`etl.sqlgen.source_count_query` / ``store_count_sql`` ([] for full tables)."""
-    if not (meta.is_incremental and meta.watermark_column):
-        return []
-    return [window.end if window is not None and window.end is not None else datetime.max]
-
-
 def _source_counts(ctx: Context, meta: TableMeta, window: sqlgen.Window | None) -> tuple[int, int]:
     """The source table's row counts (``where_clause`` applied): all, and those below the window end."""
     with source_mysql.connection(ctx.source) as src:
         total, below = source_mysql.fetch_one(src, sqlgen.source_count_query(meta, ctx.source.database),
-                                              _count_params(meta, window))
+                                              sqlgen.count_params(meta, window))
     return int(total), int(below)
 
 
@@ -506,7 +498,7 @@ def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts: tup
     """
     source_total, source_below = source_counts
     with conn.cursor() as cur:
-        cur.execute(sqlgen.store_count_sql(meta), _count_params(meta, window))
+        cur.execute(sqlgen.store_count_sql(meta), sqlgen.count_params(meta, window))
         store_total, store_below = (int(v) for v in cur.fetchone())
     if store_total <= source_total:
         return 0, {"source": source_below, "store": store_below}

@@ -105,9 +105,8 @@ def parse_block(lines):
         if escaped.height:
             rows = escaped["row"]
             plain = plain.with_columns(plain[name].scatter(rows, escaped[name]) for name in _GROUPS)
-    converted = pl.col("request_timestamp").str.strptime(pl.Datetime("us", "UTC"), STAMP_FORMAT, strict=False)
     parsed = plain.lazy().filter(matched).with_columns(
-        converted.dt.replace_time_zone(None).alias("converted"),
+        utc_timestamps(pl.col("request_timestamp")).alias("converted"),
         pl.col("request_line").str.split(" ").alias("parts"),
     ).with_columns(pl.col("parts").list.len().alias("count"))
     parts, count = pl.col("parts"), pl.col("count")
@@ -138,12 +137,19 @@ def parse_line(line: str) -> ParsedLine:
     return ParsedLine(**{name: value for name, value in frame.row(0, named=True).items() if name != "row"})
 
 
-def convert_timestamp(stamp: str) -> datetime | None:
-    """``10/Oct/2000:13:55:36 -0700`` -> naive UTC datetime, or None when it cannot be read (31 February)."""
+def utc_timestamps(stamps):
+    """A polars expression: Apache ``%t`` text (``10/Oct/2000:13:55:36 -0700``) -> naive UTC
+    Datetime, null where it cannot be read (31 February, another layout)."""
     import polars as pl
 
-    (value,) = pl.Series([stamp]).str.strptime(pl.Datetime("us", "UTC"), STAMP_FORMAT, strict=False) \
-        .dt.replace_time_zone(None).to_list()
+    return stamps.str.strptime(pl.Datetime("us", "UTC"), STAMP_FORMAT, strict=False).dt.replace_time_zone(None)
+
+
+def convert_timestamp(stamp: str) -> datetime | None:
+    """One timestamp through :func:`utc_timestamps`: naive UTC datetime, or None when it cannot be read."""
+    import polars as pl
+
+    (value,) = pl.select(utc_timestamps(pl.lit(stamp))).to_series().to_list()
     return value
 
 

@@ -11,7 +11,6 @@ once across reruns and rotation. Rejected lines go to
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import os
@@ -72,8 +71,7 @@ AVERAGE_LINE_BYTES = 250  # a combined-format line with a browser's user agent
 
 def estimated_lines(settings: WeblogSettings) -> int:
     """A rough size of the access logs (their bytes / AVERAGE_LINE_BYTES), for task priorities. No reads."""
-    paths = {p for pattern in settings.patterns for p in glob.glob(pattern)}
-    return sum(os.path.getsize(p) for p in paths if os.path.isfile(p)) // AVERAGE_LINE_BYTES
+    return sum(os.path.getsize(p) for p in logfiles.matching_files(list(settings.patterns))) // AVERAGE_LINE_BYTES
 
 
 def _windows(conn, sequence: int) -> list[dict]:
