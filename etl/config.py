@@ -12,11 +12,13 @@ warehouse). Settings objects never show passwords in ``repr``.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import luigi
+from luigi.cmdline_parser import CmdlineParser
 from luigi.parameter import ParameterVisibility
 
 from etl.errors import ConfigError
@@ -28,6 +30,47 @@ RETCODE_DEFAULTS = {
     "already_running": 10, "missing_data": 20, "not_run": 25, "task_failed": 30,
     "scheduling_error": 35, "unhandled_exception": 40,
 }
+
+
+# environment variables the resolved settings read (part of the memo key)
+_SETTINGS_ENV = ("LUIGI_CONFIG_PATH", "MYSQL_PASSWORD", "PGPASSWORD", "IPINFO_TOKEN")
+
+
+def _memoised(resolve):
+    """Memoise a settings resolver per configuration state (decorator).
+
+    Luigi rebuilds a Config object from the command line and the cfg files on every call
+    (about 0.5 ms); the pipeline asks for its settings hundreds of times per run. The
+    result is kept while the command line being run (``CmdlineParser``'s instance), the
+    config parser object and the environment variables above are the same; a worker
+    process forked by Luigi inherits it. Errors are not memoised. ``clear_settings_cache()``
+    forgets every result (for code that edits the configuration in-process).
+    """
+    memo: dict = {}
+
+    @functools.wraps(resolve)
+    def wrapper():
+        parser, config = CmdlineParser.get_instance(), luigi.configuration.get_config()
+        env = tuple(os.environ.get(v) for v in _SETTINGS_ENV)
+        found = memo.get("value")
+        if found is not None and found[0] is parser and found[1] is config and found[2] == env:
+            return found[3]
+        value = resolve()
+        memo["value"] = (parser, config, env, value)
+        return value
+
+    wrapper.cache_clear = memo.clear
+    _MEMOISED.append(wrapper)
+    return wrapper
+
+
+_MEMOISED: list = []
+
+
+def clear_settings_cache() -> None:
+    """Forget the memoised settings (see :func:`_memoised`)."""
+    for resolver in _MEMOISED:
+        resolver.cache_clear()
 
 
 class mysql(luigi.Config):  # noqa: N801 - the class name is the cfg section name
@@ -147,6 +190,7 @@ class EtlSettings:
     parallel_copy_min_rows: int = 200000
 
 
+@_memoised
 def mysql_settings() -> MySQLSettings:
     """Read ``[mysql]``; returns MySQLSettings. Raises ConfigError for an invalid port."""
     cfg = mysql()
@@ -160,6 +204,7 @@ def mysql_settings() -> MySQLSettings:
     )
 
 
+@_memoised
 def warehouse_settings() -> WarehouseSettings:
     """Read ``[warehouse]``; returns WarehouseSettings. Raises ConfigError for a bad flavor or port."""
     cfg = warehouse()
@@ -179,6 +224,7 @@ def warehouse_settings() -> WarehouseSettings:
     )
 
 
+@_memoised
 def etl_settings() -> EtlSettings:
     """Read ``[dw_etl]`` and ``[staging]``; raises ConfigError for negative or zero sizes."""
     cfg = dw_etl()
@@ -222,6 +268,7 @@ class WeblogSettings:
     ipinfo_timeout_seconds: float = 5.0
 
 
+@_memoised
 def weblog_settings() -> WeblogSettings:
     """Read ``[weblog]`` and ``[ipinfo]`` (token from cfg or ``IPINFO_TOKEN``); empty ``paths``: no logs."""
     cfg = weblog()

@@ -7,6 +7,9 @@ Tables (created idempotently by :func:`ensure_schema`)::
                                  recorded before extracting, reused when a run is resumed
     etl_control.watermark        table_name -> watermark_column, watermark_value (the end of the
                                  last committed window), advanced in the store upsert transaction
+    etl_control.extract_tail     (execution_sequence, table_name) -> fingerprint (rows, checksum)
+                                 of the extract's last look-back span [tail_start, tail_end), taken
+                                 in the extract's snapshot (see etl.steps: overlap verification)
     etl_control.weblog_file      per access-log identity: bytes and lines read so far (advanced in
                                  the weblog store upsert transaction)
     etl_control.weblog_window    (execution_sequence, file_id) -> [start_offset, end_offset) of a log
@@ -20,7 +23,9 @@ Redshift connection (``etl.warehouse.is_redshift``) they run the statements of
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from etl import redshift
 from etl.errors import MergeError
@@ -76,6 +81,16 @@ SCHEMA_DDL = [
         PRIMARY KEY (execution_sequence, file_id))""",
     "ALTER TABLE etl_control.weblog_file ADD COLUMN IF NOT EXISTS fingerprint_bytes integer",
     "ALTER TABLE etl_control.weblog_window ADD COLUMN IF NOT EXISTS fingerprint_bytes integer",
+    """CREATE TABLE IF NOT EXISTS etl_control.extract_tail (
+        execution_sequence integer NOT NULL,
+        table_name text NOT NULL,
+        tail_start timestamp NOT NULL,
+        tail_end timestamp NOT NULL,
+        tail_rows bigint NOT NULL,
+        tail_checksum numeric(38,0) NOT NULL,
+        fingerprint_version text NOT NULL,
+        recorded_datetime timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (execution_sequence, table_name))""",
     """CREATE TABLE IF NOT EXISTS etl_control.step_log (
         execution_sequence integer NOT NULL,
         step text NOT NULL,
@@ -89,7 +104,8 @@ SCHEMA_DDL = [
 
 # one column per table, and the columns added by upgrades: all present = schema complete
 SCHEMA_COLUMNS = ("run.completed_datetime", "extract_window.source_clock", "watermark.watermark_value",
-                  "weblog_file.fingerprint_bytes", "weblog_window.fingerprint_bytes", "step_log.details")
+                  "weblog_file.fingerprint_bytes", "weblog_window.fingerprint_bytes", "step_log.details",
+                  "extract_tail.fingerprint_version")
 SCHEMA_CHECK = (
     "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'etl_control' AND table_name || '.' || "
     "column_name IN (" + ", ".join(f"'{c}'" for c in SCHEMA_COLUMNS) + ")"
@@ -220,6 +236,49 @@ def next_window(conn, table: str, watermark_column: str, source_now: datetime, l
     last = current_watermark(conn, table, watermark_column)
     start = None if last is None else last - timedelta(seconds=lookback_seconds)
     return Window(start, source_now - timedelta(seconds=safety_lag_seconds), source_now)
+
+
+@dataclass(frozen=True)
+class TailFingerprint:
+    """The fingerprint of one extract's look-back span ``[start, end)``: its row count and
+    the exact sum of the rows' hashes (``etl.sqlgen.range_fingerprint_query``), and the
+    ``version`` of the hash expression (it changes with the table's columns or types)."""
+
+    start: datetime
+    end: datetime
+    rows: int
+    checksum: Decimal
+    version: str
+
+
+def record_tail(conn, sequence: int, table: str, tail: TailFingerprint) -> None:
+    """Record (replace) the tail fingerprint of (sequence, table); no commit. Portable SQL."""
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM etl_control.extract_tail WHERE execution_sequence = %s AND table_name = %s",
+                    [sequence, table])
+        cur.execute(
+            "INSERT INTO etl_control.extract_tail (execution_sequence, table_name, tail_start, tail_end, tail_rows, "
+            "tail_checksum, fingerprint_version) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [sequence, table, tail.start, tail.end, tail.rows, tail.checksum, tail.version],
+        )
+
+
+def committed_tail(conn, table: str) -> TailFingerprint | None:
+    """The tail fingerprint of the extract behind ``table``'s committed watermark, or None.
+
+    Found only when the sequence that last advanced the watermark recorded a tail ending
+    exactly at the watermark (the end of the window its store upsert committed).
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT t.tail_start, t.tail_end, t.tail_rows, t.tail_checksum, t.fingerprint_version "
+            "FROM etl_control.watermark w JOIN etl_control.extract_tail t ON t.table_name = w.table_name "
+            "AND t.execution_sequence = w.execution_sequence AND t.tail_end = w.watermark_value "
+            "WHERE w.table_name = %s",
+            [table],
+        )
+        row = cur.fetchone()
+    return None if row is None else TailFingerprint(row[0], row[1], int(row[2]), Decimal(row[3]), row[4])
 
 
 def advance_watermark(conn, table: str, watermark_column: str, value: datetime, sequence: int) -> None:

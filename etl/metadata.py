@@ -86,12 +86,19 @@ def is_identifier(name: object) -> bool:
     return isinstance(name, str) and bool(IDENTIFIER_RE.match(name))
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML was built with it
+_LOADED: dict = {}  # folder -> (file stats, tables): see load_metadata
+
+
 def load_metadata(config_dir: str | Path) -> dict[str, TableMeta]:
     """Load and validate every ``*.yaml``/``*.yml`` file of ``config_dir``.
 
-    Returns ``{table_name: TableMeta}`` ordered by table name. Raises ConfigError when the
-    folder holds no metadata, a file is not valid YAML, a table is defined twice, or any
-    entry breaks the rules above (all problems are listed in one message).
+    Returns ``{table_name: TableMeta}`` ordered by table name (a new dict each call). The
+    parsed result is kept per folder while its files' names, sizes and modification times
+    stay the same: every Luigi task asks for it, and parsing costs milliseconds. Raises
+    ConfigError when the folder holds no metadata, a file is not valid YAML, a table is
+    defined twice, or any entry breaks the rules above (all problems are listed in one
+    message).
     """
     folder = Path(config_dir)
     if not folder.is_dir():
@@ -101,11 +108,15 @@ def load_metadata(config_dir: str | Path) -> dict[str, TableMeta]:
     files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
     if not files:
         raise ConfigError(f"no *.yaml table metadata in {str(folder)!r}")
+    stats = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    cached = _LOADED.get(str(folder.resolve()))
+    if cached is not None and cached[0] == stats:
+        return dict(cached[1])
     tables: dict[str, TableMeta] = {}
     problems: list[str] = []
     for path in files:
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if document is None:
@@ -124,7 +135,9 @@ def load_metadata(config_dir: str | Path) -> dict[str, TableMeta]:
     _check_target_names_unique(tables, problems)
     if problems:
         raise ConfigError("invalid table metadata:\n  " + "\n  ".join(problems))
-    return dict(sorted(tables.items()))
+    result = dict(sorted(tables.items()))
+    _LOADED[str(folder.resolve())] = (stats, result)
+    return dict(result)
 
 
 def _parse_entry(path: str, name: object, entry: object) -> tuple[TableMeta | None, list[str]]:

@@ -291,6 +291,16 @@ CONTROL_DDL = [
         recorded_datetime TIMESTAMP NOT NULL DEFAULT GETDATE(),
         fingerprint_bytes INTEGER,
         PRIMARY KEY (execution_sequence, file_id))""",
+    """CREATE TABLE IF NOT EXISTS etl_control.extract_tail (
+        execution_sequence INTEGER NOT NULL,
+        table_name VARCHAR(256) NOT NULL,
+        tail_start TIMESTAMP NOT NULL,
+        tail_end TIMESTAMP NOT NULL,
+        tail_rows BIGINT NOT NULL,
+        tail_checksum DECIMAL(38,0) NOT NULL,
+        fingerprint_version VARCHAR(64) NOT NULL,
+        recorded_datetime TIMESTAMP NOT NULL DEFAULT GETDATE(),
+        PRIMARY KEY (execution_sequence, table_name))""",
     """CREATE TABLE IF NOT EXISTS etl_control.step_log (
         execution_sequence INTEGER NOT NULL,
         step VARCHAR(64) NOT NULL,

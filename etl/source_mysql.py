@@ -107,6 +107,34 @@ def read_column_types(conn, database: str, tables: list[str]) -> dict[str, dict[
     return result
 
 
+def is_transactional(conn, database: str, table: str) -> bool:
+    """True when ``table`` is an InnoDB table (consistent snapshots; a view or MyISAM is not)."""
+    cur = conn.cursor()
+    cur.execute("SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                [database, table])
+    row = cur.fetchone()
+    cur.close()
+    return row is not None and text_value(row[0] or "").lower() == "innodb"
+
+
+@contextmanager
+def snapshot(conn):
+    """A read-only REPEATABLE READ transaction started WITH CONSISTENT SNAPSHOT on ``conn``.
+
+    Every query inside sees the same committed state (InnoDB), so a fingerprint and an
+    extract taken inside agree with each other. Commits on leaving; after an error the
+    transaction ends when the caller closes the connection (a half-read streaming result
+    cannot be rolled back on the same connection).
+    """
+    cur = conn.cursor()
+    # (mysql-connector's start_transaction refuses READ ONLY on MariaDB: it reads its version as 5.5.5)
+    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+    cur.close()
+    yield conn
+    conn.commit()
+
+
 def source_clock(conn) -> datetime:
     """Return the source server's current UTC time (microseconds), naive datetime."""
     cur = conn.cursor()

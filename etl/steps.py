@@ -8,12 +8,16 @@ marker and the run summary reads). Steps open their own connections: with
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 
 import psycopg2
 
@@ -188,8 +192,10 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                 log.warning("table %s: %d rows have a %s later than the source clock %s; they are read by every "
                             "extract until that time has passed", meta.name, future_watermarks, meta.watermark_column, clock)
         select, date_columns = sqlgen.staged_line_select(meta, types, sequence)
-        query, params = sqlgen.build_extract_query(meta, ctx.source.database, window, select)
-        log.info("extract %s window [%s, %s)", meta.name, window.start, window.end)
+        fingerprinted = (meta.is_incremental and window.end is not None
+                         and source_mysql.is_transactional(src, ctx.source.database, meta.name))
+        previous_tail = control.committed_tail(wh, meta.name) if fingerprinted and window.start is not None else None
+        wh.commit()  # no warehouse transaction stays open while the rows stream
         next_report = [PROGRESS_EVERY_ROWS]
 
         def on_batch(rows: int) -> None:
@@ -200,7 +206,14 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                     progress(rows)
 
         try:
-            with ctx.staging.write_parts(SOURCE, meta.name, sequence) as parts:
+            with ctx.staging.write_parts(SOURCE, meta.name, sequence) as parts, \
+                    (source_mysql.snapshot(src) if fingerprinted else contextlib.nullcontext()):
+                tail, read_window = None, window
+                if fingerprinted:  # in the extract's snapshot: fingerprint its tail, verify the overlap
+                    tail, read_window = _fingerprint_tail(ctx, meta, src, types, window, previous_tail)
+                query, params = sqlgen.build_extract_query(meta, ctx.source.database, read_window, select)
+                log.info("extract %s window [%s, %s)%s", meta.name, window.start, window.end,
+                         f", reading from {read_window.start}" if read_window is not window else "")
                 rows, invalid_dates = write_lines(
                     parts, list(meta.columns), source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows),
                     date_columns, on_batch,
@@ -212,6 +225,9 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
             raise ExtractError(
                 f"table {meta.name!r}: writing staging file under {ctx.staging.describe()} failed: {exc}"
             ) from None
+        if tail is not None:  # the staged rows and this fingerprint come from one snapshot
+            control.record_tail(wh, sequence, meta.name, tail)
+            wh.commit()
     seconds = round(time.monotonic() - started, 3)
     for column, n in invalid_dates.items():
         log.warning("table %s, column %s: %d zero or partial dates (e.g. 0000-00-00) staged as NULL", meta.name, column, n)
@@ -226,10 +242,47 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         "future_watermark_rows": future_watermarks,
         "invalid_dates": invalid_dates,
         "pg_types": pg_types,
+        "read_start": read_window.start.isoformat(sep=" ") if read_window.start else None,
         "file": str(ctx.staging.part_path(SOURCE, meta.name, sequence)),
         "parts": parts.count,
         "seconds": seconds,
     }
+
+
+def _fingerprint_tail(ctx: Context, meta: TableMeta, src, types: dict, window: sqlgen.Window,
+                      previous: control.TailFingerprint | None) -> tuple[control.TailFingerprint, sqlgen.Window]:
+    """Fingerprint the window's tail and, when possible, verify its look-back overlap.
+
+    Runs on ``src`` inside the extract's consistent snapshot. The tail is the window's
+    last ``lookback_seconds`` ``[end - lookback, end)`` (not before the window start): the
+    span the next window reads again. ``previous`` is the tail recorded by the extract
+    behind the committed watermark (``control.committed_tail``). When it is exactly this
+    window's overlap ``[start, previous end)`` and the source still holds the same rows
+    there (same count and hash sum, same hash expression), nothing was committed late into
+    the overlap, so only ``[previous end, end)`` is read: the overlap costs one index range
+    scan in MySQL instead of a re-extract, landing and upsert of every row changed in the
+    last ``lookback_seconds``. The staged rows and the new tail come from the same
+    snapshot, so the tail describes rows that are staged or verified as already stored.
+    Returns ``(tail fingerprint, window to read)``.
+    """
+    lookback = timedelta(seconds=ctx.etl.lookback_seconds)
+    tail_start = window.end - lookback if window.start is None else max(window.end - lookback, window.start)
+    expression = sqlgen.row_fingerprint_sql(meta, types)
+    version = hashlib.sha256(f"{expression}|{meta.where_clause}".encode()).hexdigest()[:16]
+    ranges = [(tail_start, window.end)]
+    if previous is not None and not (previous.version == version and previous.start == window.start
+                                     and window.start < previous.end <= window.end):
+        previous = None
+    if previous is not None:
+        ranges.append((previous.start, previous.end))
+    values = source_mysql.fetch_one(src, sqlgen.range_fingerprint_query(meta, ctx.source.database, types, len(ranges)),
+                                    sqlgen.range_fingerprint_params(ranges))
+    tail = control.TailFingerprint(tail_start, window.end, int(values[0]), Decimal(values[1]), version)
+    if previous is not None and (int(values[2]), Decimal(values[3])) == (previous.rows, previous.checksum):
+        log.info("extract %s: look-back overlap [%s, %s) unchanged since the previous extract (%d rows); not read again",
+                 meta.name, previous.start, previous.end, previous.rows)
+        return tail, sqlgen.Window(previous.end, window.end, window.source_clock)
+    return tail, window
 
 
 def _columns_missing_in_store(conn, meta: TableMeta) -> list[str]:

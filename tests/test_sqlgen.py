@@ -17,6 +17,8 @@ from etl.sqlgen import (
     landing_copy_sql,
     mysql_ident,
     pg_type,
+    range_fingerprint_params,
+    range_fingerprint_query,
     staged_line_select,
     upsert_sql,
 )
@@ -209,3 +211,27 @@ def test_staged_line_select_formats_by_type_and_flags_invalid_dates():
     types["quantity"] = SourceColumn("quantity", "blob", "blob")
     with pytest.raises(ConfigError, match="table 'order_lines', column 'quantity'"):
         staged_line_select(META, types, 42)
+
+
+def test_range_fingerprint_query_hashes_the_staged_text_of_each_range_in_one_scan():
+    types = {
+        "order_no": SourceColumn("order_no", "varchar", "varchar(20)", char_length=20),
+        "order_line_no": SourceColumn("order_line_no", "int", "int(11)"),
+        "quantity": SourceColumn("quantity", "decimal", "decimal(10,2)", numeric_precision=10, numeric_scale=2),
+        "updated_datetime": SourceColumn("updated_datetime", "datetime", "datetime", datetime_precision=0),
+    }
+    bad = "(YEAR(`updated_datetime`) = 0 OR MONTH(`updated_datetime`) = 0 OR DAY(`updated_datetime`) = 0)"
+    text = ("CONCAT_WS(',', "
+            """IFNULL(CONCAT('"', REPLACE(CONVERT(`order_no` USING utf8mb4), '"', '""'), '"'), ''), """
+            f"IFNULL(`order_line_no`, ''), IFNULL(`quantity`, ''), IFNULL(IF({bad}, NULL, `updated_datetime`), ''))")
+    inside = "x.wm >= %s AND x.wm < %s"
+    assert range_fingerprint_query(META, "shop", types, 2) == (
+        f"SELECT COALESCE(SUM({inside}), 0), COALESCE(SUM(IF({inside}, x.h, 0)), 0), "
+        f"COALESCE(SUM({inside}), 0), COALESCE(SUM(IF({inside}, x.h, 0)), 0) "
+        f"FROM (SELECT `updated_datetime` AS wm, CAST(CONV(LEFT(MD5({text}), 15), 16, 10) AS UNSIGNED) AS h "
+        "FROM `shop`.`order_lines` WHERE `updated_datetime` >= %s AND `updated_datetime` < %s "
+        "AND (is_test = 0)) AS x"
+    )
+    a, b, c, d = (datetime(2024, 1, 1, h) for h in (1, 2, 3, 4))
+    # each range bounds its count and its sum; the scanned index range is their union
+    assert range_fingerprint_params([(c, d), (a, b)]) == [c, d, c, d, a, b, a, b, a, d]
