@@ -132,6 +132,7 @@ class dw_etl(luigi.Config):  # noqa: N801
     parallel_copies = luigi.IntParameter(default=1)
     parallel_copy_min_rows = luigi.IntParameter(default=200000)
     detect_hard_deletes = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
+    stream_landing = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
     retry_count = luigi.IntParameter(default=3)
     retry_delay_seconds = luigi.FloatParameter(default=2.0)
 
@@ -188,6 +189,7 @@ class EtlSettings:
     retry_delay_seconds: float = 2.0
     parallel_copies: int = 1
     parallel_copy_min_rows: int = 200000
+    stream_landing: bool = True
 
 
 @_memoised
@@ -254,6 +256,7 @@ def etl_settings() -> EtlSettings:
         retry_delay_seconds=cfg.retry_delay_seconds,
         parallel_copies=cfg.parallel_copies,
         parallel_copy_min_rows=cfg.parallel_copy_min_rows,
+        stream_landing=cfg.stream_landing,
     )
 
 

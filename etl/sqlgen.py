@@ -399,6 +399,11 @@ def landing_delete_sequence_sql(meta: TableMeta) -> sql.Composable:
     return sql.SQL("DELETE FROM {} WHERE execution_sequence = %s").format(_qualified(meta.landing_table))
 
 
+def landing_sequence_count_sql(meta: TableMeta) -> sql.Composable:
+    """Count one sequence's landing rows (param: execution_sequence)."""
+    return sql.SQL("SELECT count(*) FROM {} WHERE execution_sequence = %s").format(_qualified(meta.landing_table))
+
+
 def landing_purge_sql(meta: TableMeta) -> sql.Composable:
     """Delete landing rows of sequences older than the kept ones (param: oldest sequence to keep)."""
     return sql.SQL("DELETE FROM {} WHERE execution_sequence < %s").format(_qualified(meta.landing_table))

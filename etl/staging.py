@@ -23,6 +23,8 @@ import gzip
 import io
 import os
 import tempfile
+import threading
+from collections import deque
 from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,12 +43,23 @@ class PartFiles:
     def __init__(self, opener):
         self._opener = opener
         self.handles: dict[int, object] = {}
+        self._mirrors: dict[int, object] = {}
+
+    def mirror(self, index: int, sink) -> None:
+        """Hand every byte written to part ``index`` (header included) also to ``sink(data)``.
+
+        Must be called before the part is first opened.
+        """
+        self._mirrors[index] = sink
 
     def part(self, index: int, header: bytes = b""):
         """The binary file of part ``index`` (opened, with ``header`` written, on first use)."""
         handle = self.handles.get(index)
         if handle is None:
-            handle = self.handles[index] = self._opener(index)
+            handle = self._opener(index)
+            if index in self._mirrors:
+                handle = _Tee(handle, self._mirrors[index])
+            self.handles[index] = handle
             handle.write(header)
         return handle
 
@@ -59,6 +72,93 @@ class PartFiles:
         """Close every opened part."""
         for handle in self.handles.values():
             handle.close()
+
+
+class _Tee:
+    """A binary file whose writes also go to ``sink(data)``."""
+
+    def __init__(self, handle, sink):
+        self._handle, self._sink = handle, sink
+
+    def write(self, data: bytes) -> int:
+        self._handle.write(data)
+        self._sink(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class BytePipe:
+    """Bytes handed from a writing thread to a reading one (a COPY FROM STDIN), bounded in memory.
+
+    ``write(data)`` blocks while ``limit_bytes`` or more wait to be read; ``read(size)``
+    (the file interface ``copy_expert`` uses) blocks until bytes arrive, returns ``b""``
+    after ``close()``, and raises the writer's error after ``abort(error)``. When the
+    reader gives up it calls ``discard()``: later writes are dropped, so the writer never
+    blocks on a reader that is gone.
+    """
+
+    def __init__(self, limit_bytes: int = 8 << 20):
+        self._limit = limit_bytes
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._closed = False
+        self._discarding = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for the reader (blocking while the pipe is full)."""
+        with self._cond:
+            while self._size >= self._limit and not self._discarding:
+                self._cond.wait()
+            if self._discarding or not data:
+                return
+            self._chunks.append(bytes(data))
+            self._size += len(data)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """The writer is done: the reader gets ``b""`` once the queued bytes are read."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def abort(self, error: BaseException) -> None:
+        """The writer failed: the reader's next ``read`` raises ``error``."""
+        with self._cond:
+            self._error = error
+            self._cond.notify_all()
+
+    def discard(self) -> None:
+        """The reader stopped: drop what is queued and every later write."""
+        with self._cond:
+            self._discarding = True
+            self._chunks.clear()
+            self._size = 0
+            self._cond.notify_all()
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all queued when negative); ``b""`` at the end."""
+        with self._cond:
+            while not self._chunks and not self._closed and self._error is None:
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
+            taken: list[bytes] = []
+            count = 0
+            while self._chunks and (size < 0 or count < size):
+                chunk = self._chunks.popleft()
+                if 0 <= size < count + len(chunk):
+                    cut = size - count
+                    self._chunks.appendleft(chunk[cut:])
+                    chunk = chunk[:cut]
+                taken.append(chunk)
+                count += len(chunk)
+            self._size -= count
+            self._cond.notify_all()
+            return b"".join(taken)
 
 
 class LocalStaging:
@@ -109,12 +209,6 @@ class LocalStaging:
             parts.close()
             for index in parts.handles:
                 temporary(index).unlink(missing_ok=True)
-
-    @contextmanager
-    def write_part(self, source: str, table: str, sequence: int):
-        """Yield a binary file for the sequence's single part (see :meth:`write_parts`)."""
-        with self.write_parts(source, table, sequence) as parts:
-            yield parts.part(0)
 
     def open_part(self, source: str, table: str, sequence: int, part: int = 0):
         """Open one of the sequence's part files for reading as bytes (for COPY)."""
@@ -221,12 +315,6 @@ class S3Staging:
             for index in sorted(parts.handles):
                 key = self.part_key(source, table, sequence, index)
                 self._call(f"upload {key}", lambda: self.client.upload_file(temporary(index), self.bucket, key, Config=config))
-
-    @contextmanager
-    def write_part(self, source: str, table: str, sequence: int):
-        """Yield a binary file for the sequence's single part (see :meth:`write_parts`)."""
-        with self.write_parts(source, table, sequence) as parts:
-            yield parts.part(0)
 
     def _delete_prefix(self, prefix: str) -> None:
         pages = self._call(

@@ -13,7 +13,9 @@ import hashlib
 import json
 import logging
 import tempfile
+import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,7 +37,7 @@ from etl.errors import (
     is_transient_postgres,
 )
 from etl.metadata import TableMeta, check_against_source, load_metadata
-from etl.staging import csv_writer, open_staging, write_lines
+from etl.staging import BytePipe, csv_writer, open_staging, write_lines
 
 log = logging.getLogger(__name__)
 
@@ -205,9 +207,15 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                 if progress is not None:
                     progress(rows)
 
+        streamed = StreamedLanding(ctx, meta, sequence, pg_types) if streams_landing(ctx) else None
+        landing = None
         try:
+            if streamed is not None:
+                streamed.start()
             with ctx.staging.write_parts(SOURCE, meta.name, sequence) as parts, \
                     (source_mysql.snapshot(src) if fingerprinted else contextlib.nullcontext()):
+                if streamed is not None:
+                    parts.mirror(0, streamed.sink)
                 tail, read_window = None, window
                 if fingerprinted:  # in the extract's snapshot: fingerprint its tail, verify the overlap
                     tail, read_window = _fingerprint_tail(ctx, meta, src, types, window, previous_tail)
@@ -221,10 +229,19 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                     # keeps one core busy)
                     split_after_rows=ctx.etl.parallel_copy_min_rows, part_count=ctx.etl.parallel_copies,
                 )
-        except (OSError, StagingError) as exc:
-            raise ExtractError(
-                f"table {meta.name!r}: writing staging file under {ctx.staging.describe()} failed: {exc}"
-            ) from None
+                landed = streamed is not None and streamed.finish(rows)
+            if landed:  # the staging file is published: the landing rows may commit
+                landing = streamed.commit()
+        except BaseException as exc:
+            if streamed is not None:
+                streamed.close(exc)
+            if isinstance(exc, (OSError, StagingError)):
+                raise ExtractError(
+                    f"table {meta.name!r}: writing staging file under {ctx.staging.describe()} failed: {exc}"
+                ) from None
+            raise
+        if streamed is not None:
+            streamed.close()
         if tail is not None:  # the staged rows and this fingerprint come from one snapshot
             control.record_tail(wh, sequence, meta.name, tail)
             wh.commit()
@@ -245,6 +262,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         "read_start": read_window.start.isoformat(sep=" ") if read_window.start else None,
         "file": str(ctx.staging.part_path(SOURCE, meta.name, sequence)),
         "parts": parts.count,
+        "landing": landing,
         "seconds": seconds,
     }
 
@@ -342,42 +360,47 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
     ones. A split extract (``parts`` > 1) is loaded by one COPY per part on parallel
     connections, each committing on its own after the delete committed: a failure leaves
     part of the sequence in landing, which the rerun (no marker was written) replaces.
-    ``source`` names the staging folder (``mysql``, ``weblog``). Raises LoadError naming
-    table and file when COPY fails or loads another row count than was extracted.
-    Returns ``{"rows", "seconds"}``.
+    When the extract already streamed its rows into landing (``extracted["landing"]``, see
+    :class:`StreamedLanding`) and that load was not taken over before, it is taken over
+    after checking the landing row count, without a second COPY; a rerun of this step
+    (its marker deleted) always COPYs the staging file again. ``source`` names the staging
+    folder (``mysql``, ``weblog``). Raises LoadError naming table and file when COPY fails
+    or loads another row count than was extracted. Returns ``{"rows", "seconds"}``.
     """
     started = time.monotonic()
     path = ctx.staging.part_path(source, meta.name, sequence)
     with warehouse.connection(ctx.warehouse) as conn:
         rs = warehouse.is_redshift(conn)
+        streamed = extracted.get("landing")
+        if streamed is not None and not rs and _take_over_streamed(conn, meta, sequence, extracted["rows"], streamed):
+            log.info("landing %s: %d rows, streamed by the extract in %.2f s", meta.landing_table,
+                     streamed["rows"], streamed["seconds"])
+            return {"table": meta.name, "execution_sequence": sequence, "rows": streamed["rows"],
+                    "replaced_rows": streamed["replaced_rows"], "seconds": streamed["seconds"], "streamed": True}
         ddl = (redshift.landing_ddl if rs else sqlgen.landing_ddl)(meta, extracted["pg_types"])
         _run_ddl(conn, ddl, meta.landing_table, extracted["pg_types"], meta.name)
         try:
             with conn.cursor() as cur:
-                cur.execute(sqlgen.landing_delete_sequence_sql(meta), [sequence])
-                replaced = cur.rowcount
                 if rs:
+                    cur.execute(sqlgen.landing_delete_sequence_sql(meta), [sequence])
+                    replaced = cur.rowcount
                     # Redshift reads the gzip objects itself (IAM role, every part in parallel); nothing
                     # streams through here
                     cur.execute(redshift.copy_sql(meta), [ctx.staging.parts_uri(source, meta.name, sequence),
                                                           ctx.warehouse.iam_role])
                     cur.execute("SELECT pg_last_copy_count()")
                     rows = cur.fetchone()[0]
+                    cur.execute(sqlgen.landing_purge_sql(meta), [sequence - ctx.etl.landing_keep_sequences + 1])
                 else:
-                    cur.execute(sqlgen.is_empty_sql(meta.landing_table))
-                    drop_index, create_index = sqlgen.landing_index_sql(meta)
-                    empty = cur.fetchone()[0]
-                    if empty:  # first load: build the sequence index once, after the COPY
-                        cur.execute(drop_index)
                     parts = extracted.get("parts", 1)
-                    if parts == 1:
-                        rows = _copy_part(ctx, meta, source, sequence, 0, cur)
-                    else:  # the delete (and index drop) commit first; each part's COPY commits on its own
-                        conn.commit()
-                        rows = _copy_parts(ctx, meta, source, sequence, parts)
-                    if empty:
-                        cur.execute(create_index)
-                cur.execute(sqlgen.landing_purge_sql(meta), [sequence - ctx.etl.landing_keep_sequences + 1])
+
+                    def copy(cursor) -> int:
+                        if parts == 1:
+                            return _copy_part(ctx, meta, source, sequence, 0, cursor)
+                        conn.commit()  # the delete (and index drop) commit first; each part's COPY commits on its own
+                        return _copy_parts(ctx, meta, source, sequence, parts)
+
+                    rows, replaced = _replace_landing_rows(cur, meta, sequence, ctx.etl.landing_keep_sequences, copy)
         except (FileNotFoundError, StagingError) as exc:
             raise LoadError(
                 f"table {meta.name!r}: staging file {path} cannot be read ({exc}); delete the extract marker "
@@ -397,6 +420,163 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
         conn.commit()
     log.info("landing %s: %d rows in %.2f s", meta.landing_table, rows, seconds)
     return {"table": meta.name, "execution_sequence": sequence, "rows": rows, "replaced_rows": replaced, "seconds": seconds}
+
+
+def _replace_landing_rows(cur, meta: TableMeta, sequence: int, keep_sequences: int, copy) -> tuple[int, int]:
+    """Replace one sequence's landing rows in the caller's transaction (PostgreSQL).
+
+    Deletes the sequence's rows, runs ``copy(cur)`` (returns the rows it loaded) and
+    purges sequences older than the ``keep_sequences`` newest. Into an empty table (the
+    first load) the sequence index is dropped before the COPY and built once after it:
+    one bulk build is cheaper than a million index inserts. Returns ``(rows, replaced)``.
+    """
+    cur.execute(sqlgen.landing_delete_sequence_sql(meta), [sequence])
+    replaced = cur.rowcount
+    cur.execute(sqlgen.is_empty_sql(meta.landing_table))
+    empty = cur.fetchone()[0]
+    drop_index, create_index = sqlgen.landing_index_sql(meta)
+    if empty:
+        cur.execute(drop_index)
+    rows = copy(cur)
+    if empty:
+        cur.execute(create_index)
+    cur.execute(sqlgen.landing_purge_sql(meta), [sequence - keep_sequences + 1])
+    return rows, replaced
+
+
+class StreamedLanding:
+    """The landing load of an extract, fed while the extract writes its staging file (PostgreSQL).
+
+    An extract and its landing COPY done one after the other keep one core busy each in
+    turn; fed through a :class:`etl.staging.BytePipe`, the COPY parses rows while MySQL
+    (or the log parser) produces the next ones. Use: ``start()`` (landing DDL, then the
+    COPY in a thread of this process, on its own connection), ``sink`` as the mirror of
+    the staging part, ``finish(rows)`` once the staging file is complete, ``commit()``
+    once it is published, and ``close()`` always. The landing rows commit only after the
+    staging file exists, and the extract marker (written after ``commit()``) records the
+    load in ``"landing"``, which :func:`load_landing` takes over. A COPY that fails does not
+    fail the extract: the load is rolled back and the landing step COPYs the staging file
+    as usual (and reports the error, if it persists). Same transaction as
+    :func:`load_landing`: delete the sequence's rows, COPY, purge old sequences.
+    """
+
+    def __init__(self, ctx: Context, meta: TableMeta, sequence: int, pg_types: dict[str, str]):
+        self.ctx, self.meta, self.sequence, self.pg_types = ctx, meta, sequence, pg_types
+        self.pipe = BytePipe()
+        self.conn = None
+        self.error: BaseException | None = None
+        self.result: tuple[int, int] | None = None
+        self.seconds = 0.0
+        self._thread: threading.Thread | None = None
+        self._load_id = uuid.uuid4().hex
+
+    def start(self) -> None:
+        """Create or migrate the landing table, then start the COPY thread.
+
+        Any failure here (warehouse unreachable, a schema-drift error) only turns the
+        streaming off: the landing step meets the same problem and reports it.
+        """
+        try:
+            self.conn = warehouse.connect(self.ctx.warehouse)
+            _run_ddl(self.conn, sqlgen.landing_ddl(self.meta, self.pg_types), self.meta.landing_table,
+                     self.pg_types, self.meta.name)
+        except (EltError, psycopg2.Error) as exc:
+            log.info("table %s: landing not streamed beside the extract (%s)", self.meta.name, exc)
+            self.error = exc
+            self.pipe.discard()
+            return
+        self._thread = threading.Thread(target=self._copy, name=f"landing-{self.meta.name}", daemon=True)
+        self._thread.start()
+
+    def sink(self, data: bytes) -> None:
+        """Hand staged bytes to the COPY (dropped once the COPY has failed)."""
+        self.pipe.write(data)
+
+    def _copy(self) -> None:
+        started = time.monotonic()
+        copy_sql = sqlgen.landing_copy_sql(self.meta)
+
+        def copy(cur) -> int:
+            cur.copy_expert(copy_sql, self.pipe, size=COPY_BUFFER_BYTES)
+            return cur.rowcount
+
+        try:
+            with self.conn.cursor() as cur:
+                self.result = _replace_landing_rows(cur, self.meta, self.sequence,
+                                                    self.ctx.etl.landing_keep_sequences, copy)
+        except BaseException as exc:  # noqa: BLE001 - reported by finish(); the landing step retries
+            self.error = exc
+            self.pipe.discard()
+        self.seconds = round(time.monotonic() - started, 3)
+
+    def finish(self, rows: int) -> bool:
+        """The staging file holds ``rows`` rows: wait for the COPY; True when it loaded exactly those."""
+        self.pipe.close()
+        if self._thread is None:  # never started (see start())
+            return False
+        self._thread.join()
+        if self.error is None and self.result is not None and self.result[0] == rows:
+            return True
+        reason = _pg_message(self.error) if isinstance(self.error, psycopg2.Error) else (
+            self.error or f"COPY loaded {self.result[0] if self.result else 0} of {rows} rows")
+        log.warning("table %s: the landing load streamed beside the extract failed (%s); the landing step loads "
+                    "the staging file instead", self.meta.name, reason)
+        self.conn.rollback()
+        return False
+
+    def commit(self) -> dict | None:
+        """Commit the load (with its step_log row); returns the ``"landing"`` entry of the extract
+        marker, or None when the commit failed (the landing step then COPYs the staging file)."""
+        rows, replaced = self.result
+        try:
+            control.log_step(self.conn, self.sequence, "landing_streamed", self.meta.name, rows, self.seconds,
+                             json.dumps({"load_id": self._load_id, "replaced": replaced}))
+            self.conn.commit()
+        except psycopg2.Error as exc:
+            log.warning("table %s: committing the streamed landing load failed (%s); the landing step loads the "
+                        "staging file instead", self.meta.name, _pg_message(exc))
+            return None
+        return {"load_id": self._load_id, "rows": rows, "replaced_rows": replaced, "seconds": self.seconds}
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Stop the COPY (``error``: the extract failed; nothing is committed) and close the connection."""
+        if self._thread is not None and self._thread.is_alive():
+            self.pipe.abort(error or ExtractError(f"table {self.meta.name!r}: extract stopped"))
+            self._thread.join()
+        if self.conn is not None:
+            self.conn.close()
+
+
+def streams_landing(ctx: Context) -> bool:
+    """True when extracts stream their rows into landing as they stage them (:class:`StreamedLanding`):
+    ``[dw_etl] stream_landing`` on, a PostgreSQL warehouse (Redshift COPYs from S3) and one
+    staging part per extract (``parallel_copies = 1``)."""
+    return ctx.etl.stream_landing and ctx.warehouse.flavor == "postgres" and ctx.etl.parallel_copies == 1
+
+
+def _take_over_streamed(conn, meta: TableMeta, sequence: int, extracted_rows: int, streamed: dict) -> bool:
+    """True when the extract's streamed landing load is still this sequence's landing rows and is
+    taken over now (recorded in step_log, committed); False when the landing step must COPY."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FILTER (WHERE step = 'landing_streamed' AND details->>'load_id' = %(id)s), "
+            "count(*) FILTER (WHERE step = 'landing' AND details->>'streamed_load' = %(id)s) "
+            "FROM etl_control.step_log WHERE execution_sequence = %(seq)s AND table_name = %(table)s "
+            "AND step IN ('landing', 'landing_streamed')",
+            {"id": streamed["load_id"], "seq": sequence, "table": meta.name},
+        )
+        loaded, taken = cur.fetchone()
+        if not loaded or taken:
+            conn.rollback()
+            return False
+        cur.execute(sqlgen.landing_sequence_count_sql(meta), [sequence])
+        if cur.fetchone()[0] != extracted_rows:
+            conn.rollback()
+            return False
+    control.log_step(conn, sequence, "landing", meta.name, extracted_rows, streamed["seconds"],
+                     json.dumps({"streamed_load": streamed["load_id"], "replaced": streamed["replaced_rows"]}))
+    conn.commit()
+    return True
 
 
 def _copy_part(ctx: Context, meta: TableMeta, source: str, sequence: int, part: int, cur) -> int:

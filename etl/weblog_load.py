@@ -23,7 +23,7 @@ from etl.device import classify
 from etl.geo import CountryLookup
 from etl.metadata import QualifiedName, TableMeta
 from etl.staging import header_line
-from etl.steps import Context
+from etl.steps import Context, StreamedLanding, streams_landing
 from etl.weblog import FIELDS, parse_block
 
 log = logging.getLogger(__name__)
@@ -142,9 +142,15 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
             windows = _windows(conn, sequence)
         by_id = {fid: lf for fid, (lf, _) in logfiles.identify(
             discovered, {w["file_id"]: w["fingerprint_bytes"] for w in windows}).items()}
+        streamed = StreamedLanding(ctx, META, sequence, COLUMN_TYPES) if streams_landing(ctx) else None
+        landing = None
         try:
-            with ctx.staging.write_part(SOURCE, META.name, sequence) as handle:
-                handle.write(header_line(["execution_sequence", *META.columns]))
+            if streamed is not None:
+                streamed.start()
+            with ctx.staging.write_parts(SOURCE, META.name, sequence) as parts:
+                if streamed is not None:
+                    parts.mirror(0, streamed.sink)
+                handle = parts.part(0, header_line(["execution_sequence", *META.columns]))
                 for window in windows:
                     lf = by_id.get(window["file_id"])
                     if lf is None:
@@ -160,9 +166,18 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
                             "WHERE execution_sequence = %s AND file_id = %s",
                             [stats["read_offset"], stats["read_line_no"], sequence, window["file_id"]],
                         )
+                landed = streamed is not None and streamed.finish(totals["rows"])
+            if landed:  # the staging file is published: the landing rows may commit
+                landing = streamed.commit()
+        except BaseException as exc:
+            if streamed is not None:
+                streamed.close(exc)
+            raise
         finally:
             for rejects in reject_handles.values():
                 rejects.close()
+        if streamed is not None:
+            streamed.close()
         conn.commit()
     seconds = round(time.monotonic() - started, 3)
     rate = totals["lines"] / seconds if seconds else 0
@@ -185,6 +200,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         "distinct_ips": countries.lookups,
         "ipinfo": {"looked_up": countries.ipinfo_lookups, "cache_hits": countries.cache_hits,
                    "fallbacks": countries.fallbacks},
+        "landing": landing,
         "seconds": seconds,
     }
 

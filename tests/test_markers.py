@@ -37,16 +37,16 @@ def test_write_json_atomic(tmp_path):
 def test_staging_rewrite_replaces_only_its_own_sequence(tmp_path):
     staging = LocalStaging(tmp_path)
     for seq in (1, 2):
-        with staging.write_part("mysql", "t", seq) as handle:
-            handle.write(f"seq {seq}\n".encode())
-    with staging.write_part("mysql", "t", 2) as handle:
-        handle.write(b"again\n")
+        with staging.write_parts("mysql", "t", seq) as parts:
+            parts.part(0).write(f"seq {seq}\n".encode())
+    with staging.write_parts("mysql", "t", 2) as parts:
+        parts.part(0).write(b"again\n")
     assert staging.part_path("mysql", "t", 1).read_text() == "seq 1\n"
     assert staging.part_path("mysql", "t", 2).read_text() == "again\n"
     assert str(staging.part_path("mysql", "t", 2)).endswith("mysql/t/execution_sequence=2/part-00000.csv")
     try:
-        with staging.write_part("mysql", "t", 3) as handle:
-            handle.write(b"partial")
+        with staging.write_parts("mysql", "t", 3) as parts:
+            parts.part(0).write(b"partial")
             raise RuntimeError("boom")
     except RuntimeError:
         pass
