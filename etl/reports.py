@@ -29,7 +29,6 @@ from pathlib import Path
 
 import psycopg2
 from psycopg2 import sql
-from tabulate import tabulate
 
 from etl import redshift, warehouse
 from etl.config import WarehouseSettings
@@ -269,6 +268,8 @@ def build_for_sequence(settings: WarehouseSettings, sql_dir: str | Path, reports
 
 def render(result: ReportResult) -> str:
     """A readable text table of one report."""
+    from tabulate import tabulate
+
     rows = [[_cell(v) for v in row] for row in result.rows]
     return f"{result.title} ({result.name})\n" + tabulate(rows, headers=result.columns, tablefmt="simple", disable_numparse=True)
 

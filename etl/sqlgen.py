@@ -161,27 +161,33 @@ def range_fingerprint_params(ranges: list[tuple[datetime, datetime]]) -> list:
     return params + [min(lo for lo, _ in ranges), max(hi for _, hi in ranges)]
 
 
-def build_extract_query(meta: TableMeta, database: str, window: Window, select: str | None = None) -> tuple[str, list]:
+def build_extract_query(meta: TableMeta, database: str, window: Window, select: str | None = None,
+                        tail: tuple[datetime, datetime] | None = None) -> tuple[str, list]:
     """Return ``(sql, params)`` selecting ``meta.columns`` of the window's rows (no ORDER BY).
 
     ``select`` replaces the plain column list (see :func:`staged_line_select`).
     Incremental tables read ``wm >= start AND wm < end`` (a missing bound omitted), plus
     the rows no window would ever hold: ``wm > source_clock`` (future-dated) and, with
     ``null_watermark_policy: include``, ``wm IS NULL``; the upsert makes re-reading those
-    harmless. ``where_clause`` is ANDed
-    in parentheses. Params are datetimes for mysql-connector.
+    harmless. ``where_clause`` is ANDed in parentheses. With ``tail = (lo, hi)`` a last
+    selected value flags the rows whose watermark lies in ``[lo, hi)`` (1; else 0 or
+    NULL). Params are datetimes for mysql-connector.
     """
     cols = select or ", ".join(mysql_ident(c) for c in meta.columns)
+    params: list = []
+    if tail is not None:
+        wm = mysql_ident(meta.watermark_column)
+        cols += f", ({wm} >= %s AND {wm} < %s)"
+        params += list(tail)
     query = f"SELECT {cols} FROM {mysql_ident(database)}.{mysql_ident(meta.name)}"
     conditions: list[str] = []
-    params: list = []
     if meta.is_incremental and meta.watermark_column and window.end is not None:
         wm = mysql_ident(meta.watermark_column)
         inside = [f"{wm} < %s"]
-        params.append(window.end)
         if window.start is not None:
             inside.insert(0, f"{wm} >= %s")
-            params.insert(0, window.start)
+            params.append(window.start)
+        params.append(window.end)
         alternatives = [" AND ".join(inside)]
         if window.source_clock is not None:
             alternatives.append(f"{wm} > %s")
@@ -397,11 +403,6 @@ def landing_copy_sql(meta: TableMeta) -> sql.Composable:
 def landing_delete_sequence_sql(meta: TableMeta) -> sql.Composable:
     """Delete one sequence's landing rows (param: execution_sequence) so a reload replaces them."""
     return sql.SQL("DELETE FROM {} WHERE execution_sequence = %s").format(_qualified(meta.landing_table))
-
-
-def landing_sequence_count_sql(meta: TableMeta) -> sql.Composable:
-    """Count one sequence's landing rows (param: execution_sequence)."""
-    return sql.SQL("SELECT count(*) FROM {} WHERE execution_sequence = %s").format(_qualified(meta.landing_table))
 
 
 def landing_purge_sql(meta: TableMeta) -> sql.Composable:

@@ -8,8 +8,8 @@ marker and the run summary reads). Steps open their own connections: with
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
-import hashlib
 import json
 import logging
 import tempfile
@@ -18,12 +18,10 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal
 
 import psycopg2
 
-from etl import control, redshift, source_mysql, sqlgen, warehouse
+from etl import control, overlap, redshift, source_mysql, sqlgen, warehouse
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
 from etl.errors import (
     ConfigError,
@@ -44,6 +42,7 @@ log = logging.getLogger(__name__)
 SOURCE = "mysql"
 PROGRESS_EVERY_ROWS = 200_000
 BULK_INDEX_MEMORY = "256MB"  # maintenance_work_mem for the first load's index builds (server side)
+UPSERT_WORK_MEMORY = "64MB"  # work_mem of the upsert: its per-key dedup sort stays in memory
 COPY_BUFFER_BYTES = 1 << 20
 
 
@@ -194,8 +193,8 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                 log.warning("table %s: %d rows have a %s later than the source clock %s; they are read by every "
                             "extract until that time has passed", meta.name, future_watermarks, meta.watermark_column, clock)
         select, date_columns = sqlgen.staged_line_select(meta, types, sequence)
-        fingerprinted = (meta.is_incremental and window.end is not None
-                         and source_mysql.is_transactional(src, ctx.source.database, meta.name))
+        snapshotted = source_mysql.is_transactional(src, ctx.source.database, meta.name)
+        fingerprinted = snapshotted and meta.is_incremental and window.end is not None
         previous_tail = control.committed_tail(wh, meta.name) if fingerprinted and window.start is not None else None
         wh.commit()  # no warehouse transaction stays open while the rows stream
         next_report = [PROGRESS_EVERY_ROWS]
@@ -209,27 +208,39 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
 
         streamed = StreamedLanding(ctx, meta, sequence, pg_types) if streams_landing(ctx) else None
         landing = None
+        source_counts = None
         try:
             if streamed is not None:
                 streamed.start()
             with ctx.staging.write_parts(SOURCE, meta.name, sequence) as parts, \
-                    (source_mysql.snapshot(src) if fingerprinted else contextlib.nullcontext()):
+                    (source_mysql.snapshot(src) if snapshotted else contextlib.nullcontext()), \
+                    ThreadPoolExecutor(1) as pool:
+                if snapshotted and ctx.etl.detect_hard_deletes:
+                    # the store step's hard-delete check compares store with these counts; taken on a
+                    # second connection once this snapshot exists (so they never miss a staged row),
+                    # they are ready when the extract is, instead of delaying the store step
+                    source_counts = pool.submit(_source_counts, ctx, meta, window)
                 if streamed is not None:
                     parts.mirror(0, streamed.sink)
-                tail, read_window = None, window
-                if fingerprinted:  # in the extract's snapshot: fingerprint its tail, verify the overlap
-                    tail, read_window = _fingerprint_tail(ctx, meta, src, types, window, previous_tail)
-                query, params = sqlgen.build_extract_query(meta, ctx.source.database, read_window, select)
+                # in the extract's snapshot: verify the look-back overlap, fingerprint the tail (etl.overlap)
+                tail = overlap.plan(meta, ctx.source.database, types, window, ctx.etl.lookback_seconds,
+                                    previous_tail, src) if fingerprinted else None
+                read_window = tail.read_window if tail is not None else window
+                query, params = sqlgen.build_extract_query(meta, ctx.source.database, read_window, select,
+                                                           tail=tail.flagged if tail is not None else None)
                 log.info("extract %s window [%s, %s)%s", meta.name, window.start, window.end,
                          f", reading from {read_window.start}" if read_window is not window else "")
+                batches = source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows)
+                if tail is not None and tail.flagged is not None:
+                    batches = tail.hashing(batches, len(f"{sequence},"))
                 rows, invalid_dates = write_lines(
-                    parts, list(meta.columns), source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows),
-                    date_columns, on_batch,
+                    parts, list(meta.columns), batches, date_columns, on_batch,
                     # a large extract is split into parts that landing loads with concurrent COPYs (one COPY
                     # keeps one core busy)
                     split_after_rows=ctx.etl.parallel_copy_min_rows, part_count=ctx.etl.parallel_copies,
                 )
                 landed = streamed is not None and streamed.finish(rows)
+                source_counts = list(source_counts.result()) if source_counts is not None else None
             if landed:  # the staging file is published: the landing rows may commit
                 landing = streamed.commit()
         except BaseException as exc:
@@ -243,7 +254,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         if streamed is not None:
             streamed.close()
         if tail is not None:  # the staged rows and this fingerprint come from one snapshot
-            control.record_tail(wh, sequence, meta.name, tail)
+            control.record_tail(wh, sequence, meta.name, tail.fingerprint())
             wh.commit()
     seconds = round(time.monotonic() - started, 3)
     for column, n in invalid_dates.items():
@@ -263,44 +274,9 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         "file": str(ctx.staging.part_path(SOURCE, meta.name, sequence)),
         "parts": parts.count,
         "landing": landing,
+        "source_counts": source_counts,
         "seconds": seconds,
     }
-
-
-def _fingerprint_tail(ctx: Context, meta: TableMeta, src, types: dict, window: sqlgen.Window,
-                      previous: control.TailFingerprint | None) -> tuple[control.TailFingerprint, sqlgen.Window]:
-    """Fingerprint the window's tail and, when possible, verify its look-back overlap.
-
-    Runs on ``src`` inside the extract's consistent snapshot. The tail is the window's
-    last ``lookback_seconds`` ``[end - lookback, end)`` (not before the window start): the
-    span the next window reads again. ``previous`` is the tail recorded by the extract
-    behind the committed watermark (``control.committed_tail``). When it is exactly this
-    window's overlap ``[start, previous end)`` and the source still holds the same rows
-    there (same count and hash sum, same hash expression), nothing was committed late into
-    the overlap, so only ``[previous end, end)`` is read: the overlap costs one index range
-    scan in MySQL instead of a re-extract, landing and upsert of every row changed in the
-    last ``lookback_seconds``. The staged rows and the new tail come from the same
-    snapshot, so the tail describes rows that are staged or verified as already stored.
-    Returns ``(tail fingerprint, window to read)``.
-    """
-    lookback = timedelta(seconds=ctx.etl.lookback_seconds)
-    tail_start = window.end - lookback if window.start is None else max(window.end - lookback, window.start)
-    expression = sqlgen.row_fingerprint_sql(meta, types)
-    version = hashlib.sha256(f"{expression}|{meta.where_clause}".encode()).hexdigest()[:16]
-    ranges = [(tail_start, window.end)]
-    if previous is not None and not (previous.version == version and previous.start == window.start
-                                     and window.start < previous.end <= window.end):
-        previous = None
-    if previous is not None:
-        ranges.append((previous.start, previous.end))
-    values = source_mysql.fetch_one(src, sqlgen.range_fingerprint_query(meta, ctx.source.database, types, len(ranges)),
-                                    sqlgen.range_fingerprint_params(ranges))
-    tail = control.TailFingerprint(tail_start, window.end, int(values[0]), Decimal(values[1]), version)
-    if previous is not None and (int(values[2]), Decimal(values[3])) == (previous.rows, previous.checksum):
-        log.info("extract %s: look-back overlap [%s, %s) unchanged since the previous extract (%d rows); not read again",
-                 meta.name, previous.start, previous.end, previous.rows)
-        return tail, sqlgen.Window(previous.end, window.end, window.source_clock)
-    return tail, window
 
 
 def _columns_missing_in_store(conn, meta: TableMeta) -> list[str]:
@@ -362,7 +338,7 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
     part of the sequence in landing, which the rerun (no marker was written) replaces.
     When the extract already streamed its rows into landing (``extracted["landing"]``, see
     :class:`StreamedLanding`) and that load was not taken over before, it is taken over
-    after checking the landing row count, without a second COPY; a rerun of this step
+    (recorded in step_log) without a second COPY; a rerun of this step
     (its marker deleted) always COPYs the staging file again. ``source`` names the staging
     folder (``mysql``, ``weblog``). Raises LoadError naming table and file when COPY fails
     or loads another row count than was extracted. Returns ``{"rows", "seconds"}``.
@@ -372,11 +348,13 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
     with warehouse.connection(ctx.warehouse) as conn:
         rs = warehouse.is_redshift(conn)
         streamed = extracted.get("landing")
-        if streamed is not None and not rs and _take_over_streamed(conn, meta, sequence, extracted["rows"], streamed):
-            log.info("landing %s: %d rows, streamed by the extract in %.2f s", meta.landing_table,
-                     streamed["rows"], streamed["seconds"])
+        if streamed is not None and not rs and _take_over_streamed(conn, meta, sequence, extracted["rows"], streamed, started):
+            seconds = round(time.monotonic() - started, 3)
+            log.info("landing %s: %d rows, streamed by the extract (COPY %.2f s beside it); taken over in %.2f s",
+                     meta.landing_table, streamed["rows"], streamed["seconds"], seconds)
             return {"table": meta.name, "execution_sequence": sequence, "rows": streamed["rows"],
-                    "replaced_rows": streamed["replaced_rows"], "seconds": streamed["seconds"], "streamed": True}
+                    "replaced_rows": streamed["replaced_rows"], "seconds": seconds, "streamed": True,
+                    "streamed_copy_seconds": streamed["seconds"]}
         ddl = (redshift.landing_ddl if rs else sqlgen.landing_ddl)(meta, extracted["pg_types"])
         _run_ddl(conn, ddl, meta.landing_table, extracted["pg_types"], meta.name)
         try:
@@ -554,9 +532,17 @@ def streams_landing(ctx: Context) -> bool:
     return ctx.etl.stream_landing and ctx.warehouse.flavor == "postgres" and ctx.etl.parallel_copies == 1
 
 
-def _take_over_streamed(conn, meta: TableMeta, sequence: int, extracted_rows: int, streamed: dict) -> bool:
+def _take_over_streamed(conn, meta: TableMeta, sequence: int, extracted_rows: int, streamed: dict,
+                        started: float) -> bool:
     """True when the extract's streamed landing load is still this sequence's landing rows and is
-    taken over now (recorded in step_log, committed); False when the landing step must COPY."""
+    taken over now (recorded in step_log with the seconds since ``started``, a ``time.monotonic()``
+    value; committed); False when the landing step must COPY.
+
+    The streamed load committed its rows together with its ``landing_streamed`` step_log row,
+    after checking that COPY loaded exactly the extract's rows; only this step replaces a
+    sequence's landing rows afterwards, and it logs a ``landing`` row when it does (a later
+    extract streams under a new load id). So the two step_log rows decide, without a count.
+    """
     with conn.cursor() as cur:
         cur.execute(
             "SELECT count(*) FILTER (WHERE step = 'landing_streamed' AND details->>'load_id' = %(id)s), "
@@ -566,14 +552,10 @@ def _take_over_streamed(conn, meta: TableMeta, sequence: int, extracted_rows: in
             {"id": streamed["load_id"], "seq": sequence, "table": meta.name},
         )
         loaded, taken = cur.fetchone()
-        if not loaded or taken:
+        if not loaded or taken or extracted_rows != streamed["rows"]:
             conn.rollback()
             return False
-        cur.execute(sqlgen.landing_sequence_count_sql(meta), [sequence])
-        if cur.fetchone()[0] != extracted_rows:
-            conn.rollback()
-            return False
-    control.log_step(conn, sequence, "landing", meta.name, extracted_rows, streamed["seconds"],
+    control.log_step(conn, sequence, "landing", meta.name, extracted_rows, round(time.monotonic() - started, 3),
                      json.dumps({"streamed_load": streamed["load_id"], "replaced": streamed["replaced_rows"]}))
     conn.commit()
     return True
@@ -615,8 +597,13 @@ def upsert_store(
     started = time.monotonic()
     with warehouse.connection(ctx.warehouse) as conn, ThreadPoolExecutor(1) as pool:
         window = control.recorded_window(conn, sequence, meta.name)
-        # the source count of the hard-delete check runs on MySQL while PostgreSQL upserts
-        counting = pool.submit(_source_counts, ctx, meta, window) if from_mysql and ctx.etl.detect_hard_deletes else None
+        counting = None
+        if from_mysql and ctx.etl.detect_hard_deletes:
+            if extracted.get("source_counts") is not None:  # counted beside the extract, after its snapshot
+                counting = concurrent.futures.Future()
+                counting.set_result(tuple(extracted["source_counts"]))
+            else:  # the source count runs on MySQL while PostgreSQL upserts
+                counting = pool.submit(_source_counts, ctx, meta, window)
         rs = warehouse.is_redshift(conn)
         ddl = (redshift.store_ddl if rs else sqlgen.store_ddl)(meta, extracted["pg_types"])
         _run_ddl(conn, ddl, meta.store_table, extracted["pg_types"], meta.name)
@@ -631,9 +618,10 @@ def upsert_store(
                     if cur.fetchone()[0]:
                         inserted, updated = _bulk_load_store(cur, meta, sequence), 0
                     else:
+                        cur.execute("SET LOCAL work_mem = %s", [UPSERT_WORK_MEMORY])  # the batch dedup sorts in memory
                         cur.execute(sqlgen.upsert_sql(meta), [sequence])
                         inserted, updated = cur.fetchone()
-            deleted, counts = _delete_hard_deleted(ctx, meta, conn, counting.result(), window) if counting else (0, None)
+            deleted, counts = _delete_hard_deleted(ctx, meta, conn, counting, window) if counting else (0, None)
             if in_transaction is not None:
                 in_transaction(conn)
             if meta.is_incremental:
@@ -716,12 +704,13 @@ def _source_counts(ctx: Context, meta: TableMeta, window: sqlgen.Window | None) 
     return int(total), int(below)
 
 
-def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts: tuple[int, int],
+def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts,
                          window: sqlgen.Window | None) -> tuple[int, dict | None]:
     """Delete store rows whose key is gone from the source.
 
-    ``source_counts``: the source's (all, below the window end) row counts, ``where_clause``
-    applied, taken after the extract. Cheap check first: only when store holds more rows
+    ``source_counts``: a future of the source's (all, below the window end) row counts,
+    ``where_clause`` applied, taken once the extract's snapshot existed (beside the extract,
+    or beside the upsert: store is counted before waiting for it). Cheap check first: only when store holds more rows
     than the source are the source keys streamed into a temp table (via a spooled temp
     file and COPY, memory bounded) and the missing keys deleted. Runs inside the caller's
     transaction. A source insert racing with the check can hide a delete until the next
@@ -729,10 +718,10 @@ def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts: tup
     ``(deleted, counts)``: ``counts`` = ``{"source": n, "store": m}`` below the window end
     (what the quality step's count check compares), None when rows were deleted.
     """
-    source_total, source_below = source_counts
     with conn.cursor() as cur:
         cur.execute(sqlgen.store_count_sql(meta), sqlgen.count_params(meta, window))
         store_total, store_below = (int(v) for v in cur.fetchone())
+    source_total, source_below = source_counts.result()
     if store_total <= source_total:
         return 0, {"source": source_below, "store": store_below}
     with source_mysql.connection(ctx.source) as src, conn.cursor() as cur:

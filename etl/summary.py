@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tabulate import tabulate
 
 from etl.markers import read_json
 
@@ -63,6 +62,8 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
 
 def render(summary: dict) -> str:
     """Render a collected summary as a plain-text table for the log / terminal."""
+    from tabulate import tabulate  # imported only to print (keeps every task process's start-up light)
+
     headers = ["table", "extracted", "landed", "inserted", "updated", "deleted", "null keys", "bad dates",
                "rejected", "extract s", "landing s", "store s"]
     counts = ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates", "rejected")

@@ -19,8 +19,6 @@ from pathlib import Path
 
 from etl import control, logfiles, warehouse
 from etl.config import WeblogSettings
-from etl.device import classify
-from etl.geo import CountryLookup
 from etl.metadata import QualifiedName, TableMeta
 from etl.staging import header_line
 from etl.steps import Context, StreamedLanding, streams_landing
@@ -130,6 +128,8 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         control.ensure_schema(conn)
         control.open_run(conn, sequence)
         conn.commit()
+        from etl.geo import CountryLookup  # the IP database and user-agent parser load only when logs are read
+
         countries = CountryLookup(
             settings.ipinfo_token, settings.ipinfo_api_url, settings.ipinfo_timeout_seconds, cache_conn=cache_conn
         )
@@ -243,13 +243,16 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
     }
 
 
-def _enrich(parsed, sequence: int, file_id: str, path: str, first_line_no: int, countries: CountryLookup):
+def _enrich(parsed, sequence: int, file_id: str, path: str, first_line_no: int, countries):
     """The staged rows of a parsed block (polars DataFrame in META column order, ``execution_sequence`` first).
 
     Each distinct IP address and user agent of the block is resolved once (country via
-    ``countries``, device via :func:`etl.device.classify`, both cached across blocks).
+    ``countries`` (an ``etl.geo.CountryLookup``), device via :func:`etl.device.classify`, both
+    cached across blocks).
     """
     import polars as pl
+
+    from etl.device import classify
 
     ips = parsed["ip_address"].unique().to_list()
     known = countries.countries(ips)

@@ -2,11 +2,13 @@
 # Benchmark the load against dlt, sling, a raw COPY floor and GoAccess (see BENCHMARKS.md).
 #   scripts/bench.sh [--scale 1] [--repeats 3] [--lines 1000000] [--skip dlt_default ...]
 #   scripts/bench.sh --help
-# Sets up .venv (the pipeline) and .venv-bench (requirements-bench.txt: dlt, sling), installs
-# GoAccess from Debian when missing, starts MariaDB/PostgreSQL, then runs python -m bench.
+# Sets up .venv (populate and the harness), .venv-pipeline (requirements.txt only: the pipeline as
+# users install it, without the test tools) and .venv-bench (requirements-bench.txt: dlt, sling),
+# installs GoAccess from Debian when missing, starts MariaDB/PostgreSQL, then runs python -m bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/venv.sh
+scripts/venv.sh requirements.txt .venv-pipeline
 scripts/services.sh
 if [ ! -x .venv-bench/bin/python ]; then
     "$(command -v python3.11 || command -v python3)" -m venv .venv-bench

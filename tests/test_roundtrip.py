@@ -153,6 +153,14 @@ def test_hard_deletes_in_the_source_are_removed_from_store(project):
     deleted = {r["table"]: r["deleted"] for r in summary["tables"] if r["table"] != "weblog_access"}
     assert deleted == {"companies": 0, "customers": 0, "order_headers": 0, "order_lines": 7,
                        "product_prices": 3, "products": 0}
+    # the counts were taken beside the extract, in the source as it was after the deletes
+    conn = project.mysql()
+    cur = conn.cursor()
+    for table in ("order_lines", "product_prices"):
+        cur.execute(f"SELECT COUNT(*) FROM {table}")
+        extract = json.loads((project.output(2) / f"mysql_{table}.extract.json").read_text())
+        assert extract["source_counts"][0] == cur.fetchone()[0]
+    conn.close()
     # with the check switched off, hard deletes stay in store
     project.write_cfg(dw_etl={"detect_hard_deletes": "false"})
     conn = project.mysql()

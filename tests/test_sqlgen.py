@@ -235,3 +235,13 @@ def test_range_fingerprint_query_hashes_the_staged_text_of_each_range_in_one_sca
     a, b, c, d = (datetime(2024, 1, 1, h) for h in (1, 2, 3, 4))
     # each range bounds its count and its sum; the scanned index range is their union
     assert range_fingerprint_params([(c, d), (a, b)]) == [c, d, c, d, a, b, a, b, a, d]
+
+
+def test_extract_query_flags_the_tail_rows_with_a_last_value():
+    start, end, clock, tail = (datetime(2024, 1, d) for d in (1, 3, 4, 2))
+    query, params = build_extract_query(META, "shop", Window(start, end, clock), "LINE", tail=(tail, end))
+    assert query == (
+        "SELECT LINE, (`updated_datetime` >= %s AND `updated_datetime` < %s) FROM `shop`.`order_lines` "
+        "WHERE ((`updated_datetime` >= %s AND `updated_datetime` < %s) OR (`updated_datetime` > %s)) AND (is_test = 0)"
+    )
+    assert params == [tail, end, start, end, clock]
