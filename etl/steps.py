@@ -210,8 +210,6 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         landing = None
         source_counts = None
         try:
-            if streamed is not None:
-                streamed.start()
             with ctx.staging.write_parts(SOURCE, meta.name, sequence) as parts, \
                     (source_mysql.snapshot(src) if snapshotted else contextlib.nullcontext()), \
                     ThreadPoolExecutor(1) as pool:
@@ -427,16 +425,20 @@ class StreamedLanding:
 
     An extract and its landing COPY done one after the other keep one core busy each in
     turn; fed through a :class:`etl.staging.BytePipe`, the COPY parses rows while MySQL
-    (or the log parser) produces the next ones. Use: ``start()`` (landing DDL, then the
-    COPY in a thread of this process, on its own connection), ``sink`` as the mirror of
-    the staging part, ``finish(rows)`` once the staging file is complete, ``commit()``
-    once it is published, and ``close()`` always. The landing rows commit only after the
-    staging file exists, and the extract marker (written after ``commit()``) records the
-    load in ``"landing"``, which :func:`load_landing` takes over. A COPY that fails does not
-    fail the extract: the load is rolled back and the landing step COPYs the staging file
-    as usual (and reports the error, if it persists). Same transaction as
-    :func:`load_landing`: delete the sequence's rows, COPY, purge old sequences.
+    (or the log parser) produces the next ones. Use: ``sink`` as the mirror of the staging
+    part, ``finish(rows)`` once the staging file is complete, ``commit()`` once it is
+    published, and ``close()`` always. The COPY starts (landing DDL, then the COPY in a
+    thread of this process, on its own connection) once more than ``START_BYTES`` were
+    staged: a smaller extract gains nothing from it, and its landing step COPYs the file.
+    The landing rows commit only after the staging file exists, and the extract marker
+    (written after ``commit()``) records the load in ``"landing"``, which
+    :func:`load_landing` takes over. A COPY that fails does not fail the extract: the load
+    is rolled back and the landing step COPYs the staging file as usual (and reports the
+    error, if it persists). Same transaction as :func:`load_landing`: delete the
+    sequence's rows, COPY, purge old sequences.
     """
+
+    START_BYTES = 1 << 20
 
     def __init__(self, ctx: Context, meta: TableMeta, sequence: int, pg_types: dict[str, str]):
         self.ctx, self.meta, self.sequence, self.pg_types = ctx, meta, sequence, pg_types
@@ -447,8 +449,10 @@ class StreamedLanding:
         self.seconds = 0.0
         self._thread: threading.Thread | None = None
         self._load_id = uuid.uuid4().hex
+        self._pending: list[bytes] | None = []  # staged bytes before the COPY starts; None once it has
+        self._pending_bytes = 0
 
-    def start(self) -> None:
+    def _start(self) -> None:
         """Create or migrate the landing table, then start the COPY thread.
 
         Any failure here (warehouse unreachable, a schema-drift error) only turns the
@@ -467,8 +471,17 @@ class StreamedLanding:
         self._thread.start()
 
     def sink(self, data: bytes) -> None:
-        """Hand staged bytes to the COPY (dropped once the COPY has failed)."""
-        self.pipe.write(data)
+        """Hand staged bytes to the COPY (held back until ``START_BYTES``; dropped once the COPY failed)."""
+        if self._pending is None:
+            self.pipe.write(data)
+            return
+        self._pending.append(bytes(data))
+        self._pending_bytes += len(data)
+        if self._pending_bytes > self.START_BYTES:
+            pending, self._pending = self._pending, None
+            self._start()
+            for chunk in pending:
+                self.pipe.write(chunk)
 
     def _copy(self) -> None:
         started = time.monotonic()
@@ -490,7 +503,7 @@ class StreamedLanding:
     def finish(self, rows: int) -> bool:
         """The staging file holds ``rows`` rows: wait for the COPY; True when it loaded exactly those."""
         self.pipe.close()
-        if self._thread is None:  # never started (see start())
+        if self._thread is None:  # a small extract, or the COPY could not start (see _start())
             return False
         self._thread.join()
         if self.error is None and self.result is not None and self.result[0] == rows:

@@ -145,8 +145,6 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         streamed = StreamedLanding(ctx, META, sequence, COLUMN_TYPES) if streams_landing(ctx) else None
         landing = None
         try:
-            if streamed is not None:
-                streamed.start()
             with ctx.staging.write_parts(SOURCE, META.name, sequence) as parts:
                 if streamed is not None:
                     parts.mirror(0, streamed.sink)

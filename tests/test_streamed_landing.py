@@ -49,32 +49,41 @@ def test_byte_pipe_abort_reaches_the_reader_and_discard_frees_the_writer():
 
 @pytest.mark.integration
 def test_extract_streams_landing_and_the_landing_step_takes_it_over(project):
-    project.populate("--scale", "0.002", "--seed", "31")
+    project.populate("--scale", "0.02", "--seed", "31")
     project.run()
     out = project.output(1)
     pg = project.pg()
     cur = pg.cursor()
+    streamed = []
     for table, entry in project.metadata().items():
         extract = json.loads((out / f"mysql_{table}.extract.json").read_text())
         landing = json.loads((out / f"mysql_{table}.landing.json").read_text())
-        assert extract["landing"]["rows"] == extract["rows"] == landing["rows"], table
-        assert landing["streamed"] is True
+        staged = (project.root / "staging" / "mysql" / table / "execution_sequence=1" / "part-00000.csv").stat().st_size
         cur.execute(f"SELECT count(*) FROM {entry['landing_table']} WHERE execution_sequence = 1")
-        assert cur.fetchone()[0] == extract["rows"]
+        assert cur.fetchone()[0] == extract["rows"] == landing["rows"], table
         cur.execute("SELECT step, row_count, details->>'load_id', details->>'streamed_load' FROM etl_control.step_log "
                     "WHERE execution_sequence = 1 AND table_name = %s AND step LIKE 'landing%%' ORDER BY step", [table])
-        (step1, rows1, _, taken), (step2, rows2, load_id, _) = cur.fetchall()
+        logged = cur.fetchall()
+        if staged <= StreamedLanding.START_BYTES:  # small: the landing step COPYs the file
+            assert extract["landing"] is None and "streamed" not in landing, table
+            assert [(step, rows) for step, rows, _, _ in logged] == [("landing", extract["rows"])]
+            continue
+        streamed.append(table)
+        assert extract["landing"]["rows"] == extract["rows"] and landing["streamed"] is True
+        (step1, rows1, _, taken), (step2, rows2, load_id, _) = logged
         assert (step1, step2) == ("landing", "landing_streamed") and rows1 == rows2 == extract["rows"]
         assert taken == load_id == extract["landing"]["load_id"]
+    assert "order_lines" in streamed and "companies" not in streamed
     assert_store_equals_source(project)
 
     # deleting the landing marker reruns the step: it COPYs the staging file again (same rows)
-    (out / "mysql_customers.landing.json").unlink()
+    (out / "mysql_order_lines.landing.json").unlink()
     project.run()
-    rerun = json.loads((out / "mysql_customers.landing.json").read_text())
+    rerun = json.loads((out / "mysql_order_lines.landing.json").read_text())
     assert "streamed" not in rerun
-    assert rerun["rows"] == rerun["replaced_rows"] == json.loads((out / "mysql_customers.extract.json").read_text())["rows"]
-    cur.execute("SELECT count(*) FROM landing.mysql_customers WHERE execution_sequence = 1")
+    extracted = json.loads((out / "mysql_order_lines.extract.json").read_text())["rows"]
+    assert rerun["rows"] == rerun["replaced_rows"] == extracted
+    cur.execute("SELECT count(*) FROM landing.mysql_order_lines WHERE execution_sequence = 1")
     assert cur.fetchone()[0] == rerun["rows"]
     pg.close()
     assert_store_equals_source(project)
@@ -98,12 +107,11 @@ def test_a_failing_streamed_copy_leaves_landing_untouched_and_the_extract_goes_o
                         batch_rows=100, landing_keep_sequences=7, detect_hard_deletes=True),
     )
     streamed = StreamedLanding(ctx, meta, 1, extract["pg_types"])
-    streamed.start()
     header = ",".join(["execution_sequence", *meta.columns]).encode() + b"\n"
     streamed.sink(header + b"1,not-a-number\n")  # COPY rejects the line; the sink keeps accepting bytes
-    for _ in range(100):
+    for _ in range(300):  # past START_BYTES: the COPY starts
         streamed.sink(b"1,2,3\n" * 1000)
-    assert streamed.finish(1001) is False
+    assert streamed.finish(300_001) is False
     streamed.close()
     assert "landing load streamed beside the extract failed" in caplog.text
     pg = project.pg()
@@ -112,4 +120,26 @@ def test_a_failing_streamed_copy_leaves_landing_untouched_and_the_extract_goes_o
     assert cur.fetchone()[0] == extract["rows"]  # rolled back: sequence 1's rows are still the loaded ones
     cur.execute("SELECT count(*) FROM etl_control.step_log WHERE step = 'landing_streamed'")
     assert cur.fetchone()[0] == 0
+    pg.close()
+
+
+@pytest.mark.integration
+def test_a_large_access_log_is_copied_into_landing_while_it_is_parsed(project):
+    project.populate("--scale", "0.001")
+    (project.root / "logs").mkdir()
+    agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+    lines = [f'8.8.{i % 200}.{i % 250} - user{i % 50} [10/Oct/2025:13:{i // 60 % 60:02d}:{i % 60:02d} +0000] '
+             f'"GET /page/{i}?q={"x" * 40} HTTP/1.1" 200 {i} "https://example.com/from/{i}" "{agent}"\n' for i in range(6000)]
+    (project.root / "logs" / "access.log").write_text("".join(lines))
+    project.run()
+    out = project.output(1)
+    extract = json.loads((out / "weblog_access.extract.json").read_text())
+    landing = json.loads((out / "weblog_access.landing.json").read_text())
+    assert (project.root / "staging" / "weblog" / "access" / "execution_sequence=1" / "part-00000.csv").stat().st_size \
+        > StreamedLanding.START_BYTES
+    assert extract["landing"]["rows"] == landing["rows"] == 6000 and landing["streamed"] is True
+    pg = project.pg()
+    cur = pg.cursor()
+    cur.execute("SELECT count(*), count(DISTINCT access_key) FROM store_weblog.access")
+    assert cur.fetchone() == (6000, 6000)
     pg.close()
