@@ -43,8 +43,9 @@ def _memoised(resolve):
     (about 0.5 ms); the pipeline asks for its settings hundreds of times per run. The
     result is kept while the command line being run (``CmdlineParser``'s instance), the
     config parser object and the environment variables above are the same; a worker
-    process forked by Luigi inherits it. Errors are not memoised. ``clear_settings_cache()``
-    forgets every result (for code that edits the configuration in-process).
+    process forked by Luigi inherits it. Errors are not memoised. (Code that edits the
+    parsed configuration in place, rather than running a new command line, would see the
+    earlier values.)
     """
     memo: dict = {}
 
@@ -59,18 +60,7 @@ def _memoised(resolve):
         memo["value"] = (parser, config, env, value)
         return value
 
-    wrapper.cache_clear = memo.clear
-    _MEMOISED.append(wrapper)
     return wrapper
-
-
-_MEMOISED: list = []
-
-
-def clear_settings_cache() -> None:
-    """Forget the memoised settings (see :func:`_memoised`)."""
-    for resolver in _MEMOISED:
-        resolver.cache_clear()
 
 
 class mysql(luigi.Config):  # noqa: N801 - the class name is the cfg section name

@@ -9,7 +9,7 @@ Tables (created idempotently by :func:`ensure_schema`)::
                                  last committed window), advanced in the store upsert transaction
     etl_control.extract_tail     (execution_sequence, table_name) -> fingerprint (rows, checksum)
                                  of the extract's last look-back span [tail_start, tail_end), taken
-                                 in the extract's snapshot (see etl.steps: overlap verification)
+                                 in the extract's snapshot (see etl.overlap)
     etl_control.weblog_file      per access-log identity: bytes and lines read so far (advanced in
                                  the weblog store upsert transaction)
     etl_control.weblog_window    (execution_sequence, file_id) -> [start_offset, end_offset) of a log

@@ -90,9 +90,9 @@ def plan(meta: TableMeta, database: str, types: dict, window: sqlgen.Window, loo
     whose tail MySQL fingerprints at once); ``previous`` the tail recorded by the extract
     behind the committed watermark (``etl.control.committed_tail``). The overlap
     is verified only when ``previous`` is exactly ``[window.start, previous end)`` with the
-    same hash version (same columns, types and ``where_clause``); one MySQL index range
-    scan then counts and sums it, and the part of the new tail that lies inside it. Returns
-    the :class:`TailPlan`.
+    same hash version (same columns, types and ``where_clause``): a count over the
+    watermark index first (a different count ends it), then one range scan counts and sums
+    it, and the part of the new tail that lies inside it. Returns the :class:`TailPlan`.
     """
     lookback = timedelta(seconds=lookback_seconds)
     tail_start = window.end - lookback if window.start is None else max(window.end - lookback, window.start)
@@ -104,21 +104,32 @@ def plan(meta: TableMeta, database: str, types: dict, window: sqlgen.Window, loo
     if previous is None or not (previous.version == version and previous.start == window.start
                                 and window.start < previous.end <= window.end):
         return TailPlan(window, tail_start, window.end, version)
+    # the row count first (the watermark index alone): rows that moved out of the overlap
+    # or were added to it show here, without hashing anything
+    (rows,) = fetch_one(src, sqlgen.range_count_query(meta, database), [previous.start, previous.end])
+    if int(rows) != previous.rows:
+        return _changed(meta, previous, window, tail_start, version, int(rows))
     ranges = [(previous.start, previous.end)]
     if tail_start < previous.end:
         ranges.append((tail_start, previous.end))
     values = fetch_one(src, sqlgen.range_fingerprint_query(meta, database, types, len(ranges)),
                        sqlgen.range_fingerprint_params(ranges))
     if (int(values[0]), Decimal(values[1])) != (previous.rows, previous.checksum):
-        log.info("extract %s: look-back overlap [%s, %s) changed since the previous extract (%s rows, %d recorded); "
-                 "reading the whole window", meta.name, previous.start, previous.end, values[0], previous.rows)
-        return TailPlan(window, tail_start, window.end, version)
+        return _changed(meta, previous, window, tail_start, version, int(values[0]))
     log.info("extract %s: look-back overlap [%s, %s) unchanged since the previous extract (%d rows); not read again",
              meta.name, previous.start, previous.end, previous.rows)
     # the new tail's rows below the previous end are not read again: MySQL counted and summed them
     rows, checksum = (int(values[2]), int(values[3])) if len(ranges) > 1 else (0, 0)
     return TailPlan(sqlgen.Window(previous.end, window.end, window.source_clock), tail_start, window.end, version,
                     rows, checksum)
+
+
+def _changed(meta: TableMeta, previous: TailFingerprint, window: sqlgen.Window, tail_start: datetime,
+             version: str, rows: int) -> TailPlan:
+    """The plan when the overlap changed: read the whole window (and flag its tail)."""
+    log.info("extract %s: look-back overlap [%s, %s) changed since the previous extract (%d rows, %d recorded); "
+             "reading the whole window", meta.name, previous.start, previous.end, rows, previous.rows)
+    return TailPlan(window, tail_start, window.end, version)
 
 
 def fingerprint_version(meta: TableMeta, types: dict) -> str:

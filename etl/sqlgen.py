@@ -153,6 +153,15 @@ def range_fingerprint_query(meta: TableMeta, database: str, types: dict[str, Sou
     )
 
 
+def range_count_query(meta: TableMeta, database: str) -> str:
+    """MySQL count of the rows whose watermark lies in ``[lo, hi)`` (params: lo, hi; ``where_clause`` applied)."""
+    wm = mysql_ident(meta.watermark_column)
+    where = f"{wm} >= %s AND {wm} < %s"
+    if meta.where_clause:
+        where += f" AND ({meta.where_clause})"
+    return f"SELECT COUNT(*) FROM {mysql_ident(database)}.{mysql_ident(meta.name)} WHERE {where}"
+
+
 def range_fingerprint_params(ranges: list[tuple[datetime, datetime]]) -> list:
     """The params of :func:`range_fingerprint_query` for ``ranges`` (each ``(lo, hi)``)."""
     params: list = []

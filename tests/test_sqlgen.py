@@ -191,13 +191,18 @@ def test_type_change(old, new, change):
     assert type_change(old, new) == change
 
 
-def test_staged_line_select_formats_by_type_and_flags_invalid_dates():
-    types = {
+def source_types() -> dict[str, SourceColumn]:
+    """MySQL column types of META's columns (a new dict each call)."""
+    return {
         "order_no": SourceColumn("order_no", "varchar", "varchar(20)", char_length=20),
         "order_line_no": SourceColumn("order_line_no", "int", "int(11)"),
         "quantity": SourceColumn("quantity", "decimal", "decimal(10,2)", numeric_precision=10, numeric_scale=2),
         "updated_datetime": SourceColumn("updated_datetime", "datetime", "datetime", datetime_precision=0),
     }
+
+
+def test_staged_line_select_formats_by_type_and_flags_invalid_dates():
+    types = source_types()
     select, dates = staged_line_select(META, types, 42)
     bad = "(YEAR(`updated_datetime`) = 0 OR MONTH(`updated_datetime`) = 0 OR DAY(`updated_datetime`) = 0)"
     assert select == (
@@ -214,12 +219,7 @@ def test_staged_line_select_formats_by_type_and_flags_invalid_dates():
 
 
 def test_range_fingerprint_query_hashes_the_staged_text_of_each_range_in_one_scan():
-    types = {
-        "order_no": SourceColumn("order_no", "varchar", "varchar(20)", char_length=20),
-        "order_line_no": SourceColumn("order_line_no", "int", "int(11)"),
-        "quantity": SourceColumn("quantity", "decimal", "decimal(10,2)", numeric_precision=10, numeric_scale=2),
-        "updated_datetime": SourceColumn("updated_datetime", "datetime", "datetime", datetime_precision=0),
-    }
+    types = source_types()
     bad = "(YEAR(`updated_datetime`) = 0 OR MONTH(`updated_datetime`) = 0 OR DAY(`updated_datetime`) = 0)"
     text = ("CONCAT_WS(',', "
             """IFNULL(CONCAT('"', REPLACE(CONVERT(`order_no` USING utf8mb4), '"', '""'), '"'), ''), """
@@ -245,3 +245,12 @@ def test_extract_query_flags_the_tail_rows_with_a_last_value():
         "WHERE ((`updated_datetime` >= %s AND `updated_datetime` < %s) OR (`updated_datetime` > %s)) AND (is_test = 0)"
     )
     assert params == [tail, end, start, end, clock]
+
+
+def test_range_count_query_counts_a_watermark_range_with_the_filter():
+    from etl.sqlgen import range_count_query
+
+    assert range_count_query(META, "shop") == (
+        "SELECT COUNT(*) FROM `shop`.`order_lines` WHERE `updated_datetime` >= %s AND `updated_datetime` < %s "
+        "AND (is_test = 0)"
+    )
