@@ -298,7 +298,9 @@ def landing_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
     table = _qualified(meta.landing_table)
     cols = [sql.SQL("execution_sequence integer NOT NULL")]
     cols += [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c])) for c in meta.columns]
-    cols.append(sql.SQL("landing_row_id bigint GENERATED ALWAYS AS IDENTITY"))
+    # CACHE: a COPY takes its ids 1,000 at a time instead of one sequence access per row
+    # (still increasing within a load, which is all the batch dedup's tie-break needs)
+    cols.append(sql.SQL("landing_row_id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1000)"))
     cols.append(sql.SQL("etl_loaded_datetime timestamptz NOT NULL DEFAULT now()"))
     return [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(meta.landing_table.schema)),
