@@ -139,27 +139,25 @@ def range_fingerprint_query(meta: TableMeta, database: str, types: dict[str, Sou
     equal (rows, sum) pairs taken at different times mean the range holds the same rows
     with the same values, up to a 2^-60 chance.
     """
-    wm = mysql_ident(meta.watermark_column)
     parts = []
     for _ in range(ranges):
         inside = "x.wm >= %s AND x.wm < %s"
         parts.append(f"COALESCE(SUM({inside}), 0), COALESCE(SUM(IF({inside}, x.h, 0)), 0)")
-    where = f"{wm} >= %s AND {wm} < %s"
-    if meta.where_clause:
-        where += f" AND ({meta.where_clause})"
-    return (
-        f"SELECT {', '.join(parts)} FROM (SELECT {wm} AS wm, {row_fingerprint_sql(meta, types)} AS h "
-        f"FROM {mysql_ident(database)}.{mysql_ident(meta.name)} WHERE {where}) AS x"
-    )
+    wm = mysql_ident(meta.watermark_column)
+    return (f"SELECT {', '.join(parts)} FROM (SELECT {wm} AS wm, {row_fingerprint_sql(meta, types)} AS h"
+            f"{_range_from_where(meta, database)}) AS x")
 
 
 def range_count_query(meta: TableMeta, database: str) -> str:
     """MySQL count of the rows whose watermark lies in ``[lo, hi)`` (params: lo, hi; ``where_clause`` applied)."""
+    return "SELECT COUNT(*)" + _range_from_where(meta, database)
+
+
+def _range_from_where(meta: TableMeta, database: str) -> str:
+    """`` FROM db.table WHERE wm >= %s AND wm < %s`` plus the ``where_clause`` (params: lo, hi)."""
     wm = mysql_ident(meta.watermark_column)
-    where = f"{wm} >= %s AND {wm} < %s"
-    if meta.where_clause:
-        where += f" AND ({meta.where_clause})"
-    return f"SELECT COUNT(*) FROM {mysql_ident(database)}.{mysql_ident(meta.name)} WHERE {where}"
+    where = f"{wm} >= %s AND {wm} < %s" + (f" AND ({meta.where_clause})" if meta.where_clause else "")
+    return f" FROM {mysql_ident(database)}.{mysql_ident(meta.name)} WHERE {where}"
 
 
 def range_fingerprint_params(ranges: list[tuple[datetime, datetime]]) -> list:

@@ -8,7 +8,6 @@ marker and the run summary reads). Steps open their own connections: with
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import json
 import logging
@@ -206,51 +205,42 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                 if progress is not None:
                     progress(rows)
 
-        streamed = StreamedLanding(ctx, meta, sequence, pg_types) if streams_landing(ctx) else None
-        landing = None
-        source_counts = None
+        counting = None
         try:
-            with ctx.staging.write_parts(SOURCE, meta.name, sequence) as parts, \
-                    (source_mysql.snapshot(src) if snapshotted else contextlib.nullcontext()), \
-                    ThreadPoolExecutor(1) as pool:
-                if snapshotted and ctx.etl.detect_hard_deletes:
-                    # the store step's hard-delete check compares store with these counts; taken on a
-                    # second connection once this snapshot exists (so they never miss a staged row),
-                    # they are ready when the extract is, instead of delaying the store step
-                    source_counts = pool.submit(_source_counts, ctx, meta, window)
-                if streamed is not None:
-                    parts.mirror(0, streamed.sink)
-                # in the extract's snapshot: verify the look-back overlap, fingerprint the tail (etl.overlap)
-                tail = overlap.plan(meta, ctx.source.database, types, window, ctx.etl.lookback_seconds,
-                                    previous_tail, src) if fingerprinted else None
-                read_window = tail.read_window if tail is not None else window
-                query, params = sqlgen.build_extract_query(meta, ctx.source.database, read_window, select,
-                                                           tail=tail.flagged if tail is not None else None)
-                log.info("extract %s window [%s, %s)%s", meta.name, window.start, window.end,
-                         f", reading from {read_window.start}" if read_window is not window else "")
-                batches = source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows)
-                if tail is not None and tail.flagged is not None:
-                    batches = tail.hashing(batches, len(f"{sequence},"))
-                rows, invalid_dates = write_lines(
-                    parts, list(meta.columns), batches, date_columns, on_batch,
-                    # a large extract is split into parts that landing loads with concurrent COPYs (one COPY
-                    # keeps one core busy)
-                    split_after_rows=ctx.etl.parallel_copy_min_rows, part_count=ctx.etl.parallel_copies,
-                )
-                landed = streamed is not None and streamed.finish(rows)
-                source_counts = list(source_counts.result()) if source_counts is not None else None
-            if landed:  # the staging file is published: the landing rows may commit
-                landing = streamed.commit()
-        except BaseException as exc:
-            if streamed is not None:
-                streamed.close(exc)
-            if isinstance(exc, (OSError, StagingError)):
-                raise ExtractError(
-                    f"table {meta.name!r}: writing staging file under {ctx.staging.describe()} failed: {exc}"
-                ) from None
-            raise
-        if streamed is not None:
-            streamed.close()
+            with StreamedLanding(ctx, meta, sequence, pg_types) as streamed:
+                with ctx.staging.write_parts(SOURCE, meta.name, sequence) as parts, \
+                        (source_mysql.snapshot(src) if snapshotted else contextlib.nullcontext()), \
+                        ThreadPoolExecutor(1) as pool:
+                    if snapshotted and ctx.etl.detect_hard_deletes:
+                        # the store step's hard-delete check compares store with these counts; taken on a
+                        # second connection once this snapshot exists (so they never miss a staged row),
+                        # they are ready when the extract is, instead of delaying the store step
+                        counting = pool.submit(_source_counts, ctx, meta, window)
+                    streamed.attach(parts)
+                    # in the extract's snapshot: verify the look-back overlap, fingerprint the tail (etl.overlap)
+                    tail = overlap.plan(meta, ctx.source.database, types, window, ctx.etl.lookback_seconds,
+                                        previous_tail, src) if fingerprinted else None
+                    read_window = tail.read_window if tail is not None else window
+                    query, params = sqlgen.build_extract_query(meta, ctx.source.database, read_window, select,
+                                                               tail=tail.flagged if tail is not None else None)
+                    log.info("extract %s window [%s, %s)%s", meta.name, window.start, window.end,
+                             f", reading from {read_window.start}" if read_window is not window else "")
+                    batches = source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows)
+                    if tail is not None and tail.flagged is not None:
+                        batches = tail.hashing(batches, len(f"{sequence},"))
+                    rows, invalid_dates = write_lines(
+                        parts, list(meta.columns), batches, date_columns, on_batch,
+                        # a large extract is split into parts that landing loads with concurrent COPYs (one COPY
+                        # keeps one core busy)
+                        split_after_rows=ctx.etl.parallel_copy_min_rows, part_count=ctx.etl.parallel_copies,
+                    )
+                    streamed.finish(rows)
+                    source_counts = list(counting.result()) if counting is not None else None
+                landing = streamed.commit()  # after the staging file is published
+        except (OSError, StagingError) as exc:
+            raise ExtractError(
+                f"table {meta.name!r}: writing staging file under {ctx.staging.describe()} failed: {exc}"
+            ) from None
         if tail is not None:  # the staged rows and this fingerprint come from one snapshot
             control.record_tail(wh, sequence, meta.name, tail.fingerprint())
             wh.commit()
@@ -353,8 +343,7 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
             return {"table": meta.name, "execution_sequence": sequence, "rows": streamed["rows"],
                     "replaced_rows": streamed["replaced_rows"], "seconds": seconds, "streamed": True,
                     "streamed_copy_seconds": streamed["seconds"]}
-        ddl = (redshift.landing_ddl if rs else sqlgen.landing_ddl)(meta, extracted["pg_types"])
-        _run_ddl(conn, ddl, meta.landing_table, extracted["pg_types"], meta.name)
+        _ensure_landing_table(conn, meta, extracted["pg_types"])
         try:
             with conn.cursor() as cur:
                 if rs:
@@ -398,6 +387,12 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
     return {"table": meta.name, "execution_sequence": sequence, "rows": rows, "replaced_rows": replaced, "seconds": seconds}
 
 
+def _ensure_landing_table(conn, meta: TableMeta, pg_types: dict[str, str]) -> None:
+    """Create the landing table (this connection's flavour) or follow schema drift; commits."""
+    ddl = (redshift.landing_ddl if warehouse.is_redshift(conn) else sqlgen.landing_ddl)(meta, pg_types)
+    _run_ddl(conn, ddl, meta.landing_table, pg_types, meta.name)
+
+
 def _replace_landing_rows(cur, meta: TableMeta, sequence: int, keep_sequences: int, copy) -> tuple[int, int]:
     """Replace one sequence's landing rows in the caller's transaction (PostgreSQL).
 
@@ -426,10 +421,13 @@ class StreamedLanding:
     An extract and its landing COPY done one after the other keep one core busy each in
     turn; fed through a :class:`etl.staging.BytePipe`, the COPY parses rows while MySQL
     (or the log parser) produces the next ones. Use: ``sink`` as the mirror of the staging
-    part, ``finish(rows)`` once the staging file is complete, ``commit()`` once it is
-    published, and ``close()`` always. The COPY starts (landing DDL, then the COPY in a
-    thread of this process, on its own connection) once more than ``START_BYTES`` were
-    staged: a smaller extract gains nothing from it, and its landing step COPYs the file.
+    part (``attach(parts)``), ``finish(rows)`` once the staging file is complete and
+    ``commit()`` once it is published, all inside ``with StreamedLanding(...)`` (leaving it
+    stops the COPY and closes its connection; an error inside commits nothing). Off when
+    :func:`streams_landing` says so: then every method does nothing and ``commit()``
+    returns None. The COPY starts (landing DDL, then the COPY in a thread of this process,
+    on its own connection) once more than ``START_BYTES`` were staged: a smaller extract
+    gains nothing from it, and its landing step COPYs the file.
     The landing rows commit only after the staging file exists, and the extract marker
     (written after ``commit()``) records the load in ``"landing"``, which
     :func:`load_landing` takes over. A COPY that fails does not fail the extract: the load
@@ -451,6 +449,19 @@ class StreamedLanding:
         self._load_id = uuid.uuid4().hex
         self._pending: list[bytes] | None = []  # staged bytes before the COPY starts; None once it has
         self._pending_bytes = 0
+        self.enabled = streams_landing(ctx)
+        self._loaded = False
+
+    def __enter__(self) -> "StreamedLanding":
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        self.close(exc)
+
+    def attach(self, parts) -> None:
+        """Mirror part 0 of ``parts`` (an ``etl.staging.PartFiles``) into the COPY, when streaming is on."""
+        if self.enabled:
+            parts.mirror(0, self.sink)
 
     def _start(self) -> None:
         """Create or migrate the landing table, then start the COPY thread.
@@ -460,8 +471,7 @@ class StreamedLanding:
         """
         try:
             self.conn = warehouse.connect(self.ctx.warehouse)
-            _run_ddl(self.conn, sqlgen.landing_ddl(self.meta, self.pg_types), self.meta.landing_table,
-                     self.pg_types, self.meta.name)
+            _ensure_landing_table(self.conn, self.meta, self.pg_types)
         except (EltError, psycopg2.Error) as exc:
             log.info("table %s: landing not streamed beside the extract (%s)", self.meta.name, exc)
             self.error = exc
@@ -503,10 +513,11 @@ class StreamedLanding:
     def finish(self, rows: int) -> bool:
         """The staging file holds ``rows`` rows: wait for the COPY; True when it loaded exactly those."""
         self.pipe.close()
-        if self._thread is None:  # a small extract, or the COPY could not start (see _start())
+        if self._thread is None:  # off, a small extract, or the COPY could not start (see _start())
             return False
         self._thread.join()
         if self.error is None and self.result is not None and self.result[0] == rows:
+            self._loaded = True
             return True
         reason = _pg_message(self.error) if isinstance(self.error, psycopg2.Error) else (
             self.error or f"COPY loaded {self.result[0] if self.result else 0} of {rows} rows")
@@ -517,7 +528,10 @@ class StreamedLanding:
 
     def commit(self) -> dict | None:
         """Commit the load (with its step_log row); returns the ``"landing"`` entry of the extract
-        marker, or None when the commit failed (the landing step then COPYs the staging file)."""
+        marker, or None when nothing was loaded or the commit failed (the landing step then COPYs
+        the staging file)."""
+        if not self._loaded:
+            return None
         rows, replaced = self.result
         try:
             control.log_step(self.conn, self.sequence, "landing_streamed", self.meta.name, rows, self.seconds,
@@ -610,13 +624,12 @@ def upsert_store(
     started = time.monotonic()
     with warehouse.connection(ctx.warehouse) as conn, ThreadPoolExecutor(1) as pool:
         window = control.recorded_window(conn, sequence, meta.name)
-        counting = None
+        counts = None  # () -> the source's (all, below the window end) row counts
         if from_mysql and ctx.etl.detect_hard_deletes:
             if extracted.get("source_counts") is not None:  # counted beside the extract, after its snapshot
-                counting = concurrent.futures.Future()
-                counting.set_result(tuple(extracted["source_counts"]))
+                counts = lambda: tuple(extracted["source_counts"])  # noqa: E731
             else:  # the source count runs on MySQL while PostgreSQL upserts
-                counting = pool.submit(_source_counts, ctx, meta, window)
+                counts = pool.submit(_source_counts, ctx, meta, window).result
         rs = warehouse.is_redshift(conn)
         ddl = (redshift.store_ddl if rs else sqlgen.store_ddl)(meta, extracted["pg_types"])
         _run_ddl(conn, ddl, meta.store_table, extracted["pg_types"], meta.name)
@@ -634,7 +647,7 @@ def upsert_store(
                         cur.execute("SET LOCAL work_mem = %s", [UPSERT_WORK_MEMORY])  # the batch dedup sorts in memory
                         cur.execute(sqlgen.upsert_sql(meta), [sequence])
                         inserted, updated = cur.fetchone()
-            deleted, counts = _delete_hard_deleted(ctx, meta, conn, counting, window) if counting else (0, None)
+            deleted, counts = _delete_hard_deleted(ctx, meta, conn, counts, window) if counts else (0, None)
             if in_transaction is not None:
                 in_transaction(conn)
             if meta.is_incremental:
@@ -721,9 +734,9 @@ def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts,
                          window: sqlgen.Window | None) -> tuple[int, dict | None]:
     """Delete store rows whose key is gone from the source.
 
-    ``source_counts``: a future of the source's (all, below the window end) row counts,
+    ``source_counts()`` returns the source's (all, below the window end) row counts,
     ``where_clause`` applied, taken once the extract's snapshot existed (beside the extract,
-    or beside the upsert: store is counted before waiting for it). Cheap check first: only when store holds more rows
+    or beside the upsert: it is called after store was counted). Cheap check first: only when store holds more rows
     than the source are the source keys streamed into a temp table (via a spooled temp
     file and COPY, memory bounded) and the missing keys deleted. Runs inside the caller's
     transaction. A source insert racing with the check can hide a delete until the next
@@ -734,7 +747,7 @@ def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts,
     with conn.cursor() as cur:
         cur.execute(sqlgen.store_count_sql(meta), sqlgen.count_params(meta, window))
         store_total, store_below = (int(v) for v in cur.fetchone())
-    source_total, source_below = source_counts.result()
+    source_total, source_below = source_counts()
     if store_total <= source_total:
         return 0, {"source": source_below, "store": store_below}
     with source_mysql.connection(ctx.source) as src, conn.cursor() as cur:

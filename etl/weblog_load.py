@@ -21,7 +21,7 @@ from etl import control, logfiles, warehouse
 from etl.config import WeblogSettings
 from etl.metadata import QualifiedName, TableMeta
 from etl.staging import header_line
-from etl.steps import Context, StreamedLanding, streams_landing
+from etl.steps import Context, StreamedLanding
 from etl.weblog import FIELDS, parse_block
 
 log = logging.getLogger(__name__)
@@ -142,40 +142,31 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
             windows = _windows(conn, sequence)
         by_id = {fid: lf for fid, (lf, _) in logfiles.identify(
             discovered, {w["file_id"]: w["fingerprint_bytes"] for w in windows}).items()}
-        streamed = StreamedLanding(ctx, META, sequence, COLUMN_TYPES) if streams_landing(ctx) else None
-        landing = None
         try:
-            with ctx.staging.write_parts(SOURCE, META.name, sequence) as parts:
-                if streamed is not None:
-                    parts.mirror(0, streamed.sink)
-                handle = parts.part(0, header_line(["execution_sequence", *META.columns]))
-                for window in windows:
-                    lf = by_id.get(window["file_id"])
-                    if lf is None:
-                        log.warning("log %s (identity %s) recorded for sequence %d is gone; its unread lines are lost "
-                                    "unless it comes back", window["path"], window["file_id"], sequence)
-                        files.append({"path": window["path"], "file_id": window["file_id"], "lines": 0, "rejected": 0, "missing": True})
-                        continue
-                    stats = _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress)
-                    files.append(stats)
-                    with conn.cursor() as cur:
-                        cur.execute(
-                            "UPDATE etl_control.weblog_window SET read_offset = %s, read_line_no = %s "
-                            "WHERE execution_sequence = %s AND file_id = %s",
-                            [stats["read_offset"], stats["read_line_no"], sequence, window["file_id"]],
-                        )
-                landed = streamed is not None and streamed.finish(totals["rows"])
-            if landed:  # the staging file is published: the landing rows may commit
-                landing = streamed.commit()
-        except BaseException as exc:
-            if streamed is not None:
-                streamed.close(exc)
-            raise
+            with StreamedLanding(ctx, META, sequence, COLUMN_TYPES) as streamed:
+                with ctx.staging.write_parts(SOURCE, META.name, sequence) as parts:
+                    streamed.attach(parts)
+                    handle = parts.part(0, header_line(["execution_sequence", *META.columns]))
+                    for window in windows:
+                        lf = by_id.get(window["file_id"])
+                        if lf is None:
+                            log.warning("log %s (identity %s) recorded for sequence %d is gone; its unread lines are lost "
+                                        "unless it comes back", window["path"], window["file_id"], sequence)
+                            files.append({"path": window["path"], "file_id": window["file_id"], "lines": 0, "rejected": 0, "missing": True})
+                            continue
+                        stats = _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress)
+                        files.append(stats)
+                        with conn.cursor() as cur:
+                            cur.execute(
+                                "UPDATE etl_control.weblog_window SET read_offset = %s, read_line_no = %s "
+                                "WHERE execution_sequence = %s AND file_id = %s",
+                                [stats["read_offset"], stats["read_line_no"], sequence, window["file_id"]],
+                            )
+                    streamed.finish(totals["rows"])
+                landing = streamed.commit()  # after the staging file is published
         finally:
             for rejects in reject_handles.values():
                 rejects.close()
-        if streamed is not None:
-            streamed.close()
         conn.commit()
     seconds = round(time.monotonic() - started, 3)
     rate = totals["lines"] / seconds if seconds else 0
