@@ -83,9 +83,11 @@ def _staged_fields(meta: TableMeta, types: dict[str, SourceColumn]) -> tuple[lis
         if dt in _QUOTED_TYPES:
             fields.append(f"""IFNULL(CONCAT('"', REPLACE(CONVERT({col} USING utf8mb4), '"', '""'), '"'), '')""")
         elif dt in DATE_TYPES:
-            bad = f"(YEAR({col}) = 0 OR MONTH({col}) = 0 OR DAY({col}) = 0)"
-            fields.append(f"IFNULL(IF({bad}, NULL, {col}), '')")
-            invalid.append(f"IF({bad}, '{len(date_columns)}', NULL)")
+            # TO_DAYS is NULL for a zero, partial or impossible date (2024-00-10, 2024-02-30) and
+            # below 366 in year 0; PostgreSQL takes neither. One call per check: the per-part
+            # YEAR/MONTH/DAY test cost MySQL about a third more CPU per extracted row.
+            fields.append(f"IFNULL(IF(TO_DAYS({col}) >= 366, {col}, NULL), '')")
+            invalid.append(f"IF(IFNULL(TO_DAYS({col}) < 366, {col} IS NOT NULL), '{len(date_columns)}', NULL)")
             date_columns.append(name)
         elif dt in _UNQUOTED_TYPES:
             fields.append(f"IFNULL({col}, '')")
@@ -101,8 +103,9 @@ def staged_line_select(meta: TableMeta, types: dict[str, SourceColumn], sequence
     Returns ``(select_list, date_columns)``. The first selected value is the whole line
     (without newline): ``sequence`` then ``meta.columns`` in the staging dialect of
     ``etl.staging`` - text quoted with ``"`` doubled, numbers and dates as the server
-    writes them, NULL as an empty unquoted field. Zero or partial dates (``0000-00-00``,
-    ``2024-00-10``; PostgreSQL rejects them) are written as NULL; when the table has date
+    writes them, NULL as an empty unquoted field. Zero, partial or impossible dates
+    (``0000-00-00``, ``2024-00-10``, ``2024-02-30``, year 0; PostgreSQL rejects them) are
+    written as NULL; when the table has date
     columns a second value lists, comma-separated, the indexes into ``date_columns`` of
     the row's invalid dates (NULL when none) so that they are counted. Formatting on the
     server replaces per-value work in Python (about 3x faster extracts). Text is

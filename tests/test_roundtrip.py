@@ -121,21 +121,24 @@ def test_zero_dates_are_staged_as_null_and_counted(project):
         (1, "0000-00-00", "0000-00-00 00:00:00", "2024-01-01 00:00:00"),
         (2, "2024-02-00", "2024-00-05 10:00:00", "2024-01-01 00:00:00"),
         (3, "2024-02-29", "2024-02-29 12:34:56", "2024-01-01 00:00:00"),
+        (4, "0000-05-05", "2023-02-30 08:00:00", "2024-01-01 00:00:00"),  # year 0; an impossible day
+        (5, None, None, "2024-01-01 00:00:00"),
     ])
     conn.close()
     project.add_table("odd_dates", ["id", "d", "dt", "updated_datetime"], ["id"])
     proc = project.run()
-    assert "table odd_dates, column d: 2 zero or partial dates (e.g. 0000-00-00) staged as NULL" in proc.stderr
-    assert "table odd_dates, column dt: 2 zero or partial dates" in proc.stderr
+    assert "table odd_dates, column d: 3 zero or partial dates (e.g. 0000-00-00) staged as NULL" in proc.stderr
+    assert "table odd_dates, column dt: 3 zero or partial dates" in proc.stderr
     pg = project.pg()
     cur = pg.cursor()
     cur.execute("SELECT id, d::text, dt::text FROM store_mysql.odd_dates ORDER BY id")
-    assert cur.fetchall() == [(1, None, None), (2, None, None), (3, "2024-02-29", "2024-02-29 12:34:56")]
+    assert cur.fetchall() == [(1, None, None), (2, None, None), (3, "2024-02-29", "2024-02-29 12:34:56"),
+                              (4, None, None), (5, None, None)]
     pg.close()
     # mysql-connector itself reads these values as NULL, so store equals source
     assert_store_equals_source(project)
     summary = json.loads((project.output(1) / "RunJob.json").read_text())
-    assert summary["totals"]["invalid_dates"] == 4
+    assert summary["totals"]["invalid_dates"] == 6
 
 
 def test_hard_deletes_in_the_source_are_removed_from_store(project):

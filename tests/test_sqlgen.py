@@ -204,13 +204,12 @@ def source_types() -> dict[str, SourceColumn]:
 def test_staged_line_select_formats_by_type_and_flags_invalid_dates():
     types = source_types()
     select, dates = staged_line_select(META, types, 42)
-    bad = "(YEAR(`updated_datetime`) = 0 OR MONTH(`updated_datetime`) = 0 OR DAY(`updated_datetime`) = 0)"
     assert select == (
         "CONCAT_WS(',', '42', "
         """IFNULL(CONCAT('"', REPLACE(CONVERT(`order_no` USING utf8mb4), '"', '""'), '"'), ''), """
         "IFNULL(`order_line_no`, ''), IFNULL(`quantity`, ''), "
-        f"IFNULL(IF({bad}, NULL, `updated_datetime`), '')), "
-        f"NULLIF(CONCAT_WS(',', IF({bad}, '0', NULL)), '')"
+        "IFNULL(IF(TO_DAYS(`updated_datetime`) >= 366, `updated_datetime`, NULL), '')), "
+        "NULLIF(CONCAT_WS(',', IF(IFNULL(TO_DAYS(`updated_datetime`) < 366, `updated_datetime` IS NOT NULL), '0', NULL)), '')"
     )
     assert dates == ["updated_datetime"]
     types["quantity"] = SourceColumn("quantity", "blob", "blob")
@@ -220,10 +219,10 @@ def test_staged_line_select_formats_by_type_and_flags_invalid_dates():
 
 def test_range_fingerprint_query_hashes_the_staged_text_of_each_range_in_one_scan():
     types = source_types()
-    bad = "(YEAR(`updated_datetime`) = 0 OR MONTH(`updated_datetime`) = 0 OR DAY(`updated_datetime`) = 0)"
     text = ("CONCAT_WS(',', "
             """IFNULL(CONCAT('"', REPLACE(CONVERT(`order_no` USING utf8mb4), '"', '""'), '"'), ''), """
-            f"IFNULL(`order_line_no`, ''), IFNULL(`quantity`, ''), IFNULL(IF({bad}, NULL, `updated_datetime`), ''))")
+            "IFNULL(`order_line_no`, ''), IFNULL(`quantity`, ''), "
+            "IFNULL(IF(TO_DAYS(`updated_datetime`) >= 366, `updated_datetime`, NULL), ''))")
     inside = "x.wm >= %s AND x.wm < %s"
     assert range_fingerprint_query(META, "shop", types, 2) == (
         f"SELECT COALESCE(SUM({inside}), 0), COALESCE(SUM(IF({inside}, x.h, 0)), 0), "
