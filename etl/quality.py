@@ -28,6 +28,7 @@ from psycopg2 import sql
 from etl import control, source_mysql, sqlgen, warehouse, weblog_load
 from etl.errors import ConfigError, EltError
 from etl.metadata import TableMeta
+from etl.sqlgen import qualified
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,6 @@ def levels() -> dict[str, str]:
     return result
 
 
-def _qualified(name) -> sql.Composable:
-    return sql.SQL("{}.{}").format(sql.Identifier(name.schema), sql.Identifier(name.table))
-
-
 def _count(cur, query, params=None) -> int:
     cur.execute(query, params)
     return int(cur.fetchone()[0])
@@ -169,7 +166,7 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
                 store_counts[meta.name] = int(cur.fetchone()[1])
         for meta in [*tables.values(), weblog_load.META]:
             keys = sql.SQL(", ").join(sql.Identifier(c) for c in meta.unique_columns)
-            table = _qualified(meta.store_table)
+            table = qualified(meta.store_table)
             if level["duplicate_keys"] != "off":
                 if warehouse.is_redshift(conn):  # keys are not enforced there: count
                     n, details = _count(cur, _surplus_rows(table, keys)), ""

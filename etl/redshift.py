@@ -29,6 +29,7 @@ from psycopg2 import sql
 
 from etl.errors import ConfigError
 from etl.metadata import TableMeta
+from etl.sqlgen import qualified
 
 MAX_VARCHAR = 65535
 _SAME = {"smallint", "integer", "bigint", "real", "double precision", "boolean", "date"}
@@ -57,10 +58,6 @@ def redshift_type(table: str, column: str, pg_type: str) -> str:
     raise ConfigError(f"table {table!r}, column {column!r}: type {pg_type!r} has no Redshift mapping")
 
 
-def _qualified(name) -> sql.Composable:
-    return sql.SQL("{}.{}").format(sql.Identifier(name.schema), sql.Identifier(name.table))
-
-
 def _idents(names) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(n) for n in names)
 
@@ -74,7 +71,7 @@ def landing_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
     return [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(meta.landing_table.schema)),
         sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}) DISTSTYLE EVEN SORTKEY (execution_sequence)").format(
-            _qualified(meta.landing_table), sql.SQL(", ").join(cols)
+            qualified(meta.landing_table), sql.SQL(", ").join(cols)
         ),
     ]
 
@@ -91,7 +88,7 @@ def store_ddl(meta: TableMeta, types: dict[str, str], distkey: str | None = None
     return [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(meta.store_table.schema)),
         sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}) DISTKEY ({}) SORTKEY ({})").format(
-            _qualified(meta.store_table),
+            qualified(meta.store_table),
             sql.SQL(", ").join(cols),
             sql.Identifier(distkey or meta.unique_columns[0]),
             _idents(sortkey or meta.unique_columns),
@@ -104,7 +101,7 @@ def copy_sql(meta: TableMeta) -> sql.Composable:
     return sql.SQL(
         "COPY {} ({}) FROM %s IAM_ROLE %s FORMAT AS CSV GZIP IGNOREHEADER 1 EMPTYASNULL "
         "TIMEFORMAT 'auto' DATEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF"
-    ).format(_qualified(meta.landing_table), _idents(("execution_sequence",) + meta.columns))
+    ).format(qualified(meta.landing_table), _idents(("execution_sequence",) + meta.columns))
 
 
 BATCH_TABLE = "etl_batch"
@@ -120,7 +117,7 @@ def upsert_statements(meta: TableMeta) -> list[sql.Composable]:
     3. ``INSERT`` keys not yet in store - its row count is the number inserted;
     4. drop the batch.
     """
-    store = _qualified(meta.store_table)
+    store = qualified(meta.store_table)
     batch = sql.Identifier(BATCH_TABLE)
     keys = meta.unique_columns
     order = [sql.SQL("{} DESC NULLS LAST").format(sql.Identifier(meta.watermark_column))] if meta.watermark_column else []
@@ -131,7 +128,7 @@ def upsert_statements(meta: TableMeta) -> list[sql.Composable]:
         "ORDER BY {order}) AS etl_rn FROM {landing} WHERE execution_sequence = %s AND {not_null}) AS ranked "
         "WHERE etl_rn = 1"
     ).format(batch=batch, cols=_idents(meta.columns), keys=_idents(keys), order=sql.SQL(", ").join(order),
-             landing=_qualified(meta.landing_table), not_null=not_null)
+             landing=qualified(meta.landing_table), not_null=not_null)
 
     def target(c):
         return sql.SQL("{}.{}").format(store, sql.Identifier(c))

@@ -14,6 +14,7 @@ business key.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -282,7 +283,8 @@ def pg_type(table: str, col: SourceColumn) -> str:
     )
 
 
-def _qualified(name: QualifiedName) -> sql.Composable:
+def qualified(name: QualifiedName) -> sql.Composable:
+    """``"schema"."table"`` as a quoted SQL identifier pair."""
     return sql.SQL("{}.{}").format(sql.Identifier(name.schema), sql.Identifier(name.table))
 
 
@@ -291,12 +293,15 @@ def _ident_list(names) -> sql.Composable:
 
 
 def landing_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
-    """Statements creating the landing schema, table and its sequence index (idempotent).
+    """Statements creating the landing schema and table, partitioned by execution sequence (idempotent).
 
     ``types`` maps column -> warehouse type (see :func:`pg_type`). Every source column is
-    nullable in landing: landing holds what the source sent, checks happen later.
+    nullable in landing: landing holds what the source sent, checks happen later. One
+    list partition per sequence (:func:`landing_partition_sql`) replaces an index on
+    ``execution_sequence``: a load fills its own partition (no index to maintain or build,
+    about half a second per million rows), a reload truncates it, a purge drops it.
     """
-    table = _qualified(meta.landing_table)
+    table = qualified(meta.landing_table)
     cols = [sql.SQL("execution_sequence integer NOT NULL")]
     cols += [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c])) for c in meta.columns]
     # CACHE: a COPY takes its ids 1,000 at a time instead of one sequence access per row
@@ -305,31 +310,56 @@ def landing_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
     cols.append(sql.SQL("etl_loaded_datetime timestamptz NOT NULL DEFAULT now()"))
     return [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(meta.landing_table.schema)),
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table, sql.SQL(", ").join(cols)),
-        landing_index_sql(meta)[1],
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}) PARTITION BY LIST (execution_sequence)").format(
+            table, sql.SQL(", ").join(cols)),
     ]
 
 
-def landing_index_sql(meta: TableMeta) -> tuple[sql.Composable, sql.Composable]:
-    """``(DROP INDEX, CREATE INDEX)`` of the landing table's execution_sequence index.
+PG_NAME_BYTES = 63  # PostgreSQL truncates longer identifiers (NAMEDATALEN - 1)
 
-    A load into an empty landing table (the first run) drops it and builds it after the
-    COPY, in the same transaction: one bulk build is cheaper than a million index inserts.
-    """
-    name = f"{meta.landing_table.table}_seq_idx"
+
+def suffixed_name(table: QualifiedName, suffix: str) -> QualifiedName:
+    """``table`` with ``suffix`` appended to its name, in its schema; a name over 63 bytes (PostgreSQL
+    would truncate it) keeps a prefix plus a hash of the whole table name, so it stays unique."""
+    base = table.table
+    if len((base + suffix).encode()) > PG_NAME_BYTES:
+        digest = hashlib.md5(base.encode()).hexdigest()[:8]
+        base = base.encode()[:PG_NAME_BYTES - len(suffix.encode()) - 9].decode("utf-8", "ignore") + "_" + digest
+    return QualifiedName(table.schema, base + suffix)
+
+
+def landing_partition_name(meta: TableMeta, sequence: int) -> QualifiedName:
+    """The landing partition of one execution sequence: ``<landing table>_s<sequence>`` (see :func:`suffixed_name`)."""
+    return suffixed_name(meta.landing_table, f"_s{int(sequence)}")
+
+
+def landing_partition_sql(meta: TableMeta, sequence: int) -> sql.Composable:
+    """``CREATE TABLE IF NOT EXISTS <partition> PARTITION OF <landing> FOR VALUES IN (<sequence>)``."""
+    return sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES IN ({})").format(
+        qualified(landing_partition_name(meta, sequence)), qualified(meta.landing_table), sql.SQL(str(int(sequence))))
+
+
+def landing_partitions_sql() -> str:
+    """Query of a partitioned table's partitions (params: schema, table): rows of
+    ``(partition schema, partition name, bound)`` where bound reads ``FOR VALUES IN (7)``."""
     return (
-        sql.SQL("DROP INDEX IF EXISTS {}.{}").format(sql.Identifier(meta.landing_table.schema), sql.Identifier(name)),
-        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (execution_sequence)").format(
-            sql.Identifier(name), _qualified(meta.landing_table)),
+        "SELECT n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE i.inhparent = (SELECT p.oid FROM pg_class p JOIN pg_namespace pn ON pn.oid = p.relnamespace "
+        "WHERE pn.nspname = %s AND p.relname = %s)"
     )
 
 
+def relkind_sql() -> str:
+    """Query of a table's ``pg_class.relkind`` (params: schema, table): ``r`` plain, ``p`` partitioned; no row when absent."""
+    return ("SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s")
 
 
 def store_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
     """Statements creating the store schema, table, unique index on ``unique_columns`` and an
     index on ``etl_updated_datetime`` (incremental pres builds)."""
-    table = _qualified(meta.store_table)
+    table = qualified(meta.store_table)
     cols = []
     for c in meta.columns:
         not_null = sql.SQL(" NOT NULL") if c in meta.unique_columns else sql.SQL("")
@@ -349,7 +379,7 @@ def _store_index_names(meta: TableMeta) -> tuple[str, str]:
 
 def store_index_sql(meta: TableMeta) -> list[sql.Composable]:
     """The store's unique index on ``unique_columns`` and its ``etl_updated_datetime`` index (idempotent)."""
-    table = _qualified(meta.store_table)
+    table = qualified(meta.store_table)
     unique, updated = _store_index_names(meta)
     return [
         sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
@@ -362,7 +392,7 @@ def store_index_sql(meta: TableMeta) -> list[sql.Composable]:
 
 def is_empty_sql(table: QualifiedName) -> sql.Composable:
     """``SELECT`` true when ``table`` has no row at all (one probe; picks the bulk-load paths)."""
-    return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(_qualified(table))
+    return sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(qualified(table))
 
 
 @dataclass(frozen=True)
@@ -389,14 +419,14 @@ def bulk_load_store_sql(meta: TableMeta) -> BulkLoad:
     """
     schema = meta.store_table.schema
     target = sql.SQL("INSERT INTO {store} ({cols}, etl_created_datetime, etl_updated_datetime) ").format(
-        store=_qualified(meta.store_table), cols=_ident_list(meta.columns))
+        store=qualified(meta.store_table), cols=_ident_list(meta.columns))
     not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
     create_unique, create_updated = store_index_sql(meta)
     return BulkLoad(
         drop_indexes=[sql.SQL("DROP INDEX IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
                       for name in _store_index_names(meta)],
         insert=target + sql.SQL("SELECT {cols}, now(), now() FROM {landing} WHERE execution_sequence = %s AND {nn}").format(
-            cols=_ident_list(meta.columns), landing=_qualified(meta.landing_table), nn=not_null),
+            cols=_ident_list(meta.columns), landing=qualified(meta.landing_table), nn=not_null),
         insert_deduplicated=target + sql.SQL("SELECT {cols}, now(), now() FROM ({batch}) AS batch").format(
             cols=_ident_list(meta.columns), batch=_batch_sql(meta)),
         create_unique_index=create_unique,
@@ -407,26 +437,27 @@ def bulk_load_store_sql(meta: TableMeta) -> BulkLoad:
 def landing_copy_sql(meta: TableMeta) -> sql.Composable:
     """``COPY landing (execution_sequence, cols...) FROM STDIN`` for the staging CSV (header, NULL = unquoted empty)."""
     return sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)").format(
-        _qualified(meta.landing_table),
+        qualified(meta.landing_table),
         _ident_list(("execution_sequence",) + meta.columns),
     )
 
 
 def landing_delete_sequence_sql(meta: TableMeta) -> sql.Composable:
-    """Delete one sequence's landing rows (param: execution_sequence) so a reload replaces them."""
-    return sql.SQL("DELETE FROM {} WHERE execution_sequence = %s").format(_qualified(meta.landing_table))
+    """Delete one sequence's landing rows (param: execution_sequence) so a reload replaces them (Redshift:
+    its landing tables are not partitioned)."""
+    return sql.SQL("DELETE FROM {} WHERE execution_sequence = %s").format(qualified(meta.landing_table))
 
 
 def landing_purge_sql(meta: TableMeta) -> sql.Composable:
-    """Delete landing rows of sequences older than the kept ones (param: oldest sequence to keep)."""
-    return sql.SQL("DELETE FROM {} WHERE execution_sequence < %s").format(_qualified(meta.landing_table))
+    """Delete landing rows of sequences older than the kept ones (param: oldest sequence to keep; Redshift)."""
+    return sql.SQL("DELETE FROM {} WHERE execution_sequence < %s").format(qualified(meta.landing_table))
 
 
 def null_key_count_sql(meta: TableMeta) -> sql.Composable:
     """Count one sequence's landing rows with a NULL in a key column (param: execution_sequence)."""
     any_null = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
     return sql.SQL("SELECT count(*) FROM {} WHERE execution_sequence = %s AND ({})").format(
-        _qualified(meta.landing_table), any_null
+        qualified(meta.landing_table), any_null
     )
 
 
@@ -442,7 +473,7 @@ def upsert_sql(meta: TableMeta) -> sql.Composable:
       stored one, so replaying an old sequence cannot roll a row back;
     * returns one row ``(inserted, updated)``, counted with the ``xmax = 0`` test.
     """
-    store = _qualified(meta.store_table)
+    store = qualified(meta.store_table)
     keys = _ident_list(meta.unique_columns)
     values = meta.value_columns
     if values:
@@ -483,7 +514,7 @@ def _batch_sql(meta: TableMeta) -> sql.Composable:
     return sql.SQL(
         "SELECT DISTINCT ON ({keys}) {cols} FROM {landing} WHERE execution_sequence = %s AND {not_null} ORDER BY {order}"
     ).format(keys=_ident_list(meta.unique_columns), cols=_ident_list(meta.columns),
-             landing=_qualified(meta.landing_table), not_null=not_null, order=sql.SQL(", ").join(order))
+             landing=qualified(meta.landing_table), not_null=not_null, order=sql.SQL(", ").join(order))
 
 
 def _mysql_from_where(meta: TableMeta, database: str) -> str:
@@ -522,7 +553,7 @@ def store_count_sql(meta: TableMeta) -> sql.Composable:
     """Row counts of the store table: all, and those whose watermark is before the window end
     (param, incremental tables only; else all). Portable (PostgreSQL and Redshift)."""
     below = _below_end(meta, lambda name: '"' + name.replace('"', '""') + '"')
-    return sql.SQL("SELECT count(*), {} FROM {}").format(sql.SQL(below), _qualified(meta.store_table))
+    return sql.SQL("SELECT count(*), {} FROM {}").format(sql.SQL(below), qualified(meta.store_table))
 
 
 SOURCE_KEYS_TABLE = "etl_source_keys"
@@ -533,7 +564,7 @@ def source_keys_temp_sql(meta: TableMeta) -> list[sql.Composable]:
     keys = _ident_list(meta.unique_columns)
     return [
         sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
-            sql.Identifier(SOURCE_KEYS_TABLE), keys, _qualified(meta.store_table)
+            sql.Identifier(SOURCE_KEYS_TABLE), keys, qualified(meta.store_table)
         ),
         sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(sql.Identifier(SOURCE_KEYS_TABLE), keys),
     ]
@@ -543,7 +574,7 @@ def delete_missing_keys_sql(meta: TableMeta) -> sql.Composable:
     """Delete store rows whose key is not among the copied source keys (hard-deleted at the source)."""
     match = sql.SQL(" AND ").join(sql.SQL("k.{0} = s.{0}").format(sql.Identifier(c)) for c in meta.unique_columns)
     return sql.SQL("DELETE FROM {} AS s WHERE NOT EXISTS (SELECT 1 FROM {} AS k WHERE {})").format(
-        _qualified(meta.store_table), sql.Identifier(SOURCE_KEYS_TABLE), match
+        qualified(meta.store_table), sql.Identifier(SOURCE_KEYS_TABLE), match
     )
 
 
@@ -612,9 +643,9 @@ def existing_columns_sql() -> str:
 
 def add_column_sql(table: QualifiedName, column: str, type_: str) -> sql.Composable:
     """``ALTER TABLE ... ADD COLUMN`` for a column newly listed in the metadata."""
-    return sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(_qualified(table), sql.Identifier(column), sql.SQL(type_))
+    return sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(qualified(table), sql.Identifier(column), sql.SQL(type_))
 
 
 def widen_column_sql(table: QualifiedName, column: str, type_: str) -> sql.Composable:
     """``ALTER TABLE ... ALTER COLUMN ... TYPE`` for a widened source column."""
-    return sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(_qualified(table), sql.Identifier(column), sql.SQL(type_))
+    return sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(qualified(table), sql.Identifier(column), sql.SQL(type_))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import tempfile
 import threading
 import time
@@ -19,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg2
+from psycopg2 import sql
 
 from etl import control, overlap, redshift, source_mysql, sqlgen, warehouse
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
@@ -33,7 +35,8 @@ from etl.errors import (
     is_transient_mysql,
     is_transient_postgres,
 )
-from etl.metadata import TableMeta, check_against_source, load_metadata
+from etl.metadata import QualifiedName, TableMeta, check_against_source, load_metadata
+from etl.sqlgen import qualified
 from etl.staging import BytePipe, csv_writer, open_staging, write_lines
 
 log = logging.getLogger(__name__)
@@ -275,8 +278,10 @@ def _columns_missing_in_store(conn, meta: TableMeta) -> list[str]:
     return [c for c in meta.columns if existing and c not in existing]
 
 
-def _run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, table_name: str = "") -> None:
-    """Run idempotent DDL under a lock (parallel workers create schemas too).
+def _run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, table_name: str = "",
+             before=None) -> None:
+    """Run idempotent DDL under a lock (parallel workers create schemas too); ``before()``, when
+    given, runs under the lock first (a layout migration).
 
     With ``table`` and ``types``, the existing table then follows schema drift in the same
     transaction: columns newly in the metadata are added, widened source types are
@@ -288,6 +293,8 @@ def _run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, 
     rs = warehouse.is_redshift(conn)
     with conn.cursor() as cur:
         cur.execute("LOCK etl_control.run" if rs else "SELECT pg_advisory_xact_lock(hashtext('luigi_dw_etl.ddl'))")
+        if before is not None:
+            before()
         warehouse.execute_all(conn, statements)
         if table is not None and types:
             cur.execute(sqlgen.existing_columns_sql(), [table.schema, table.table])
@@ -388,30 +395,69 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
 
 
 def _ensure_landing_table(conn, meta: TableMeta, pg_types: dict[str, str]) -> None:
-    """Create the landing table (this connection's flavour) or follow schema drift; commits."""
-    ddl = (redshift.landing_ddl if warehouse.is_redshift(conn) else sqlgen.landing_ddl)(meta, pg_types)
-    _run_ddl(conn, ddl, meta.landing_table, pg_types, meta.name)
+    """Create the landing table (this connection's flavour) or follow schema drift; commits.
+
+    On PostgreSQL a landing table of an earlier version (one table with a sequence index)
+    is converted to the partitioned layout first, in the same transaction, keeping its rows
+    (:func:`_partition_landing_table`).
+    """
+    rs = warehouse.is_redshift(conn)
+    ddl = (redshift.landing_ddl if rs else sqlgen.landing_ddl)(meta, pg_types)
+    before = None if rs else lambda: _partition_landing_table(conn, meta, pg_types)
+    _run_ddl(conn, ddl, meta.landing_table, pg_types, meta.name, before=before)
+
+
+def _partition_landing_table(conn, meta: TableMeta, pg_types: dict[str, str]) -> None:
+    """Convert an unpartitioned PostgreSQL landing table into one partition per execution
+    sequence, copying its rows (landing ids kept), inside the caller's transaction; no-op
+    when the table is absent or partitioned already."""
+    table = meta.landing_table
+    with conn.cursor() as cur:
+        cur.execute(sqlgen.relkind_sql(), [table.schema, table.table])
+        kind = cur.fetchone()
+        if kind is None or kind[0] != "r":
+            return
+        old = sqlgen.suffixed_name(table, "_unpartitioned")
+        cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(qualified(table), sql.Identifier(old.table)))
+        cur.execute(sqlgen.existing_columns_sql(), [old.schema, old.table])
+        kept = [c for c, _ in cur.fetchall() if c in ("execution_sequence", "landing_row_id", "etl_loaded_datetime", *meta.columns)]
+        warehouse.execute_all(conn, sqlgen.landing_ddl(meta, pg_types))
+        cur.execute(sql.SQL("SELECT DISTINCT execution_sequence FROM {}").format(qualified(old)))
+        for (sequence,) in cur.fetchall():
+            cur.execute(sqlgen.landing_partition_sql(meta, sequence))
+        columns = sql.SQL(", ").join(map(sql.Identifier, kept))
+        cur.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}").format(
+            qualified(table), columns, columns, qualified(old)))
+        rows = cur.rowcount
+        cur.execute(sql.SQL("DROP TABLE {}").format(qualified(old)))
+    log.warning("landing %s: converted to one partition per execution sequence (%d rows kept)", table, rows)
 
 
 def _replace_landing_rows(cur, meta: TableMeta, sequence: int, keep_sequences: int, copy) -> tuple[int, int]:
     """Replace one sequence's landing rows in the caller's transaction (PostgreSQL).
 
-    Deletes the sequence's rows, runs ``copy(cur)`` (returns the rows it loaded) and
-    purges sequences older than the ``keep_sequences`` newest. Into an empty table (the
-    first load) the sequence index is dropped before the COPY and built once after it:
-    one bulk build is cheaper than a million index inserts. Returns ``(rows, replaced)``.
+    The sequence's partition is truncated (a reload) or created, ``copy(cur)`` loads it
+    (returns the rows it loaded; through the partitioned table, which assigns the
+    landing ids), and the partitions of sequences older than the ``keep_sequences``
+    newest are dropped. Returns ``(rows, replaced)``: rows loaded, rows the reload replaced.
     """
-    cur.execute(sqlgen.landing_delete_sequence_sql(meta), [sequence])
-    replaced = cur.rowcount
-    cur.execute(sqlgen.is_empty_sql(meta.landing_table))
-    empty = cur.fetchone()[0]
-    drop_index, create_index = sqlgen.landing_index_sql(meta)
-    if empty:
-        cur.execute(drop_index)
+    table = meta.landing_table
+    cur.execute(sqlgen.landing_partitions_sql(), [table.schema, table.table])
+    partitions = {}
+    for schema, name, bound in cur.fetchall():
+        values = re.fullmatch(r"FOR VALUES IN \((\d+)\)", bound or "")
+        if values:  # a partition someone attached by hand with another bound is left alone
+            partitions[int(values.group(1))] = QualifiedName(schema, name)
+    replaced = 0
+    if sequence in partitions:
+        part = qualified(partitions[sequence])
+        replaced = warehouse.scalar(cur, sql.SQL("SELECT count(*) FROM {}").format(part))
+        cur.execute(sql.SQL("TRUNCATE {}").format(part))
+    else:
+        cur.execute(sqlgen.landing_partition_sql(meta, sequence))
     rows = copy(cur)
-    if empty:
-        cur.execute(create_index)
-    cur.execute(sqlgen.landing_purge_sql(meta), [sequence - keep_sequences + 1])
+    for old in sorted(s for s in partitions if s < sequence - keep_sequences + 1):
+        cur.execute(sql.SQL("DROP TABLE {}").format(qualified(partitions[old])))
     return rows, replaced
 
 
@@ -635,14 +681,16 @@ def upsert_store(
         _run_ddl(conn, ddl, meta.store_table, extracted["pg_types"], meta.name)
         try:
             with conn.cursor() as cur:
-                cur.execute(sqlgen.null_key_count_sql(meta), [sequence])
-                null_keys = cur.fetchone()[0]
-                if rs:
-                    inserted, updated = _redshift_upsert(cur, meta, sequence)
+                if not rs and warehouse.scalar(cur, sqlgen.is_empty_sql(meta.store_table)):
+                    inserted, deduplicated = _bulk_load_store(cur, meta, sequence)
+                    updated = 0
+                    # landing holds exactly the extracted rows (the landing step checked), so unless the batch
+                    # was deduplicated the rows left out are the NULL-key ones: no second scan of the batch
+                    null_keys = _null_key_rows(cur, meta, sequence) if deduplicated else extracted["rows"] - inserted
                 else:
-                    cur.execute(sqlgen.is_empty_sql(meta.store_table))
-                    if cur.fetchone()[0]:
-                        inserted, updated = _bulk_load_store(cur, meta, sequence), 0
+                    null_keys = _null_key_rows(cur, meta, sequence)
+                    if rs:
+                        inserted, updated = _redshift_upsert(cur, meta, sequence)
                     else:
                         cur.execute("SET LOCAL work_mem = %s", [UPSERT_WORK_MEMORY])  # the batch dedup sorts in memory
                         cur.execute(sqlgen.upsert_sql(meta), [sequence])
@@ -682,8 +730,16 @@ def upsert_store(
     }
 
 
-def _bulk_load_store(cur, meta: TableMeta, sequence: int) -> int:
-    """First load of an empty store table (PostgreSQL): insert, then build the indexes; returns rows inserted.
+def _null_key_rows(cur, meta: TableMeta, sequence: int) -> int:
+    """The sequence's landing rows with a NULL in a key column (never merged into store)."""
+    return warehouse.scalar(cur, sqlgen.null_key_count_sql(meta), [sequence])
+
+
+def _bulk_load_store(cur, meta: TableMeta, sequence: int) -> tuple[int, bool]:
+    """First load of an empty store table (PostgreSQL): insert, then build the indexes.
+
+    Returns ``(rows inserted, deduplicated)``: deduplicated is True when the batch held a
+    key more than once and only each key's newest version was inserted.
 
     See :func:`etl.sqlgen.bulk_load_store_sql`: the batch goes in unsorted; only when the
     unique index cannot be built (duplicate keys in the batch) is it inserted again
@@ -704,8 +760,10 @@ def _bulk_load_store(cur, meta: TableMeta, sequence: int) -> int:
         cur.execute(bulk.insert_deduplicated, [sequence])
         inserted = cur.rowcount
         cur.execute(bulk.create_unique_index)
+        cur.execute(bulk.create_updated_index)
+        return inserted, True
     cur.execute(bulk.create_updated_index)
-    return inserted
+    return inserted, False
 
 
 def _redshift_upsert(cur, meta: TableMeta, sequence: int) -> tuple[int, int]:

@@ -120,3 +120,9 @@ def execute_all(conn, statements) -> None:
     with conn.cursor() as cur:
         for statement in statements:
             cur.execute(statement)
+
+
+def scalar(cur, query, params=None):
+    """Run a one-value query on the cursor ``cur`` and return that value."""
+    cur.execute(query, params)
+    return cur.fetchone()[0]

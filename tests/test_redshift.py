@@ -113,6 +113,7 @@ def test_upsert_semantics_on_postgres(services):
             cur.execute(statement)
 
         def land(seq, rows):
+            cur.execute(sqlgen.landing_partition_sql(META, seq))
             cur.executemany(
                 "INSERT INTO landing.mysql_order_lines (execution_sequence, order_no, order_line_no, quantity, "
                 "updated_datetime) VALUES (%s, %s, %s, %s, %s)", [(seq, *r) for r in rows])

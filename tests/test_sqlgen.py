@@ -13,8 +13,10 @@ from etl.sqlgen import (
     Window,
     build_extract_query,
     bulk_load_store_sql,
-    landing_index_sql,
     landing_copy_sql,
+    landing_ddl,
+    landing_partition_name,
+    landing_partition_sql,
     mysql_ident,
     pg_type,
     range_fingerprint_params,
@@ -123,11 +125,21 @@ def test_first_load_of_an_empty_store_builds_the_indexes_after_the_insert():
         'CREATE INDEX IF NOT EXISTS "order_lines_etl_updated_idx" ON "store_mysql"."order_lines" (etl_updated_datetime)')
 
 
-def test_landing_sequence_index_can_be_dropped_and_rebuilt():
-    assert [as_text(s) for s in landing_index_sql(META)] == [
-        'DROP INDEX IF EXISTS "landing"."mysql_order_lines_seq_idx"',
-        'CREATE INDEX IF NOT EXISTS "mysql_order_lines_seq_idx" ON "landing"."mysql_order_lines" (execution_sequence)',
-    ]
+def test_landing_is_partitioned_by_execution_sequence_without_an_index():
+    ddl = [as_text(s) for s in landing_ddl(META, {c: "text" for c in META.columns})]
+    assert ddl[1].startswith('CREATE TABLE IF NOT EXISTS "landing"."mysql_order_lines" (execution_sequence integer NOT NULL, ')
+    assert ddl[1].endswith(") PARTITION BY LIST (execution_sequence)")
+    assert len(ddl) == 2  # no index: a sequence is its partition
+    assert as_text(landing_partition_sql(META, 12)) == (
+        'CREATE TABLE IF NOT EXISTS "landing"."mysql_order_lines_s12" PARTITION OF "landing"."mysql_order_lines" '
+        "FOR VALUES IN (12)")
+
+
+def test_landing_partition_names_fit_postgres_identifiers_and_stay_unique():
+    long = [TableMeta(**{**META.__dict__, "landing_table": QualifiedName("landing", "t" * 60 + tail)}) for tail in "ab"]
+    names = [landing_partition_name(m, 123456).table for m in long]
+    assert all(len(n.encode()) <= 63 and n.endswith("_s123456") for n in names)
+    assert names[0] != names[1]
 
 
 def test_upsert_all_key_columns_does_nothing_on_conflict():
