@@ -252,7 +252,6 @@ class Floor:
         lines = ["#!/usr/bin/env bash", "set -euo pipefail", "load() {", "  set -euo pipefail", '  case "$1" in']
         for name, meta in self.tables.items():
             cols = ", ".join(meta.columns)  # validated identifiers (etl.metadata)
-            pg_cols = ", ".join(f'"{c}"' for c in meta.columns)
             keys = ", ".join(meta.unique_columns)
             values = [c for c in meta.columns if c not in meta.unique_columns]
             sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in values)

@@ -6,7 +6,6 @@ The screenshot is kept as a test artefact in ``test-artifacts/dashboard.png``.
 from __future__ import annotations
 
 import shutil
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 

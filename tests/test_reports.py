@@ -5,9 +5,8 @@ from __future__ import annotations
 import random
 import subprocess
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
