@@ -106,9 +106,9 @@ def staged_line_select(meta: TableMeta, types: dict[str, SourceColumn], sequence
     ``etl.staging`` - text quoted with ``"`` doubled, numbers and dates as the server
     writes them, NULL as an empty unquoted field. Zero, partial or impossible dates
     (``0000-00-00``, ``2024-00-10``, ``2024-02-30``, year 0; PostgreSQL rejects them) are
-    written as NULL; when the table has date
-    columns a second value lists, comma-separated, the indexes into ``date_columns`` of
-    the row's invalid dates (NULL when none) so that they are counted. Formatting on the
+    written as NULL; when the table has date columns a second value lists, comma-separated,
+    the indexes into ``date_columns`` of the row's invalid dates (NULL when none) so that
+    they are counted. Formatting on the
     server replaces per-value work in Python (about 3x faster extracts). Text is
     converted to utf8mb4 first, so columns of different character sets or collations mix.
     Raises ConfigError naming table and column for a type that cannot be staged as text.
@@ -348,6 +348,31 @@ def landing_partitions_sql() -> str:
         "WHERE i.inhparent = (SELECT p.oid FROM pg_class p JOIN pg_namespace pn ON pn.oid = p.relnamespace "
         "WHERE pn.nspname = %s AND p.relname = %s)"
     )
+
+
+def partition_sequence(bound: str | None) -> int | None:
+    """The execution sequence of a landing partition from its bound (``FOR VALUES IN (7)`` -> 7);
+    None for any other bound (a partition attached by hand, left alone)."""
+    found = re.fullmatch(r"FOR VALUES IN \((\d+)\)", bound or "")
+    return int(found.group(1)) if found else None
+
+
+def landing_conversion_sql(meta: TableMeta, old: QualifiedName, columns: list[str]) -> tuple[sql.Composable, ...]:
+    """``(rename, copy, drop)`` converting an unpartitioned landing table: rename it to ``old``;
+    after the partitioned table and its partitions exist, copy ``columns`` over (landing ids
+    kept: ``OVERRIDING SYSTEM VALUE``); drop ``old``."""
+    cols = _ident_list(columns)
+    return (
+        sql.SQL("ALTER TABLE {} RENAME TO {}").format(qualified(meta.landing_table), sql.Identifier(old.table)),
+        sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}").format(
+            qualified(meta.landing_table), cols, cols, qualified(old)),
+        sql.SQL("DROP TABLE {}").format(qualified(old)),
+    )
+
+
+def table_sql(template: str, table: QualifiedName) -> sql.Composable:
+    """``template`` with ``{}`` replaced by the quoted ``table``, e.g. ``table_sql("TRUNCATE {}", t)``."""
+    return sql.SQL(template).format(qualified(table))
 
 
 def relkind_sql() -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import tempfile
 import threading
 import time
@@ -20,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg2
-from psycopg2 import sql
 
 from etl import control, overlap, redshift, source_mysql, sqlgen, warehouse
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
@@ -36,7 +34,6 @@ from etl.errors import (
     is_transient_postgres,
 )
 from etl.metadata import QualifiedName, TableMeta, check_against_source, load_metadata
-from etl.sqlgen import qualified
 from etl.staging import BytePipe, csv_writer, open_staging, write_lines
 
 log = logging.getLogger(__name__)
@@ -418,18 +415,17 @@ def _partition_landing_table(conn, meta: TableMeta, pg_types: dict[str, str]) ->
         if kind is None or kind[0] != "r":
             return
         old = sqlgen.suffixed_name(table, "_unpartitioned")
-        cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(qualified(table), sql.Identifier(old.table)))
-        cur.execute(sqlgen.existing_columns_sql(), [old.schema, old.table])
+        cur.execute(sqlgen.existing_columns_sql(), [table.schema, table.table])
         kept = [c for c, _ in cur.fetchall() if c in ("execution_sequence", "landing_row_id", "etl_loaded_datetime", *meta.columns)]
+        rename, copy, drop = sqlgen.landing_conversion_sql(meta, old, kept)
+        cur.execute(rename)
         warehouse.execute_all(conn, sqlgen.landing_ddl(meta, pg_types))
-        cur.execute(sql.SQL("SELECT DISTINCT execution_sequence FROM {}").format(qualified(old)))
+        cur.execute(sqlgen.table_sql("SELECT DISTINCT execution_sequence FROM {}", old))
         for (sequence,) in cur.fetchall():
             cur.execute(sqlgen.landing_partition_sql(meta, sequence))
-        columns = sql.SQL(", ").join(map(sql.Identifier, kept))
-        cur.execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}").format(
-            qualified(table), columns, columns, qualified(old)))
+        cur.execute(copy)
         rows = cur.rowcount
-        cur.execute(sql.SQL("DROP TABLE {}").format(qualified(old)))
+        cur.execute(drop)
     log.warning("landing %s: converted to one partition per execution sequence (%d rows kept)", table, rows)
 
 
@@ -445,19 +441,17 @@ def _replace_landing_rows(cur, meta: TableMeta, sequence: int, keep_sequences: i
     cur.execute(sqlgen.landing_partitions_sql(), [table.schema, table.table])
     partitions = {}
     for schema, name, bound in cur.fetchall():
-        values = re.fullmatch(r"FOR VALUES IN \((\d+)\)", bound or "")
-        if values:  # a partition someone attached by hand with another bound is left alone
-            partitions[int(values.group(1))] = QualifiedName(schema, name)
+        if (seq := sqlgen.partition_sequence(bound)) is not None:
+            partitions[seq] = QualifiedName(schema, name)
     replaced = 0
     if sequence in partitions:
-        part = qualified(partitions[sequence])
-        replaced = warehouse.scalar(cur, sql.SQL("SELECT count(*) FROM {}").format(part))
-        cur.execute(sql.SQL("TRUNCATE {}").format(part))
+        replaced = warehouse.scalar(cur, sqlgen.table_sql("SELECT count(*) FROM {}", partitions[sequence]))
+        cur.execute(sqlgen.table_sql("TRUNCATE {}", partitions[sequence]))
     else:
         cur.execute(sqlgen.landing_partition_sql(meta, sequence))
     rows = copy(cur)
     for old in sorted(s for s in partitions if s < sequence - keep_sequences + 1):
-        cur.execute(sql.SQL("DROP TABLE {}").format(qualified(partitions[old])))
+        cur.execute(sqlgen.table_sql("DROP TABLE {}", partitions[old]))
     return rows, replaced
 
 

@@ -16,7 +16,9 @@ from etl.sqlgen import (
     landing_copy_sql,
     landing_ddl,
     landing_partition_name,
+    landing_conversion_sql,
     landing_partition_sql,
+    partition_sequence,
     mysql_ident,
     pg_type,
     range_fingerprint_params,
@@ -133,6 +135,16 @@ def test_landing_is_partitioned_by_execution_sequence_without_an_index():
     assert as_text(landing_partition_sql(META, 12)) == (
         'CREATE TABLE IF NOT EXISTS "landing"."mysql_order_lines_s12" PARTITION OF "landing"."mysql_order_lines" '
         "FOR VALUES IN (12)")
+
+
+def test_landing_partition_bounds_and_the_conversion_of_an_unpartitioned_table():
+    assert partition_sequence("FOR VALUES IN (12)") == 12
+    assert partition_sequence("FOR VALUES IN (1, 2)") is None and partition_sequence(None) is None
+    rename, copy, drop = landing_conversion_sql(META, QualifiedName("landing", "old"), ["execution_sequence", "order_no"])
+    assert as_text(rename) == 'ALTER TABLE "landing"."mysql_order_lines" RENAME TO "old"'
+    assert as_text(copy) == ('INSERT INTO "landing"."mysql_order_lines" ("execution_sequence", "order_no") '
+                             'OVERRIDING SYSTEM VALUE SELECT "execution_sequence", "order_no" FROM "landing"."old"')
+    assert as_text(drop) == 'DROP TABLE "landing"."old"'
 
 
 def test_landing_partition_names_fit_postgres_identifiers_and_stay_unique():
