@@ -324,9 +324,11 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
     """COPY the sequence's staging files into the landing table, replacing that sequence's rows.
 
     ``extracted`` is the extract marker payload (column types, row count, parts). In one
-    transaction: delete the sequence's rows, COPY, purge sequences older than the kept
-    ones. A split extract (``parts`` > 1) is loaded by one COPY per part on parallel
-    connections, each committing on its own after the delete committed: a failure leaves
+    transaction (PostgreSQL, :func:`_replace_landing_rows`): truncate or create the
+    sequence's partition, COPY, drop the partitions older than the kept ones (Redshift:
+    delete the sequence's rows, COPY, delete older sequences). A split extract (``parts``
+    > 1) is loaded by one COPY per part on parallel connections, each committing on its
+    own after the truncate or create committed: a failure leaves
     part of the sequence in landing, which the rerun (no marker was written) replaces.
     When the extract already streamed its rows into landing (``extracted["landing"]``, see
     :class:`StreamedLanding`) and that load was not taken over before, it is taken over
@@ -366,7 +368,7 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
                     def copy(cursor) -> int:
                         if parts == 1:
                             return _copy_part(ctx, meta, source, sequence, 0, cursor)
-                        conn.commit()  # the delete (and index drop) commit first; each part's COPY commits on its own
+                        conn.commit()  # the truncate or create commits first; each part's COPY commits on its own
                         return _copy_parts(ctx, meta, source, sequence, parts)
 
                     rows, replaced = _replace_landing_rows(cur, meta, sequence, ctx.etl.landing_keep_sequences, copy)
@@ -472,8 +474,8 @@ class StreamedLanding:
     (written after ``commit()``) records the load in ``"landing"``, which
     :func:`load_landing` takes over. A COPY that fails does not fail the extract: the load
     is rolled back and the landing step COPYs the staging file as usual (and reports the
-    error, if it persists). Same transaction as :func:`load_landing`: delete the
-    sequence's rows, COPY, purge old sequences.
+    error, if it persists). Same transaction as :func:`load_landing`: truncate or create
+    the sequence's partition, COPY, drop old partitions.
     """
 
     START_BYTES = 1 << 20
