@@ -747,19 +747,17 @@ def _bulk_load_store(cur, meta: TableMeta, sequence: int) -> tuple[int, bool]:
         cur.execute(statement)
     cur.execute("SAVEPOINT bulk_load")
     cur.execute(bulk.insert, [sequence])
-    inserted = cur.rowcount
+    inserted, deduplicated = cur.rowcount, False
     try:
         cur.execute(bulk.create_unique_index)
     except psycopg2.errors.UniqueViolation:
         log.info("store %s: the batch holds a key more than once; inserting its newest versions", meta.store_table)
         cur.execute("ROLLBACK TO SAVEPOINT bulk_load")
         cur.execute(bulk.insert_deduplicated, [sequence])
-        inserted = cur.rowcount
+        inserted, deduplicated = cur.rowcount, True
         cur.execute(bulk.create_unique_index)
-        cur.execute(bulk.create_updated_index)
-        return inserted, True
     cur.execute(bulk.create_updated_index)
-    return inserted, False
+    return inserted, deduplicated
 
 
 def _redshift_upsert(cur, meta: TableMeta, sequence: int) -> tuple[int, int]:
