@@ -15,6 +15,8 @@ Tables (created idempotently by :func:`ensure_schema`)::
     etl_control.weblog_window    (execution_sequence, file_id) -> [start_offset, end_offset) of a log
                                  file, recorded before reading, reused when a run is resumed
     etl_control.step_log         one row per finished step: rows and seconds
+    etl_control.pres_shape       per sql/pres file: fingerprint of its text and of the store
+                                 column types its tables were last matched to (etl.pres)
 
 Functions take an open psycopg2 connection and never commit unless they say so. On a
 Redshift connection (``etl.warehouse.is_redshift``) they run the statements of
@@ -99,13 +101,17 @@ SCHEMA_DDL = [
         seconds double precision,
         details jsonb,
         logged_datetime timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS etl_control.pres_shape (
+        file_name text PRIMARY KEY,
+        fingerprint text NOT NULL,
+        updated_datetime timestamptz NOT NULL DEFAULT now())""",
 ]
 
 
 # one column per table, and the columns added by upgrades: all present = schema complete
 SCHEMA_COLUMNS = ("run.completed_datetime", "extract_window.source_clock", "watermark.watermark_value",
                   "weblog_file.fingerprint_bytes", "weblog_window.fingerprint_bytes", "step_log.details",
-                  "extract_tail.fingerprint_version")
+                  "extract_tail.fingerprint_version", "pres_shape.fingerprint")
 # pg_catalog rather than information_schema.columns (a view that costs 5-10 ms per task);
 # Redshift has these catalog tables too
 SCHEMA_CHECK = (

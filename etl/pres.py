@@ -5,15 +5,23 @@ resumed run skips the files already done and deleting one marker reruns that fil
 
 The files are PostgreSQL SQL written in the subset Redshift shares; with ``[warehouse]
 flavor = redshift`` each is translated first (:func:`etl.redshift.translate_file`).
+
+A pres table takes the types of the store columns it is built from: its file creates it
+with ``CREATE TABLE IF NOT EXISTS pres.<name> AS <query over store> WITH NO DATA``. When
+the store's column types or the file change (a widened source column, a new release),
+:func:`match_shapes` alters the existing table to the query's current column types before
+the file runs, keeping its rows (PostgreSQL; on Redshift the table keeps its first types).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
 
 import psycopg2
+from psycopg2 import sql
 
 from etl import redshift, warehouse
 from etl.config import WarehouseSettings
@@ -60,6 +68,113 @@ def refresh_statistics(conn, schemas: list[str]) -> list[str]:
     return tables
 
 
+_COLUMNS_SQL = """SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+    EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique
+            AND a.attnum = ANY(i.indkey))
+FROM pg_catalog.pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum"""
+_STORE_TYPES_SQL = """SELECT coalesce(md5(string_agg(n.nspname || '.' || c.relname || '.' || a.attname || ' '
+    || format_type(a.atttypid, a.atttypmod), ',' ORDER BY n.nspname, c.relname, a.attnum)), '')
+FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND a.attnum > 0
+AND NOT a.attisdropped"""
+
+
+def shape_queries(text: str) -> list[tuple[str, str, str]]:
+    """The ``CREATE TABLE IF NOT EXISTS <schema>.<table> AS <query> WITH NO DATA`` statements of a pres file.
+
+    Returns ``(schema, table, query)`` per statement, the query rendered as PostgreSQL SQL
+    (sqlglot), in file order. Raises PresError when the file cannot be parsed.
+    """
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        trees = sqlglot.parse(text, read="postgres")
+    except SqlglotError as exc:
+        raise PresError(f"cannot parse: {' '.join(str(exc).split())[:300]}") from None
+    shapes = []
+    for tree in trees:
+        if (isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.args.get("exists")
+                and isinstance(tree.expression, exp.Query)):
+            shapes.append((tree.this.db, tree.this.name, tree.expression.sql(dialect="postgres")))
+    return shapes
+
+
+def _columns(cur, table: sql.Composable) -> dict[str, tuple[str, bool, bool]]:
+    """``{column: (type as format_type writes it, NOT NULL, in a unique index)}`` of ``table``, in order."""
+    cur.execute(_COLUMNS_SQL, [table.as_string(cur)])
+    return {name: (typ, not_null, unique) for name, typ, not_null, unique in cur.fetchall()}
+
+
+def match_shapes(cur, path: Path, text: str) -> list[str]:
+    """Alter the existing pres tables of one file to the column types of their creating queries.
+
+    For each ``CREATE TABLE IF NOT EXISTS t AS <query> WITH NO DATA`` of the file (see
+    :func:`shape_queries`) whose table exists: the query's columns (a temporary table
+    made from it, no rows) are compared with the table's; a missing column is added, a
+    column of another type is altered to the query's type (``USING column::type``, rows
+    kept), and NOT NULL is dropped from columns outside every unique index (the file sets
+    it again on its keys). Runs in the caller's transaction; returns the changes made, as
+    ``"table.column: old -> new"`` strings. Raises PresError naming the file, table, column
+    and both types when a conversion fails, with how to rebuild the table instead.
+    """
+    changes = []
+    for schema, name, query in shape_queries(text):
+        table = sql.Identifier(schema, name)
+        cur.execute("SELECT to_regclass(%s)", [table.as_string(cur)])
+        if cur.fetchone()[0] is None:
+            continue  # the file creates it
+        cur.execute("DROP TABLE IF EXISTS pg_temp.tmp_pres_shape")
+        cur.execute(f"CREATE TEMPORARY TABLE tmp_pres_shape AS {query} WITH NO DATA")
+        wanted, current = _columns(cur, sql.Identifier("tmp_pres_shape")), _columns(cur, table)
+        cur.execute("DROP TABLE tmp_pres_shape")
+        for column, (typ, _, _) in wanted.items():
+            col = sql.Identifier(column)
+            if column not in current:
+                cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(table, col, sql.SQL(typ)))
+                changes.append(f"{schema}.{name}.{column}: added as {typ}")
+                continue
+            old, not_null, unique = current[column]
+            if old != typ:
+                try:
+                    cur.execute("SAVEPOINT match_shape")
+                    cur.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING {}::{}").format(
+                        table, col, sql.SQL(typ), col, sql.SQL(typ)))
+                    cur.execute("RELEASE SAVEPOINT match_shape")
+                except psycopg2.Error as exc:
+                    cur.execute("ROLLBACK TO SAVEPOINT match_shape")
+                    message = " ".join((exc.pgerror or str(exc)).split())
+                    raise PresError(
+                        f"pres file {path}: column {schema}.{name}.{column} is {old} but store now gives {typ}, and "
+                        f"the rows cannot be converted ({message}); drop table {schema}.{name} and delete its row in "
+                        f"etl_control.pres_watermark to rebuild it from store (pres.dim_product loses its history)"
+                    ) from None
+                changes.append(f"{schema}.{name}.{column}: {old} -> {typ}")
+            if not_null and not unique:
+                cur.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(table, col))
+    return changes
+
+
+def _file_fingerprint(store_types: str, text: str) -> str:
+    """What a pres file's tables were last matched to: its text and the store's column types."""
+    return hashlib.sha256(f"{store_types}\n{text}".encode()).hexdigest()
+
+
+def _run_statements(cur, statements: list[str], rs: bool) -> None:
+    """Execute a file's statements; on Redshift a CreateIfMissing runs only when its table is missing."""
+    for statement in statements:
+        if rs and isinstance(statement, redshift.CreateIfMissing):
+            schema, _, name = statement.table.partition(".")
+            cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                        [schema, name])
+            if cur.fetchone()[0]:
+                continue
+        cur.execute(statement)
+
+
 def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: str | Path, sequence: int,
              schemas: list[str] = ("pres",)) -> list[dict]:
     """Run every pres file whose step marker is missing; returns one dict per file.
@@ -71,8 +186,17 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
     """
     results = []
     files = pres_files(sql_dir)
+    store_schemas = [s for s in schemas if s != "pres"]
     with warehouse.connection(settings) as conn:
         rs = warehouse.is_redshift(conn)
+        store_types = shapes = None
+        if not rs:
+            with conn.cursor() as cur:
+                cur.execute(_STORE_TYPES_SQL, [store_schemas])
+                store_types = cur.fetchone()[0]
+                cur.execute("SELECT file_name, fingerprint FROM etl_control.pres_shape")
+                shapes = dict(cur.fetchall())
+            conn.commit()
         for path in files:
             marker = step_marker(completed_dir, sequence, "pres", path.name)
             if marker.exists():
@@ -85,8 +209,15 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
                     refresh_statistics(conn, schemas)
                 started = time.monotonic()
                 with conn.cursor() as cur:
-                    for statement in statements:
-                        cur.execute(statement)
+                    fingerprint = None if rs else _file_fingerprint(store_types, text)
+                    if fingerprint is not None and shapes.get(path.name) != fingerprint:
+                        for change in match_shapes(cur, path, text):
+                            log.warning("pres %s: %s (matched to the store's column types)", path.name, change)
+                    _run_statements(cur, statements, rs)
+                    if fingerprint is not None and shapes.get(path.name) != fingerprint:
+                        cur.execute("INSERT INTO etl_control.pres_shape (file_name, fingerprint) VALUES (%s, %s) "
+                                    "ON CONFLICT (file_name) DO UPDATE SET fingerprint = excluded.fingerprint, "
+                                    "updated_datetime = now()", [path.name, fingerprint])
                 conn.commit()
             except psycopg2.Error as exc:
                 conn.rollback()

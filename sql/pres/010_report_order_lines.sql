@@ -1,7 +1,9 @@
 -- pres.report_order_lines
--- Grain: one row per live order line (order line and its header not soft-deleted).
--- Columns are unconstrained text/numeric: store follows source type changes, pres need not.
--- Key: (order_no, order_line_no).
+-- Grain: one row per live order line (order line and its header not soft-deleted: their
+-- is_deleted flag is 0, false or NULL). Key: (order_no, order_line_no).
+-- Columns take the store columns' own types (the create statement below derives them
+-- from store; when store types change, the pres runner alters this table to match).
+-- Only the key columns are NOT NULL: any attribute may be NULL in the source.
 -- Each line joined to its header, product (product_code + supplier_id), supplier and seller
 -- companies and customer. Lines of soft-deleted customers, products or companies are kept
 -- (they still count as sales).
@@ -21,28 +23,41 @@ create table if not exists etl_control.pres_watermark (
     value timestamptz not null
 );
 
-create table if not exists pres.report_order_lines (
-    order_no text not null,
-    order_line_no integer not null,
-    order_date date not null,
-    product_code text not null,
-    supplier_id integer not null,
-    product_name text,
-    supplier_name text,
-    supplier_country text,
-    seller_company_id integer,
-    seller_company_name text,
-    seller_country text,
-    customer_document_no text,
-    customer_full_name text,
-    customer_username text,
-    customer_country text,
-    unit_price numeric,
-    quantity integer,
-    line_total numeric,
-    etl_updated_datetime timestamptz not null,
-    primary key (order_no, order_line_no)
-);
+create table if not exists pres.report_order_lines as
+select
+    lines.order_no,
+    lines.order_line_no,
+    lines.order_date,
+    lines.product_code,
+    lines.supplier_id,
+    products.product_name,
+    suppliers.company_name as supplier_name,
+    suppliers.country as supplier_country,
+    headers.company_id as seller_company_id,
+    sellers.company_name as seller_company_name,
+    sellers.country as seller_country,
+    headers.customer_document_no,
+    customers.customer_full_name,
+    customers.username as customer_username,
+    customers.country as customer_country,
+    lines.unit_price,
+    lines.quantity,
+    lines.line_total,
+    now() as etl_updated_datetime
+from store_mysql.order_lines as lines
+cross join store_mysql.order_headers as headers
+cross join store_mysql.products as products
+cross join store_mysql.companies as suppliers
+cross join store_mysql.companies as sellers
+cross join store_mysql.customers as customers
+with no data;
+
+-- the key: named as PostgreSQL names a primary key, so a table made by an earlier version
+-- (with a primary key) keeps its own
+create unique index if not exists report_order_lines_pkey on pres.report_order_lines (order_no, order_line_no);
+alter table pres.report_order_lines alter column order_no set not null;
+alter table pres.report_order_lines alter column order_line_no set not null;
+alter table pres.report_order_lines alter column etl_updated_datetime set not null;
 
 drop table if exists tmp_build;
 create temporary table tmp_build as
@@ -144,14 +159,17 @@ select
     lines.line_total,
     now() as etl_updated_datetime
 from store_mysql.order_lines as lines
-inner join store_mysql.order_headers as headers on headers.order_no = lines.order_no and headers.is_deleted = 0
+inner join store_mysql.order_headers as headers
+    on headers.order_no = lines.order_no and coalesce(headers.is_deleted::text, '0') in ('0', 'false')
 left join store_mysql.products as products
     on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
 left join store_mysql.companies as suppliers on suppliers.company_id = lines.supplier_id
 left join store_mysql.companies as sellers on sellers.company_id = headers.company_id
 left join store_mysql.customers as customers
     on customers.customer_document_no = headers.customer_document_no
-where lines.is_deleted = 0 and lines.order_no in (select order_no from tmp_changed_orders);
+where
+    coalesce(lines.is_deleted::text, '0') in ('0', 'false')
+    and lines.order_no in (select order_no from tmp_changed_orders);
 
 delete from etl_control.pres_watermark where name = 'report_order_lines';
 insert into etl_control.pres_watermark (name, value) values ('report_order_lines', now());

@@ -14,24 +14,31 @@ create table if not exists etl_control.pres_watermark (
     value timestamptz not null
 );
 
-create table if not exists pres.report_weblog_access (
-    access_key text primary key,
-    ip_address text not null,
-    username text not null,
-    customer_document_no text,
-    customer_full_name text,
-    customer_date_of_birth date,
-    customer_country text,
-    request_timestamp text not null,
-    request_timestamp_converted timestamp(0) not null,
-    request_timestamp_has_issue boolean not null,
-    country text not null,
-    device text not null,
-    device_type text not null,
-    status_code smallint,
-    etl_created_datetime timestamptz not null,
-    etl_updated_datetime timestamptz not null
-);
+create table if not exists pres.report_weblog_access as
+select
+    access.access_key,
+    access.ip_address,
+    access.username,
+    customers.customer_document_no,
+    customers.customer_full_name,
+    customers.date_of_birth as customer_date_of_birth,
+    customers.country as customer_country,
+    access.request_timestamp,
+    access.request_timestamp_converted,
+    access.request_timestamp_has_issue,
+    access.country,
+    access.device,
+    access.device_type,
+    access.status_code,
+    access.etl_created_datetime,
+    now() as etl_updated_datetime
+from store_weblog.access as access
+cross join store_mysql.customers as customers
+with no data;
+
+create unique index if not exists report_weblog_access_pkey on pres.report_weblog_access (access_key);
+alter table pres.report_weblog_access alter column access_key set not null;
+alter table pres.report_weblog_access alter column etl_updated_datetime set not null;
 
 create index if not exists access_username_idx on store_weblog.access (username);
 

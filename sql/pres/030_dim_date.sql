@@ -42,7 +42,7 @@ drop table if exists tmp_date_bounds;
 create temporary table tmp_date_bounds as
 select
     least(
-        (select min(lines.order_date) from tmp_date_watermark as w
+        (select min(lines.order_date)::date from tmp_date_watermark as w
          inner join store_mysql.order_lines as lines on lines.etl_updated_datetime >= w.since),
         (select min(access.request_timestamp_converted)::date from tmp_date_watermark as w
          inner join store_weblog.access as access on access.etl_updated_datetime >= w.since
@@ -50,7 +50,7 @@ select
         (date_trunc('year', current_date) - interval '1 year')::date
     ) as first_day,
     greatest(
-        (select max(lines.order_date) from tmp_date_watermark as w
+        (select max(lines.order_date)::date from tmp_date_watermark as w
          inner join store_mysql.order_lines as lines on lines.etl_updated_datetime >= w.since),
         (select max(access.request_timestamp_converted)::date from tmp_date_watermark as w
          inner join store_weblog.access as access on access.etl_updated_datetime >= w.since

@@ -5,7 +5,8 @@
 -- the order date: the last version whose valid_from day is on or before order_date),
 -- supplier_company_key and seller_company_key (dim_company), customer_key (dim_customer);
 -- -1 (unknown member) when a lookup finds nothing.
--- Measures: quantity, unit_price, line_total.
+-- Measures: quantity, unit_price, line_total. Natural keys and measures take the store
+-- columns' own types; order_date compares as a date (a datetime order_date finds its day).
 -- Maintained incrementally: orders whose lines or header changed since the previous build,
 -- orders with a line of a product that changed, and orders still pointing at an unknown
 -- member are recomputed.
@@ -14,20 +15,33 @@ create schema if not exists pres;
 
 create table if not exists etl_control.pres_watermark (name text primary key, value timestamptz not null);
 
-create table if not exists pres.fact_order_line (
-    order_no text not null,
-    order_line_no integer not null,
-    order_date_key integer not null,
-    product_key integer not null,
-    supplier_company_key integer not null,
-    seller_company_key integer not null,
-    customer_key integer not null,
-    quantity integer,
-    unit_price numeric,
-    line_total numeric,
-    etl_updated_datetime timestamptz not null,
-    primary key (order_no, order_line_no)
-);
+create table if not exists pres.fact_order_line as
+select
+    lines.order_no,
+    lines.order_line_no,
+    0 as order_date_key,
+    0 as product_key,
+    0 as supplier_company_key,
+    0 as seller_company_key,
+    0 as customer_key,
+    lines.quantity,
+    lines.unit_price,
+    lines.line_total,
+    now() as etl_updated_datetime
+from store_mysql.order_lines as lines
+with no data;
+
+-- the key, named as PostgreSQL names a primary key, so a table made by an earlier version
+-- keeps its own
+create unique index if not exists fact_order_line_pkey on pres.fact_order_line (order_no, order_line_no);
+alter table pres.fact_order_line alter column order_no set not null;
+alter table pres.fact_order_line alter column order_line_no set not null;
+alter table pres.fact_order_line alter column order_date_key set not null;
+alter table pres.fact_order_line alter column product_key set not null;
+alter table pres.fact_order_line alter column supplier_company_key set not null;
+alter table pres.fact_order_line alter column seller_company_key set not null;
+alter table pres.fact_order_line alter column customer_key set not null;
+alter table pres.fact_order_line alter column etl_updated_datetime set not null;
 
 drop table if exists tmp_fact_watermark;
 create temporary table tmp_fact_watermark as
@@ -94,8 +108,9 @@ select
     now() as etl_updated_datetime
 from store_mysql.order_lines as lines
 inner join tmp_fact_orders as changed on changed.order_no = lines.order_no
-inner join store_mysql.order_headers as headers on headers.order_no = lines.order_no and headers.is_deleted = 0
-left join pres.dim_date as dates on dates.full_date = lines.order_date
+inner join store_mysql.order_headers as headers
+    on headers.order_no = lines.order_no and coalesce(headers.is_deleted::text, '0') in ('0', 'false')
+left join pres.dim_date as dates on dates.full_date = lines.order_date::date
 -- the product version valid on the order date: versions of a product follow each other
 -- (valid_to of one = valid_from of the next), so exactly one matches, or none before the
 -- first version; versions starting and ending on the same day never match a date
@@ -103,12 +118,12 @@ left join pres.dim_product as versions
     on
         versions.product_code = lines.product_code
         and versions.supplier_id = lines.supplier_id
-        and versions.valid_from::date <= lines.order_date
-        and lines.order_date < versions.valid_to::date
+        and versions.valid_from::date <= lines.order_date::date
+        and lines.order_date::date < versions.valid_to::date
 left join pres.dim_company as suppliers on suppliers.company_id = lines.supplier_id
 left join pres.dim_company as sellers on sellers.company_id = headers.company_id
 left join pres.dim_customer as customers on customers.customer_document_no = headers.customer_document_no
-where lines.is_deleted = 0;
+where coalesce(lines.is_deleted::text, '0') in ('0', 'false');
 
 delete from etl_control.pres_watermark where name = 'fact_order_line';
 insert into etl_control.pres_watermark (name, value) values ('fact_order_line', now());

@@ -36,7 +36,7 @@ select
     to_char(months.month_start, 'YYYY-MM') as year_month,
     coalesce(sales.order_count, 0) as order_count,
     coalesce(sales.total_quantity, 0) as total_quantity,
-    round(coalesce(sales.total_amount, 0), 2) as total_amount
+    round(coalesce(sales.total_amount, 0)::numeric, 2) as total_amount
 from months
 left join sales on sales.month_start = months.month_start
 order by year_month;

@@ -6,7 +6,8 @@
 -- an IP country are not counted. Sales: live order lines, from pres.report_order_lines.
 -- Columns: country, rank (1..10), product_code, supplier_id, product_name,
 -- total_quantity, total_amount (to the cent).
--- Order: total_quantity desc, total_amount desc, product_code (byte order), supplier_id.
+-- Order: total_quantity desc, total_amount desc, product_code, supplier_id (ids in their own
+-- type's order: numbers numerically, text in the column's collation).
 
 with
 bounds as (
@@ -47,13 +48,13 @@ by_product as (
 select
     country,
     row_number() over (
-        order by total_quantity desc, total_amount desc, product_code collate "C", supplier_id
+        order by total_quantity desc, total_amount desc, product_code, supplier_id
     ) as rank,
     product_code,
     supplier_id,
     product_name,
     total_quantity,
-    round(total_amount, 2) as total_amount
+    round(total_amount::numeric, 2) as total_amount
 from by_product
 order by rank
 limit 10;

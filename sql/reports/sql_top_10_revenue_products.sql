@@ -3,7 +3,8 @@
 -- soft-deleted), from pres.report_order_lines.
 -- Columns: rank (1..10), product_code, supplier_id, product_name, total_quantity,
 -- total_amount (sum of line_total, to the cent).
--- Order: total_amount desc, product_code (byte order), supplier_id.
+-- Order: total_amount desc, product_code, supplier_id (ids in their own type's order:
+-- numbers numerically, text in the column's collation).
 
 with
 bounds as (
@@ -26,12 +27,12 @@ by_product as (
 )
 
 select
-    row_number() over (order by total_amount desc, product_code collate "C", supplier_id) as rank,
+    row_number() over (order by total_amount desc, product_code, supplier_id) as rank,
     product_code,
     supplier_id,
     product_name,
     total_quantity,
-    round(total_amount, 2) as total_amount
+    round(total_amount::numeric, 2) as total_amount
 from by_product
 order by rank
 limit 10;
