@@ -204,13 +204,53 @@ def _adapt(node):
     return node
 
 
+class CreateIfMissing(str):
+    """A translated ``CREATE TABLE ... AS`` statement to run only when ``table`` does not exist.
+
+    PostgreSQL's ``CREATE TABLE IF NOT EXISTS t AS <query> WITH NO DATA`` (a pres table whose
+    columns take the types of the store columns it selects) has no Redshift spelling;
+    the statement is ``CREATE TABLE t AS <query> LIMIT 0`` and the caller runs it only when
+    ``table`` (``schema.name``) is missing.
+    """
+
+    table: str
+
+    def __new__(cls, statement: str, table: str):
+        obj = super().__new__(cls, statement)
+        obj.table = table
+        return obj
+
+
+def _is_set_not_null(tree) -> bool:
+    """True for ``ALTER TABLE ... ALTER COLUMN ... SET NOT NULL`` (Redshift cannot alter nullability)."""
+    from sqlglot import exp
+
+    return (isinstance(tree, exp.Alter) and bool(tree.args.get("actions"))
+            and all(isinstance(a, exp.AlterColumn) and a.args.get("allow_null") is False for a in tree.args["actions"]))
+
+
+def _create_if_missing(tree) -> CreateIfMissing | None:
+    """The Redshift form of ``CREATE TABLE IF NOT EXISTS t AS <query> WITH NO DATA``, else None."""
+    from sqlglot import exp
+
+    if not (isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.args.get("exists")
+            and isinstance(tree.expression, exp.Query)):
+        return None
+    table = tree.this
+    query = tree.expression.transform(_adapt).limit(0)
+    statement = f"CREATE TABLE {table.sql(dialect='redshift')} AS {query.sql(dialect='redshift', comments=False)}"
+    return CreateIfMissing(statement, f"{table.db}.{table.name}")
+
+
 def translate_file(path, text: str) -> list[str]:
     """Translate one PostgreSQL pres/report file into Redshift statements, in order.
 
     ``text`` is the file's SQL (several statements); returns one string per statement.
     sqlglot (PostgreSQL -> Redshift dialect) maps types and functions (``text`` ->
     ``VARCHAR(MAX)``, casts, identity columns); :func:`_adapt` adds the rules above;
-    ``CREATE INDEX`` statements are dropped (Redshift has no indexes; sort keys instead).
+    ``CREATE INDEX`` and ``ALTER COLUMN ... SET NOT NULL`` statements are dropped (Redshift
+    has no indexes, sort keys instead, and cannot change a column's nullability); a
+    ``CREATE TABLE IF NOT EXISTS ... AS ... WITH NO DATA`` becomes a :class:`CreateIfMissing`.
     Raises ConfigError naming the file when it uses something Redshift lacks (see
     ``_UNSUPPORTED``) or cannot be parsed.
     """
@@ -228,9 +268,9 @@ def translate_file(path, text: str) -> list[str]:
         raise ConfigError(f"{path}: cannot be translated to Redshift SQL: {' '.join(str(exc).split())[:300]}") from None
     statements = []
     for tree in trees:
-        if tree is None or (isinstance(tree, exp.Create) and tree.kind == "INDEX"):
+        if tree is None or (isinstance(tree, exp.Create) and tree.kind == "INDEX") or _is_set_not_null(tree):
             continue
-        statements.append(tree.transform(_adapt).sql(dialect="redshift", comments=False))
+        statements.append(_create_if_missing(tree) or tree.transform(_adapt).sql(dialect="redshift", comments=False))
     return statements
 
 
@@ -306,6 +346,10 @@ CONTROL_DDL = [
         seconds DOUBLE PRECISION,
         details VARCHAR(65535),
         logged_datetime TIMESTAMP NOT NULL DEFAULT GETDATE())""",
+    """CREATE TABLE IF NOT EXISTS etl_control.pres_shape (
+        file_name VARCHAR(256) NOT NULL PRIMARY KEY,
+        fingerprint VARCHAR(64) NOT NULL,
+        updated_datetime TIMESTAMP NOT NULL DEFAULT GETDATE())""",
 ]
 
 OPEN_RUN = [
