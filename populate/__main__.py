@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m populate orders [--scale 0.01] [--seed 42] [--recreate | --if-empty]
-    python -m populate orders --changes PCT [--seed N]
+    python -m populate orders [--variant sample|strings] [--scale 0.01] [--seed 42] [--recreate | --if-empty]
+    python -m populate orders --changes PCT [--seed N]   (the variant is read from the source's schema)
     python -m populate weblog [--lines 20000] [--seed 42] [--start 2025-01-01] [--end 2026-11-22]
                               [--malformed 0.5] [--output weblogs/access.log] [--if-missing]
 
@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     orders = sub.add_parser("orders", help="create/fill the MySQL B2B order database or apply daily changes")
     orders.add_argument("--scale", type=float, default=0.01, help="1 = 1M order lines; default 0.01 (demo size)")
     orders.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    orders.add_argument("--variant", choices=("sample", "strings"),
+                        help="source schema: sample (default; integer ids, DATETIME) or strings (string/bigint ids, "
+                             "NULL names, extra columns, latin1/utf8mb4_bin text, DECIMAL(65,30), DATETIME(6)); "
+                             "--changes reads it from the source")
     mode = orders.add_mutually_exclusive_group()
     mode.add_argument("--recreate", action="store_true", help="drop and refill existing tables")
     mode.add_argument("--if-empty", action="store_true", help="fill only when the source has no orders yet")
@@ -50,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
     from populate import orders_db
+    from populate.orders import VARIANTS
 
     if args.command == "weblog":
         return _weblog(args)
@@ -60,12 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.changes is not None:
             if not 0 < args.changes <= 100:
                 parser.error("--changes must be in (0, 100]")
-            counts = orders_db.apply_changes(settings, args.changes, args.seed)
+            counts = orders_db.apply_changes(settings, args.changes, args.seed, VARIANTS.get(args.variant))
         elif args.if_empty and not orders_db.source_is_empty(settings):
             print(f"source {settings.describe()} already has orders; nothing to do")
             return 0
         else:
-            counts = orders_db.create_and_fill(settings, args.scale, args.seed, recreate=args.recreate or args.if_empty)
+            counts = orders_db.create_and_fill(settings, args.scale, args.seed, recreate=args.recreate or args.if_empty,
+                                               variant=VARIANTS[args.variant or "sample"])
     except (EltError, RuntimeError) as exc:
         print(f"populate: error: {exc}", file=sys.stderr)
         return 1
@@ -101,7 +107,8 @@ def _weblog(args) -> int:
             settings = replace(settings, database=args.database)
         with source_mysql.connection(settings) as conn:
             cur = conn.cursor()
-            cur.execute("SELECT username, country FROM customers ORDER BY username")
+            # customers without a username (the strings variant has some) never appear in the logs
+            cur.execute("SELECT username, country FROM customers WHERE username IS NOT NULL ORDER BY username")
             users = [(u, c) for u, c in cur.fetchall()]
     except EltError as exc:
         print(f"populate: error: {exc}", file=sys.stderr)

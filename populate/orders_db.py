@@ -8,21 +8,26 @@ from datetime import timedelta
 
 from etl import source_mysql
 from etl.config import MySQLSettings
-from populate.orders import TABLE_DDL, TABLE_OPTIONS, TABLES, Generator, OrderContext, Sizes, utc_now
+from populate.orders import SAMPLE, TABLE_OPTIONS, TABLES, VARIANTS, Generator, OrderContext, Sizes, Variant, utc_now
 
 log = logging.getLogger(__name__)
 
 INSERT_BATCH_ROWS = 5_000
 
 
-def _insert(conn, table: str, columns: int, rows) -> int:
-    """Bulk-insert ``rows`` (an iterable of tuples) in multi-row INSERT batches; returns the count."""
-    marks = ", ".join(["%s"] * columns)
-    statement = f"INSERT INTO `{table}` VALUES ({marks})"
+def _insert(conn, table: str, rows, variant: Variant = SAMPLE) -> int:
+    """Bulk-insert generated ``rows`` (tuples in COLUMNS order) in multi-row INSERT batches; returns the count.
+
+    Columns are named (the variant's physical order may differ); the variant's extra columns
+    get their values from ``variant.extras``.
+    """
+    columns = variant.insert_columns(table)
+    marks = ", ".join(["%s"] * len(columns))
+    statement = f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in columns)}) VALUES ({marks})"
     cur = conn.cursor()
     batch, count = [], 0
     for row in rows:
-        batch.append(row)
+        batch.append(variant.full_row(table, row))
         if len(batch) >= INSERT_BATCH_ROWS:
             cur.executemany(statement, batch)
             count += len(batch)
@@ -49,8 +54,22 @@ def source_is_empty(settings: MySQLSettings) -> bool:
         return not cur.fetchone()[0]
 
 
-def create_and_fill(settings: MySQLSettings, scale: float, seed: int, recreate: bool) -> dict[str, int]:
-    """Create the database and the six tables (dropping them when ``recreate``) and fill them.
+def detect_variant(conn, database: str) -> Variant:
+    """The variant whose schema ``database`` holds: strings when order_headers.order_no is numeric."""
+    cur = conn.cursor()
+    cur.execute("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                "AND TABLE_NAME = 'order_headers' AND COLUMN_NAME = 'order_no'", [database])
+    row = cur.fetchone()
+    cur.close()
+    if row is None:
+        raise RuntimeError(f"{database} has no order_headers.order_no; run python -m populate orders first")
+    data_type = row[0].decode() if isinstance(row[0], (bytes, bytearray)) else row[0]
+    return VARIANTS["strings"] if data_type.lower() == "bigint" else SAMPLE
+
+
+def create_and_fill(settings: MySQLSettings, scale: float, seed: int, recreate: bool,
+                    variant: Variant = SAMPLE) -> dict[str, int]:
+    """Create the database and the six tables of ``variant`` (dropping them when ``recreate``) and fill them.
 
     Returns ``{table: rows inserted}``. Raises SourceError when MySQL is unreachable and
     RuntimeError when the tables exist and ``recreate`` is false.
@@ -70,49 +89,52 @@ def create_and_fill(settings: MySQLSettings, scale: float, seed: int, recreate: 
             )
         for table in TABLES:
             cur.execute(f"DROP TABLE IF EXISTS `{table}`")
-            cur.execute(TABLE_DDL[table] + TABLE_OPTIONS)
-        gen = Generator(seed, utc_now())
+            cur.execute(variant.ddl[table] + TABLE_OPTIONS)
+        gen = Generator(seed, utc_now(variant.microseconds), variant)
         counts = {}
         started = time.monotonic()
         companies = gen.companies(sizes.companies)
-        counts["companies"] = _insert(conn, "companies", 7, companies)
+        counts["companies"] = _insert(conn, "companies", companies, variant)
         customers = gen.customers(sizes.customers)
-        counts["customers"] = _insert(conn, "customers", 14, customers)
+        counts["customers"] = _insert(conn, "customers", customers, variant)
         supplier_ids = [c[0] for c in companies if c[3]]
         products = gen.products(sizes.products, supplier_ids)
-        counts["products"] = _insert(conn, "products", 7, products)
+        counts["products"] = _insert(conn, "products", products, variant)
         company_ids = [c[0] for c in companies]
         prices = gen.product_prices(sizes.product_prices, products, company_ids)
-        counts["product_prices"] = _insert(conn, "product_prices", 6, prices)
+        counts["product_prices"] = _insert(conn, "product_prices", prices, variant)
         ctx = OrderContext(
             company_ids=company_ids,
             customer_nos=[c[0] for c in customers],
             products=[(p[0], p[1], p[3]) for p in products],
             prices={(p[0], p[1]): p[2] for p in prices},
         )
-        counts["order_headers"], counts["order_lines"] = _insert_orders(conn, gen.orders(1, sizes.orders, ctx))
+        counts["order_headers"], counts["order_lines"] = _insert_orders(conn, gen.orders(1, sizes.orders, ctx), variant)
         log.info("filled %s in %.1f s: %s", settings.database, time.monotonic() - started, counts)
         cur.close()
         return counts
 
 
-def _insert_orders(conn, orders) -> tuple[int, int]:
+def _insert_orders(conn, orders, variant: Variant = SAMPLE) -> tuple[int, int]:
     headers, lines = [], []
     n_headers = n_lines = 0
     for header, header_lines in orders:
         headers.append(header)
         lines.extend(header_lines)
         if len(lines) >= 4 * INSERT_BATCH_ROWS:
-            n_headers += _insert(conn, "order_headers", 8, headers)
-            n_lines += _insert(conn, "order_lines", 11, lines)
+            n_headers += _insert(conn, "order_headers", headers, variant)
+            n_lines += _insert(conn, "order_lines", lines, variant)
             headers, lines = [], []
-    n_headers += _insert(conn, "order_headers", 8, headers)
-    n_lines += _insert(conn, "order_lines", 11, lines)
+    n_headers += _insert(conn, "order_headers", headers, variant)
+    n_lines += _insert(conn, "order_lines", lines, variant)
     return n_headers, n_lines
 
 
-def apply_changes(settings: MySQLSettings, pct: float, seed: int) -> dict[str, int]:
+def apply_changes(settings: MySQLSettings, pct: float, seed: int, variant: Variant | None = None) -> dict[str, int]:
     """Simulate a day of activity touching about ``pct`` percent of the rows.
+
+    The variant is read from the source's schema (see :func:`detect_variant`); a given
+    ``variant`` that differs raises RuntimeError.
 
     Updates names/addresses/prices/quantities, soft-deletes customers and orders
     (``pct``/10 percent), and adds ``pct`` percent new orders dated today; every changed
@@ -121,9 +143,13 @@ def apply_changes(settings: MySQLSettings, pct: float, seed: int) -> dict[str, i
     """
     threshold = int(pct * 100)  # out of 10,000
     del_threshold = max(1, int(pct * 10)) if pct > 0 else 0
-    now_sql = "UTC_TIMESTAMP()"
     counts = {}
     with source_mysql.connection(settings) as conn:
+        found = detect_variant(conn, settings.database)
+        if variant is not None and variant.name != found.name:
+            raise RuntimeError(f"{settings.database} holds the {found.name} variant, not {variant.name}")
+        variant = found
+        now_sql = variant.now_sql
         conn.autocommit = False
         cur = conn.cursor()
 
@@ -144,11 +170,14 @@ def apply_changes(settings: MySQLSettings, pct: float, seed: int) -> dict[str, i
             f"WHERE default_price < 9000000 AND {pick('CONCAT(product_code, supplier_id)', 'p', threshold)}")
         run("prices_changed", f"UPDATE product_prices SET price = GREATEST(0.01, ROUND(price * 0.97, 2)), updated_datetime = {now_sql} "
             f"WHERE {pick('CONCAT(product_code, selling_company_id)', 'q', threshold)}")
-        cur.execute("CREATE TEMPORARY TABLE changed_lines (order_no VARCHAR(20), order_line_no INT, PRIMARY KEY (order_no, order_line_no))")
-        cur.execute(f"INSERT INTO changed_lines SELECT order_no, order_line_no FROM order_lines "
+        # the keys take the source's own types (VARCHAR or BIGINT order numbers)
+        cur.execute(f"CREATE TEMPORARY TABLE changed_lines (PRIMARY KEY (order_no, order_line_no)) "
+                    f"SELECT order_no, order_line_no FROM order_lines "
                     f"WHERE is_deleted = 0 AND {pick('CONCAT(order_no, order_line_no)', 'l', threshold)}")
         run("lines_requantified", f"UPDATE order_lines l JOIN changed_lines c USING (order_no, order_line_no) "
-            f"SET l.quantity = l.quantity + 1, l.line_total = l.unit_price * l.quantity, l.updated_datetime = {now_sql}")
+            # the total first, from the new quantity spelt out: MariaDB's multi-table UPDATE reads the old
+            # l.quantity in later assignments (line_total stayed price x old quantity before)
+            f"SET l.line_total = l.unit_price * (l.quantity + 1), l.quantity = l.quantity + 1, l.updated_datetime = {now_sql}")
         cur.execute(f"UPDATE order_headers h JOIN (SELECT order_no, SUM(line_total) AS total FROM order_lines "
                     f"WHERE order_no IN (SELECT order_no FROM changed_lines) GROUP BY order_no) s USING (order_no) "
                     f"SET h.total = s.total, h.updated_datetime = {now_sql}")
@@ -159,11 +188,13 @@ def apply_changes(settings: MySQLSettings, pct: float, seed: int) -> dict[str, i
                     f"WHERE h.is_deleted = 1 AND l.is_deleted = 0")
         conn.commit()
 
-        cur.execute("SELECT COUNT(*), COALESCE(MAX(CAST(SUBSTRING(order_no, 3) AS UNSIGNED)), 0) FROM order_headers")
+        cur.execute(f"SELECT COUNT(*), COALESCE(MAX({variant.order_index_sql}), 0) FROM order_headers")
         n_orders, max_no = cur.fetchone()
         max_no = int(max_no)
-        cur.execute("SELECT UTC_TIMESTAMP()")
-        now = cur.fetchone()[0].replace(microsecond=0)
+        cur.execute(f"SELECT {now_sql}")
+        now = cur.fetchone()[0]
+        if not variant.microseconds:
+            now = now.replace(microsecond=0)
         new_orders = int(n_orders * pct / 100)
         if new_orders:
             cur.execute("SELECT company_id FROM companies WHERE is_deleted = 0 ORDER BY company_id")
@@ -174,11 +205,12 @@ def apply_changes(settings: MySQLSettings, pct: float, seed: int) -> dict[str, i
             products = [tuple(r) for r in cur.fetchall()]
             cur.execute("SELECT product_code, selling_company_id, price FROM product_prices WHERE is_deleted = 0")
             prices = {(r[0], r[1]): r[2] for r in cur.fetchall()}
-            gen = Generator(seed * 7919 + max_no, now)
+            gen = Generator(seed * 7919 + max_no, now, variant)
             ctx = OrderContext(company_ids, customer_nos, products, prices)
             today = now.date()
             counts["orders_added"], counts["lines_added"] = _insert_orders(
-                conn, gen.orders(max_no + 1, new_orders, ctx, order_dates=(today - timedelta(days=1), today), fresh=True)
+                conn, gen.orders(max_no + 1, new_orders, ctx, order_dates=(today - timedelta(days=1), today), fresh=True),
+                variant,
             )
         conn.commit()
         cur.close()

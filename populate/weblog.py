@@ -100,7 +100,7 @@ def generate(users: list[tuple[str, str]], lines: int, seed: int, start: datetim
     written in ``utc_offset`` (e.g. ``-0700``) local time.
     """
     rng = random.Random(seed)
-    pool = IpPool(rng, {country for _, country in users})
+    pool = IpPool(rng, {country for _, country in users if country})  # a NULL country: any address
     homes = {u: [pool.home(rng, c) for _ in range(rng.randint(1, 3))] for u, c in users}
     agents, agent_w = zip(*AGENTS)
     user_agent = {u: rng.choices(agents, agent_w)[0] for u, _ in users}
