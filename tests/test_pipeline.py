@@ -68,13 +68,15 @@ def store_snapshot(project) -> dict[str, list]:
     }
 
 
-def test_first_run_changes_and_noop_run(project):
+def test_first_run_changes_and_noop_run(project, variant):
+    """The whole job on each source variant (conftest.VARIANTS); pres/report checks where pres runs (project.pres)."""
     project.populate("--scale", SCALE, "--seed", "7")
     first = project.run()
     assert "Run summary, execution sequence 1" in first.stderr
     compared = assert_store_equals_source(project)
     assert compared > 2500
-    assert_report_order_lines_matches_source(project)
+    if project.pres:
+        assert_report_order_lines_matches_source(project)
     summary = json.loads((project.output(1) / "RunJob.json").read_text())
     by_table = {r["table"]: r for r in summary["tables"]}
     assert by_table["order_lines"]["extracted"] == by_table["order_lines"]["inserted"] > 1000
@@ -83,7 +85,8 @@ def test_first_run_changes_and_noop_run(project):
     project.populate("--changes", "5", "--seed", "8")
     project.run()
     assert_store_equals_source(project)
-    assert_report_order_lines_matches_source(project)
+    if project.pres:
+        assert_report_order_lines_matches_source(project)
     counts = landing_counts(project, 2)
     full = {t: len(store_rows(project, t)) for t in project.metadata()}
     assert 0 < counts["order_lines"] < full["order_lines"] / 2, (counts, full)
@@ -116,6 +119,8 @@ def test_first_run_changes_and_noop_run(project):
     summary = json.loads((project.output(3) / "RunJob.json").read_text())
     assert summary["totals"]["inserted"] == summary["totals"]["updated"] == 0
     conn.close()
+    if not project.pres:
+        return
     # reports: recomputed after the changes, reused (same bytes) when their inputs did not move
     assert json.loads((project.output(2) / "reports.json").read_text())["reused_previous"] is False
     assert json.loads((project.output(3) / "reports.json").read_text())["reused_previous"] is True
