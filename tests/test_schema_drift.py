@@ -43,6 +43,19 @@ def test_widening_new_columns_and_narrowing(project):
     for schema, table in (("landing", "mysql_customers"), ("store_mysql", "customers")):
         assert column_type(project, schema, table, "city") == "character varying(300)"
     assert column_type(project, "store_mysql", "products", "default_price") == "numeric(14,2)"
+    # pres columns follow the store's types, keeping their rows, and hold the new values
+    assert "pres.dim_customer.city: character varying(100) -> character varying(300)" in proc.stderr
+    assert column_type(project, "pres", "dim_customer", "city") == "character varying(300)"
+    assert column_type(project, "pres", "dim_product", "default_price") == "numeric(14,2)"
+    conn = project.pg()
+    pcur = conn.cursor()
+    pcur.execute("SELECT count(*) FROM pres.dim_customer WHERE city = repeat('x', 250)")
+    assert pcur.fetchone()[0] == 1
+    pcur.execute("SELECT count(*), count(*) FILTER (WHERE NOT is_current) FROM pres.dim_product "
+                 "WHERE (product_code, supplier_id) IN (SELECT product_code, supplier_id FROM store_mysql.products "
+                 "WHERE default_price = 123456789012.34)")
+    assert pcur.fetchone() == (2, 1)  # SCD type 2: the old version closed, the new one current
+    conn.close()
 
     # the metadata now lists the new column: added to landing and store, and filled for every row
     path = project.root / "extract_config" / "mysql_tables.yaml"
