@@ -7,9 +7,7 @@ subprocess with its own luigi.cfg (via LUIGI_CONFIG_PATH) in a temporary folder.
 
 A test that takes the ``variant`` fixture runs once per source schema variant of
 ``populate orders`` (``sample``, ``strings``); its ``project.populate(...)`` creates that
-variant. Where pres does not handle a variant yet (not in PRES_VARIANTS) the project's
-sql_dir is an empty folder: the whole job runs, pres and reports do nothing
-(``project.pres`` is False; tests skip their pres assertions).
+variant.
 """
 
 from __future__ import annotations
@@ -34,9 +32,6 @@ REPO = Path(__file__).resolve().parent.parent
 MYSQL = dict(host="127.0.0.1", port=3306, user="root", password="")
 PG = dict(host="127.0.0.1", port=5432, user="root")
 VARIANTS = ("sample", "strings")  # python -m populate orders --variant
-# Variants whose whole job includes sql/pres and sql/reports. The pres SQL still assumes the sample's
-# types (issue #14): STRINGS_PRES=1 runs it on the strings variant too (until it passes there).
-PRES_VARIANTS = {"sample"} | ({"strings"} if os.environ.get("STRINGS_PRES") == "1" else set())
 
 
 def mysql_connect(database: str | None = None):
@@ -66,11 +61,6 @@ class Project:
     variant: str = "sample"  # the source schema project.populate creates
 
     @property
-    def pres(self) -> bool:
-        """True when the whole job runs sql/pres and sql/reports on this variant (see PRES_VARIANTS)."""
-        return self.variant in PRES_VARIANTS
-
-    @property
     def cfg_path(self) -> Path:
         return self.root / "test-luigi.cfg"
 
@@ -87,7 +77,7 @@ class Project:
                           "database": self.warehouse_db},
             "staging": {"uri": str(self.root / "staging")},
             "weblog": {"paths": str(self.root / "logs" / "access.log*"), "rejects_dir": str(self.root / "rejects")},
-            "dw_etl": {"extract_config_dir": str(self.root / "extract_config"), "sql_dir": str(self._sql_dir()),
+            "dw_etl": {"extract_config_dir": str(self.root / "extract_config"), "sql_dir": str(REPO / "sql"),
                        "output_dir": str(self.root / "output"), "completed_dir": str(self.root / "completed"),
                        "reports_dir": str(self.root / "reports"), "lookback_seconds": 300, "safety_lag_seconds": 0},
         }
@@ -100,15 +90,6 @@ class Project:
             f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()) + "\n" for name, values in base.items()
         )
         self.cfg_path.write_text(text)
-
-    def _sql_dir(self) -> Path:
-        """The repository's sql/, or an empty one with no pres and report files when not ``self.pres``."""
-        if self.pres:
-            return REPO / "sql"
-        empty = self.root / "no-sql"
-        for sub in ("pres", "reports"):
-            (empty / sub).mkdir(parents=True, exist_ok=True)
-        return empty
 
     def env(self, **extra) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LUIGI", "PG", "MYSQL"))}

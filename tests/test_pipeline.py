@@ -69,14 +69,13 @@ def store_snapshot(project) -> dict[str, list]:
 
 
 def test_first_run_changes_and_noop_run(project, variant):
-    """The whole job on each source variant (conftest.VARIANTS); pres/report checks where pres runs (project.pres)."""
+    """The whole job on each source variant (conftest.VARIANTS)."""
     project.populate("--scale", SCALE, "--seed", "7")
     first = project.run()
     assert "Run summary, execution sequence 1" in first.stderr
     compared = assert_store_equals_source(project)
     assert compared > 2500
-    if project.pres:
-        assert_report_order_lines_matches_source(project)
+    assert_report_order_lines_matches_source(project)
     summary = json.loads((project.output(1) / "RunJob.json").read_text())
     by_table = {r["table"]: r for r in summary["tables"]}
     assert by_table["order_lines"]["extracted"] == by_table["order_lines"]["inserted"] > 1000
@@ -85,8 +84,7 @@ def test_first_run_changes_and_noop_run(project, variant):
     project.populate("--changes", "5", "--seed", "8")
     project.run()
     assert_store_equals_source(project)
-    if project.pres:
-        assert_report_order_lines_matches_source(project)
+    assert_report_order_lines_matches_source(project)
     counts = landing_counts(project, 2)
     full = {t: len(store_rows(project, t)) for t in project.metadata()}
     assert 0 < counts["order_lines"] < full["order_lines"] / 2, (counts, full)
@@ -119,8 +117,6 @@ def test_first_run_changes_and_noop_run(project, variant):
     summary = json.loads((project.output(3) / "RunJob.json").read_text())
     assert summary["totals"]["inserted"] == summary["totals"]["updated"] == 0
     conn.close()
-    if not project.pres:
-        return
     # reports: recomputed after the changes, reused (same bytes) when their inputs did not move
     assert json.loads((project.output(2) / "reports.json").read_text())["reused_previous"] is False
     assert json.loads((project.output(3) / "reports.json").read_text())["reused_previous"] is True
@@ -186,7 +182,7 @@ def test_failed_run_resumes_under_the_same_sequence(project):
     conn.close()
 
 
-def test_parallel_workers(project):
+def test_parallel_workers(project, variant):
     project.populate("--scale", SCALE, "--seed", "13")
     project.run("--workers", "3")
     assert_store_equals_source(project)
@@ -197,7 +193,10 @@ def test_parallel_workers(project):
     # dimension-only changes must reach the report rows that reference them
     conn = project.mysql()
     cur = conn.cursor()
-    cur.execute("UPDATE companies SET company_name = 'Renamed Supplier', updated_datetime = UTC_TIMESTAMP() WHERE company_id = 1")
+    cur.execute("SELECT MIN(company_id) FROM companies")  # company 1, a supplier: 1 or CO00001
+    first_company = cur.fetchone()[0]
+    cur.execute("UPDATE companies SET company_name = 'Renamed Supplier', updated_datetime = UTC_TIMESTAMP() "
+                "WHERE company_id = %s", [first_company])
     cur.execute("UPDATE products SET product_name = 'Renamed Product', updated_datetime = UTC_TIMESTAMP() "
                 "WHERE (product_code, supplier_id) = (SELECT product_code, supplier_id FROM order_lines LIMIT 1)")
     cur.execute("UPDATE customers SET customer_full_name = 'Renamed Customer', updated_datetime = UTC_TIMESTAMP() "
