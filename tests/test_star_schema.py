@@ -1,4 +1,8 @@
-"""The pres star schema: SCD2 products, SCD1 customers, facts keyed to the right dimension rows."""
+"""The pres star schema: SCD2 products, SCD1 customers, facts keyed to the right dimension rows.
+
+Runs on both source variants (conftest.VARIANTS): the sample's integer company ids and NOT NULL
+names, and the strings variant's varchar company ids, bigint order numbers and NULL attributes.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,57 @@ def one(cur, query, params=None):
     return cur.fetchone()
 
 
-def test_star_schema_scd2_scd1_and_fact_keys(project):
+# fact table -> (dimension key column, dimension table)
+FACT_KEYS = {
+    "fact_order_line": [("order_date_key", "dim_date", "date_key"), ("product_key", "dim_product", "product_key"),
+                        ("supplier_company_key", "dim_company", "company_key"),
+                        ("seller_company_key", "dim_company", "company_key"),
+                        ("customer_key", "dim_customer", "customer_key")],
+    "fact_weblog_access": [("request_date_key", "dim_date", "date_key"), ("device_key", "dim_device", "device_key"),
+                           ("country_key", "dim_country", "country_key"),
+                           ("customer_key", "dim_customer", "customer_key")],
+}
+# dimension -> (store table, natural key, NULL-able attributes compared with store)
+DIMENSIONS = {
+    "dim_company": ("companies", "company_id", ("company_name", "country")),
+    "dim_customer": ("customers", "customer_document_no", ("customer_full_name", "username", "city", "country",
+                                                          "date_of_birth")),
+}
+
+
+def assert_star_consistent(cur) -> None:
+    """Every fact key is found in its dimension; dimensions equal store (natural keys, NULLs kept)."""
+    for fact, keys in FACT_KEYS.items():
+        for column, dim, dim_key in keys:
+            assert one(cur, f"SELECT count(*) FROM pres.{fact} f LEFT JOIN pres.{dim} d ON d.{dim_key} = f.{column} "
+                            f"WHERE d.{dim_key} IS NULL") == (0,), (fact, column)
+    for dim, (table, natural, attributes) in DIMENSIONS.items():
+        cols = ", ".join((natural, *attributes))
+        cur.execute(f"SELECT {cols} FROM store_mysql.{table} EXCEPT ALL SELECT {cols} FROM pres.{dim} "
+                    f"WHERE {natural} IS NOT NULL")
+        assert cur.fetchall() == [], dim
+        assert one(cur, f"SELECT count(*) FROM pres.{dim}") == (one(cur, f"SELECT count(*) FROM store_mysql.{table}")[0] + 1,)
+    cur.execute("SELECT product_code, supplier_id, product_name, default_price FROM store_mysql.products "
+                "EXCEPT ALL SELECT product_code, supplier_id, product_name, default_price FROM pres.dim_product "
+                "WHERE is_current")
+    assert cur.fetchall() == []
+
+
+def new_order_no(scur):
+    """An order number no generated order has, in the source column's type."""
+    scur.execute("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                 "AND TABLE_NAME = 'order_headers' AND COLUMN_NAME = 'order_no'")
+    (data_type,) = scur.fetchone()
+    return 99_000_000_000_001 if "int" in data_type else "SCD2-1"
+
+
+def test_star_schema_scd2_scd1_and_fact_keys(project, variant):
     project.populate("--scale", "0.002", "--seed", "17")
     logs = project.root / "logs"
     logs.mkdir()
     src = project.mysql()
     scur = src.cursor()
-    scur.execute("SELECT username FROM customers ORDER BY username LIMIT 1")
+    scur.execute("SELECT username FROM customers WHERE username IS NOT NULL ORDER BY username LIMIT 1")
     (user,) = scur.fetchone()
     (logs / "access.log").write_text(
         f'8.8.8.8 - {user} [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "curl/8"\n'
@@ -46,6 +94,11 @@ def test_star_schema_scd2_scd1_and_fact_keys(project):
     assert one(cur, "SELECT count(*), count(*) FILTER (WHERE request_date_key = -1), "
                     "count(*) FILTER (WHERE customer_key = -1), count(*) FILTER (WHERE country_key = -1) "
                     "FROM pres.fact_weblog_access") == (2, 1, 1, 1)
+    assert_star_consistent(cur)
+    if variant == "strings":  # NULL attributes reached the dimensions as NULL
+        for dim, column in (("dim_company", "company_name"), ("dim_customer", "username"),
+                            ("dim_customer", "date_of_birth"), ("dim_product", "product_name")):
+            assert one(cur, f"SELECT count(*) FROM pres.{dim} WHERE {column} IS NULL")[0] > 0, (dim, column)
 
     # SCD2: change the price of a product that has orders; add an order for it dated today
     scur.execute("SELECT l.product_code, l.supplier_id, MIN(l.order_date) FROM order_lines l "
@@ -59,10 +112,14 @@ def test_star_schema_scd2_scd1_and_fact_keys(project):
     (seller,) = scur.fetchone()
     scur.execute("SELECT customer_document_no FROM customers LIMIT 1")
     (customer,) = scur.fetchone()
-    scur.execute("INSERT INTO order_headers VALUES ('SCD2-1', UTC_DATE(), %s, %s, 10, UTC_TIMESTAMP(), UTC_TIMESTAMP(), 0)",
-                 [seller, customer])
-    scur.execute("INSERT INTO order_lines VALUES ('SCD2-1', 1, UTC_DATE(), %s, %s, 10, 1, 10, UTC_TIMESTAMP(), UTC_TIMESTAMP(), 0)",
-                 [code, supplier])
+    order_no = new_order_no(scur)
+    scur.execute("INSERT INTO order_headers (order_no, order_date, company_id, customer_document_no, total, "
+                 "created_datetime, updated_datetime, is_deleted) "
+                 "VALUES (%s, UTC_DATE(), %s, %s, 10, UTC_TIMESTAMP(), UTC_TIMESTAMP(), 0)", [order_no, seller, customer])
+    scur.execute("INSERT INTO order_lines (order_no, order_line_no, order_date, product_code, supplier_id, unit_price, "
+                 "quantity, line_total, created_datetime, updated_datetime, is_deleted) "
+                 "VALUES (%s, 1, UTC_DATE(), %s, %s, 10, 1, 10, UTC_TIMESTAMP(), UTC_TIMESTAMP(), 0)",
+                 [order_no, code, supplier])
     # SCD1: a customer's name changes
     scur.execute("UPDATE customers SET customer_full_name = 'Renamed Person', updated_datetime = UTC_TIMESTAMP() "
                  "WHERE customer_document_no = %s", [customer])
@@ -82,7 +139,7 @@ def test_star_schema_scd2_scd1_and_fact_keys(project):
                 "GROUP BY 1", [code, supplier])
     keys = dict(cur.fetchall())
     assert keys[k2] >= 1 and keys[old_key] >= 1  # old orders keep the old version, today's order the new one
-    assert one(cur, "SELECT product_key FROM pres.fact_order_line WHERE order_no = 'SCD2-1'") == (k2,)
+    assert one(cur, "SELECT product_key FROM pres.fact_order_line WHERE order_no = %s", [order_no]) == (k2,)
     # SCD1 overwrote in place: same key, one row, new name
     assert one(cur, "SELECT customer_key, customer_full_name FROM pres.dim_customer WHERE customer_document_no = %s",
                [customer]) == (customer_key, "Renamed Person")
@@ -91,6 +148,7 @@ def test_star_schema_scd2_scd1_and_fact_keys(project):
     assert one(cur, "SELECT count(*) - count(DISTINCT (order_no, order_line_no)) FROM pres.fact_order_line") == (0,)
     assert one(cur, "SELECT count(*), sum(line_total) FROM pres.fact_order_line") == one(
         cur, "SELECT count(*), sum(line_total) FROM pres.report_order_lines")
+    assert_star_consistent(cur)
     pg.close()
 
 
