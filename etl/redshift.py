@@ -32,14 +32,27 @@ from etl.metadata import TableMeta
 from etl.sqlgen import qualified
 
 MAX_VARCHAR = 65535
+MAX_VARBYTE = 1024000  # VARBYTE's maximum when it came out (2021); newer clusters take up to 16 MB
 _SAME = {"smallint", "integer", "bigint", "real", "double precision", "boolean", "date"}
 
 
 def redshift_type(table: str, column: str, pg_type: str) -> str:
-    """Map a warehouse type of ``etl.sqlgen.pg_type`` to Redshift; raises ConfigError when impossible."""
+    """Map a warehouse type of ``etl.sqlgen.pg_type`` to Redshift (DDL text).
+
+    ``table`` and ``column`` name the column in the error. Besides the plain renames:
+    ``text`` and ``jsonb`` -> ``VARCHAR(65535)`` (JSON kept as the text MySQL writes; read
+    it with JSON_PARSE; SUPER would need its own comparison in the upsert); ``varchar(n)``
+    -> ``VARCHAR(4n)`` (bytes); ``bytea`` -> ``VARBYTE(1024000)`` (staged as hex, which
+    Redshift's CSV COPY reads); ``bit(n)`` -> ``VARCHAR(n)`` of its ``0``/``1`` digits
+    (Redshift has no bit type); ``interval`` (MySQL TIME) -> ``VARCHAR(32)`` holding MySQL's
+    text (``-838:59:59.000000``); ``uuid`` -> ``CHAR(36)``; ``inet`` -> ``VARCHAR(45)``;
+    timestamps without precision. A longer value than the Redshift type holds fails the COPY,
+    which names the column. Raises ConfigError naming table, column and type, and what to
+    do, when there is no Redshift type: ``numeric`` above 38 digits (e.g. decimal(65,30)).
+    """
     if pg_type in _SAME:
         return pg_type.upper()
-    if pg_type == "text":
+    if pg_type in ("text", "jsonb"):
         return f"VARCHAR({MAX_VARCHAR})"
     match = re.fullmatch(r"varchar\((\d+)\)", pg_type)
     if match:
@@ -47,15 +60,29 @@ def redshift_type(table: str, column: str, pg_type: str) -> str:
     match = re.fullmatch(r"numeric\((\d+),(\d+)\)", pg_type)
     if match:
         if int(match.group(1)) > 38:
-            raise ConfigError(f"table {table!r}, column {column!r}: {pg_type} exceeds Redshift's NUMERIC(38)")
+            raise ConfigError(
+                f"table {table!r}, column {column!r}: {pg_type} exceeds Redshift's NUMERIC(38); exclude the column "
+                "from the table's columns in extract_config, or extract a view that casts it to DECIMAL(38,s) "
+                "(if its values fit) or to CHAR"
+            )
         return pg_type.upper()
+    match = re.fullmatch(r"bit\((\d+)\)", pg_type)
+    if match:
+        return f"VARCHAR({int(match.group(1))})"
     if pg_type.startswith("timestamptz"):
         return "TIMESTAMPTZ"
     if pg_type.startswith("timestamp"):
         return "TIMESTAMP"
     if pg_type == "interval":
         return "VARCHAR(32)"
-    raise ConfigError(f"table {table!r}, column {column!r}: type {pg_type!r} has no Redshift mapping")
+    if pg_type == "bytea":
+        return f"VARBYTE({MAX_VARBYTE})"
+    if pg_type == "uuid":
+        return "CHAR(36)"
+    if pg_type == "inet":
+        return "VARCHAR(45)"
+    raise ConfigError(f"table {table!r}, column {column!r}: type {pg_type!r} has no Redshift mapping; exclude the "
+                      "column from the table's columns in extract_config, or extract a view that casts it")
 
 
 def _idents(names) -> sql.Composable:

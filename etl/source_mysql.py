@@ -8,7 +8,9 @@ digit and no per-value Python conversion happens beyond a UTF-8 decode.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -80,7 +82,11 @@ def read_column_types(conn, database: str, tables: list[str]) -> dict[str, dict[
     """Read information_schema.COLUMNS for ``tables`` of ``database``.
 
     Returns ``{table: {column: SourceColumn}}``; a table that does not exist is absent
-    from the result (the caller reports it).
+    from the result (the caller reports it). On MariaDB, whose JSON type is LONGTEXT with a
+    ``CHECK (json_valid(col))`` constraint, a text column with exactly that check (column-
+    or table-level, information_schema.CHECK_CONSTRAINTS) is described with ``data_type``
+    ``json`` (its ``column_type`` stays ``longtext``), as MySQL's native JSON is. Raises
+    mysql.connector.Error when the server refuses the queries.
     """
     if not tables:
         return {}
@@ -104,7 +110,36 @@ def read_column_types(conn, database: str, tables: list[str]) -> dict[str, dict[
             datetime_precision=dt_precision,
         )
     cur.close()
+    for table, column in _mariadb_json_columns(conn, database, tables):
+        found = result.get(table, {}).get(column)
+        if found is not None and found.data_type in _TEXT_TYPES:
+            result[table][column] = dataclasses.replace(found, data_type="json")
     return result
+
+
+_TEXT_TYPES = ("char", "varchar", "tinytext", "text", "mediumtext", "longtext")
+
+
+def _mariadb_json_columns(conn, database: str, tables: list[str]) -> set[tuple[str, str]]:
+    """``(table, column)`` of the columns a MariaDB check constraint ``json_valid(`column`)``
+    guarantees to hold JSON (empty on MySQL: its CHECK_CONSTRAINTS has no TABLE_NAME, and its
+    JSON columns say ``json`` themselves)."""
+    if "mariadb" not in (getattr(conn, "server_info", "") or "").lower():
+        return set()
+    marks = ", ".join(["%s"] * len(tables))
+    cur = conn.cursor()
+    cur.execute(
+        "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+        f"WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME IN ({marks})",
+        [database, *tables],
+    )
+    found = set()
+    for table, clause in cur.fetchall():
+        match = re.fullmatch(r"json_valid\(`((?:[^`]|``)+)`\)", text_value(clause).strip(), re.IGNORECASE)
+        if match:
+            found.add((text_value(table), match.group(1).replace("``", "`")))
+    cur.close()
+    return found
 
 
 def is_transactional(conn, database: str, table: str) -> bool:

@@ -64,16 +64,67 @@ def mysql_ident(name: str) -> str:
 
 
 # How MySQL formats each column of a staged line (see staged_line_select); pg_type rejects the rest
-_UNQUOTED_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "float",
-                   "double", "real", "year", "time"}
+# (docs/source-types.md has the whole type map)
+_UNQUOTED_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric",
+                   "double", "real", "time"}
+_MARIADB_TYPES = ("uuid", "inet4", "inet6")
 DATE_TYPES = ("date", "datetime", "timestamp")
 _QUOTED_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json", "enum", "set"}
+BINARY_TYPES = ("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob")
+SPATIAL_TYPES = ("geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
+                 "geometrycollection", "geomcollection")
 
 
-def _staged_fields(meta: TableMeta, types: dict[str, SourceColumn]) -> tuple[list[str], list[str], list[str]]:
+def _typed_field(col: str, column: SourceColumn, flavor: str) -> str | None:
+    """The staging field of a numeric, binary, bit or MariaDB-typed column (``col`` quoted), or
+    None for a type this function does not format (text, dates; unsupported types).
+
+    * binary/varbinary/*blob: hex, unquoted - ``\\x0041ff`` (PostgreSQL's bytea hex input;
+      ``X'5C78'`` is backslash-x, spelled in hex so that NO_BACKSLASH_ESCAPES cannot change it)
+      or, with ``flavor == "redshift"``, bare and quoted ``"0041ff"`` (Redshift's VARBYTE CSV
+      input; quoted so that an empty value stays empty under EMPTYASNULL);
+    * bit(n): its n binary digits, ``LPAD(BIN(col), n, '0')`` (PostgreSQL ``bit(n)`` input);
+    * float: widened to double first (``col + 0e0``): MySQL writes a FLOAT with 6 significant
+      digits (16777216 -> 16777200), a double with every digit needed to read it back, and
+      the double of a FLOAT is that FLOAT exactly, so PostgreSQL's ``real`` gets the same value;
+    * year: ``col + 0`` (the four-digit year; 0 for the zero year);
+    * MariaDB's uuid, inet4, inet6: their text, made a string first (``CONCAT(col)``): in
+      ``IFNULL(col, '')`` MariaDB casts ``''`` to the column's type, which is NULL, and
+      CONCAT_WS would drop the field;
+    * other numbers and time: MySQL's own text (no comma or quote in it).
+    """
+    dt = column.data_type
+    if dt in BINARY_TYPES:
+        if flavor == "redshift":
+            return f"""IFNULL(CONCAT('"', HEX({col}), '"'), '')"""
+        return f"IFNULL(CONCAT(X'5C78', HEX({col})), '')"
+    if dt == "bit":
+        return f"IFNULL(LPAD(BIN({col}), {int(_bit_length(column))}, '0'), '')"
+    if dt == "float":
+        return f"IFNULL({col} + 0e0, '')"
+    if dt == "year":
+        return f"IFNULL({col} + 0, '')"
+    if dt in _MARIADB_TYPES:
+        return f"IFNULL(CONCAT({col}), '')"
+    if dt in _UNQUOTED_TYPES:
+        return f"IFNULL({col}, '')"
+    return None
+
+
+def _bit_length(column: SourceColumn) -> int:
+    """n of a MySQL ``bit(n)`` column (information_schema's NUMERIC_PRECISION, else its column type)."""
+    if column.numeric_precision:
+        return int(column.numeric_precision)
+    found = re.fullmatch(r"bit\((\d+)\)", column.column_type.strip())
+    return int(found.group(1)) if found else 1
+
+
+def _staged_fields(meta: TableMeta, types: dict[str, SourceColumn],
+                   flavor: str = "postgres") -> tuple[list[str], list[str], list[str]]:
     """The MySQL expressions formatting each of ``meta.columns`` as a staging CSV field.
 
     Returns ``(fields, date_columns, invalid_flags)``; see :func:`staged_line_select`.
+    ``flavor`` (``postgres``/``redshift``) picks the warehouse's binary input format.
     """
     fields: list[str] = []
     date_columns: list[str] = []
@@ -90,15 +141,16 @@ def _staged_fields(meta: TableMeta, types: dict[str, SourceColumn]) -> tuple[lis
             fields.append(f"IFNULL(IF(TO_DAYS({col}) >= 366, {col}, NULL), '')")
             invalid.append(f"IF(IFNULL(TO_DAYS({col}) < 366, {col} IS NOT NULL), '{len(date_columns)}', NULL)")
             date_columns.append(name)
-        elif dt in _UNQUOTED_TYPES:
-            fields.append(f"IFNULL({col}, '')")
+        elif (typed := _typed_field(col, types[name], flavor)) is not None:
+            fields.append(typed)
         else:
             pg_type(meta.name, types[name])  # raises ConfigError naming the column
             raise ConfigError(f"table {meta.name!r}, column {name!r}: MySQL type {dt!r} has no staging format")
     return fields, date_columns, invalid
 
 
-def staged_line_select(meta: TableMeta, types: dict[str, SourceColumn], sequence: int) -> tuple[str, list[str]]:
+def staged_line_select(meta: TableMeta, types: dict[str, SourceColumn], sequence: int,
+                       flavor: str = "postgres") -> tuple[str, list[str]]:
     """The SELECT list that makes MySQL format each row as one line of the staging CSV.
 
     Returns ``(select_list, date_columns)``. The first selected value is the whole line
@@ -111,29 +163,33 @@ def staged_line_select(meta: TableMeta, types: dict[str, SourceColumn], sequence
     they are counted. Formatting on the
     server replaces per-value work in Python (about 3x faster extracts). Text is
     converted to utf8mb4 first, so columns of different character sets or collations mix.
+    Binary values are hex in the input format of the warehouse ``flavor`` (``postgres``:
+    ``\\x0041``; ``redshift``: ``"0041"``); bit(n) its n digits; a FLOAT is written as the
+    double it equals (exact); see ``docs/source-types.md``.
     Raises ConfigError naming table and column for a type that cannot be staged as text.
     """
-    fields, date_columns, invalid = _staged_fields(meta, types)
+    fields, date_columns, invalid = _staged_fields(meta, types, flavor)
     select = "CONCAT_WS(',', " + ", ".join([f"'{int(sequence)}'", *fields]) + ")"
     if invalid:
         select += ", NULLIF(CONCAT_WS(',', " + ", ".join(invalid) + "), '')"
     return select, date_columns
 
 
-def row_fingerprint_sql(meta: TableMeta, types: dict[str, SourceColumn]) -> str:
+def row_fingerprint_sql(meta: TableMeta, types: dict[str, SourceColumn], flavor: str = "postgres") -> str:
     """A MySQL expression hashing one source row: ``BIGINT UNSIGNED`` (60 bits of the MD5
     of the row's staged text, ``meta.columns`` as :func:`staged_line_select` writes them).
 
     Any change of any extracted value changes it; summed over a watermark range with the
-    row count it fingerprints that range (see :func:`range_fingerprint_query`).
+    row count it fingerprints that range (see :func:`range_fingerprint_query`). ``flavor`` as
+    for :func:`staged_line_select` (the hash is of the text the extract stages).
     """
-    fields, _, _ = _staged_fields(meta, types)
+    fields, _, _ = _staged_fields(meta, types, flavor)
     text = "CONCAT_WS(',', " + ", ".join(fields) + ")"
     return f"CAST(CONV(LEFT(MD5({text}), 15), 16, 10) AS UNSIGNED)"
 
 
 def range_fingerprint_query(meta: TableMeta, database: str, types: dict[str, SourceColumn],
-                            ranges: int) -> str:
+                            ranges: int, flavor: str = "postgres") -> str:
     """MySQL query fingerprinting ``ranges`` watermark ranges ``[lo, hi)`` in one scan.
 
     Params: ``lo1, hi1, ..., loN, hiN`` (the fingerprinted ranges, twice each: counted and
@@ -141,14 +197,14 @@ def range_fingerprint_query(meta: TableMeta, database: str, types: dict[str, Sou
     ``rows1, sum1, ..., rowsN, sumN``, where ``sum`` is the exact DECIMAL sum of
     :func:`row_fingerprint_sql` over the range's rows (``where_clause`` applied). Two
     equal (rows, sum) pairs taken at different times mean the range holds the same rows
-    with the same values, up to a 2^-60 chance.
+    with the same values, up to a 2^-60 chance. ``flavor``: see :func:`row_fingerprint_sql`.
     """
     parts = []
     for _ in range(ranges):
         inside = "x.wm >= %s AND x.wm < %s"
         parts.append(f"COALESCE(SUM({inside}), 0), COALESCE(SUM(IF({inside}, x.h, 0)), 0)")
     wm = mysql_ident(meta.watermark_column)
-    return (f"SELECT {', '.join(parts)} FROM (SELECT {wm} AS wm, {row_fingerprint_sql(meta, types)} AS h"
+    return (f"SELECT {', '.join(parts)} FROM (SELECT {wm} AS wm, {row_fingerprint_sql(meta, types, flavor)} AS h"
             f"{_range_from_where(meta, database)}) AS x")
 
 
@@ -238,24 +294,37 @@ _SIMPLE_TYPES = {
     "real": "double precision",
     "date": "date",
     "year": "smallint",
+    "time": "interval",
     "tinytext": "text",
     "text": "text",
     "mediumtext": "text",
     "longtext": "text",
-    "json": "text",
+    "json": "jsonb",
     "enum": "text",
     "set": "text",
+    "uuid": "uuid",
+    "inet4": "inet",
+    "inet6": "inet",
+    **{binary: "bytea" for binary in BINARY_TYPES},
 }
 
 
 def pg_type(table: str, col: SourceColumn) -> str:
     """Map a MySQL column type to a PostgreSQL type that round-trips its values exactly.
 
-    Integers widen when unsigned (int unsigned -> bigint, bigint unsigned -> numeric(20,0));
-    decimal(p,s) -> numeric(p,s); char/varchar(n) -> varchar(n) (both count characters);
-    datetime(p) -> timestamp(p) (naive, UTC by convention); timestamp(p) -> timestamptz(p).
-    Raises ConfigError naming table and column for types that cannot be staged as text
-    (binary, blob, bit, geometry).
+    ``col`` is the column as :func:`etl.source_mysql.read_column_types` describes it (a
+    MariaDB JSON column - LONGTEXT with a ``json_valid`` check - arrives as ``json``).
+    Returns the PostgreSQL type as DDL text. Integers widen when unsigned (int unsigned ->
+    bigint, bigint unsigned -> numeric(20,0)); decimal(p,s) -> numeric(p,s); char/varchar(n)
+    -> varchar(n) (both count characters); datetime(p) -> timestamp(p) (naive, UTC by
+    convention); timestamp(p) -> timestamptz(p); time -> interval (MySQL's TIME runs from
+    -838:59:59 to 838:59:59); year -> smallint; binary/varbinary/*blob -> bytea; bit(n) ->
+    bit(n); json -> jsonb; enum/set -> text; MariaDB's uuid -> uuid, inet4/inet6 -> inet.
+    The whole map, with the test of each type, is in ``docs/source-types.md``.
+
+    Raises ConfigError naming table, column and type, and saying what to do, for spatial
+    types (no exact text form: exclude the column or convert it in a view) and for any
+    type not listed here.
     """
     dt = col.data_type.lower()
     unsigned = "unsigned" in col.column_type.lower()
@@ -273,13 +342,21 @@ def pg_type(table: str, col: SourceColumn) -> str:
         return f"timestamp({col.datetime_precision or 0})"
     if dt == "timestamp":
         return f"timestamptz({col.datetime_precision or 0})"
-    if dt == "time":
-        return "interval"
+    if dt == "bit":
+        return f"bit({_bit_length(col)})"
     if dt in _SIMPLE_TYPES:
         return _SIMPLE_TYPES[dt]
+    if dt in SPATIAL_TYPES:
+        raise ConfigError(
+            f"table {table!r}, column {col.name!r}: MySQL type {col.column_type!r} is a spatial type, which is not "
+            "extracted (its text forms round coordinates); exclude the column from the table's columns in "
+            "extract_config, or extract a view that converts it, e.g. ST_AsBinary(col) AS col_wkb (exact, lands "
+            "as bytea) or ST_AsText(col) AS col_wkt, with ST_SRID(col) AS col_srid"
+        )
     raise ConfigError(
-        f"table {table!r}, column {col.name!r}: MySQL type {col.column_type!r} is not supported "
-        "for text staging; drop the column from the metadata or cast it in a view"
+        f"table {table!r}, column {col.name!r}: MySQL type {col.column_type!r} is not supported; exclude the "
+        "column from the table's columns in extract_config, or extract a view that casts it to a supported type "
+        "(docs/source-types.md lists them)"
     )
 
 
@@ -638,7 +715,12 @@ def type_change(old: str, new: str) -> str:
 
     Widening: varchar(n) to a longer varchar or text; numeric(p,s) to one holding every old
     value (more integer digits and at least as many decimals); smallint -> integer -> bigint
-    (or numeric with enough digits); timestamp(p)/timestamptz(p) to a higher precision.
+    (or numeric with enough digits); timestamp(p)/timestamptz(p) to a higher precision;
+    real -> double precision (MySQL float -> double); text or varchar -> jsonb (a MySQL or
+    MariaDB json column was staged as text before jsonb; its values are JSON, converted by
+    :func:`widen_column_sql`). Everything else is incompatible, among them bit(n) to another
+    length (PostgreSQL pads or cuts bit strings on the right, which changes the value) and
+    jsonb -> text.
     """
     old, new = canonical_type(old), canonical_type(new)
     if old == new:
@@ -653,6 +735,8 @@ def type_change(old: str, new: str) -> str:
     if o in _INTEGER_RANK and n == "numeric" and np_ - ns >= {1: 5, 2: 10, 3: 19}[_INTEGER_RANK[o]]:
         return "widen"
     if o == n and o in ("timestamp", "timestamptz") and (np_ or 0) > (op or 0):
+        return "widen"
+    if (old, new) in (("real", "double precision"), ("text", "jsonb")) or (o == "varchar" and new == "jsonb"):
         return "widen"
     return "incompatible"
 
@@ -672,5 +756,9 @@ def add_column_sql(table: QualifiedName, column: str, type_: str) -> sql.Composa
 
 
 def widen_column_sql(table: QualifiedName, column: str, type_: str) -> sql.Composable:
-    """``ALTER TABLE ... ALTER COLUMN ... TYPE`` for a widened source column."""
-    return sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(qualified(table), sql.Identifier(column), sql.SQL(type_))
+    """``ALTER TABLE ... ALTER COLUMN ... TYPE`` for a widened source column (see :func:`type_change`);
+    to jsonb with ``USING column::jsonb`` (text has no implicit cast to jsonb)."""
+    alter = sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(qualified(table), sql.Identifier(column), sql.SQL(type_))
+    if type_ == "jsonb":
+        alter = sql.SQL("{} USING {}::jsonb").format(alter, sql.Identifier(column))
+    return alter

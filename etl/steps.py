@@ -90,7 +90,9 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
     check_against_source(tables, found, ctx.source.database)
     for meta in tables.values():
         for col in meta.columns:
-            sqlgen.pg_type(meta.name, found[meta.name][col])
+            wanted = sqlgen.pg_type(meta.name, found[meta.name][col])
+            if ctx.warehouse.flavor == "redshift":
+                redshift.redshift_type(meta.name, col, wanted)  # e.g. decimal(65,30): refused before any task
         ignored = [c for c in found[meta.name] if c not in meta.columns]
         if ignored:
             log.info("table %s: source columns not in the metadata, not extracted: %s", meta.name, ", ".join(ignored))
@@ -191,7 +193,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
             if future_watermarks:
                 log.warning("table %s: %d rows have a %s later than the source clock %s; they are read by every "
                             "extract until that time has passed", meta.name, future_watermarks, meta.watermark_column, clock)
-        select, date_columns = sqlgen.staged_line_select(meta, types, sequence)
+        select, date_columns = sqlgen.staged_line_select(meta, types, sequence, ctx.warehouse.flavor)
         snapshotted = source_mysql.is_transactional(src, ctx.source.database, meta.name)
         fingerprinted = snapshotted and meta.is_incremental and window.end is not None
         previous_tail = control.committed_tail(wh, meta.name) if fingerprinted and window.start is not None else None
@@ -219,7 +221,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                     streamed.attach(parts)
                     # in the extract's snapshot: verify the look-back overlap, fingerprint the tail (etl.overlap)
                     tail = overlap.plan(meta, ctx.source.database, types, window, ctx.etl.lookback_seconds,
-                                        previous_tail, src) if fingerprinted else None
+                                        previous_tail, src, ctx.warehouse.flavor) if fingerprinted else None
                     read_window = tail.read_window if tail is not None else window
                     query, params = sqlgen.build_extract_query(meta, ctx.source.database, read_window, select,
                                                                tail=tail.flagged if tail is not None else None)

@@ -20,7 +20,11 @@ TYPES = {"order_no": "varchar(20)", "order_line_no": "integer", "quantity": "int
     [("varchar(20)", "VARCHAR(80)"), ("varchar(20000)", "VARCHAR(65535)"), ("text", "VARCHAR(65535)"),
      ("numeric(20,4)", "NUMERIC(20,4)"), ("timestamp(6)", "TIMESTAMP"), ("timestamptz(0)", "TIMESTAMPTZ"),
      ("smallint", "SMALLINT"), ("double precision", "DOUBLE PRECISION"), ("interval", "VARCHAR(32)"),
-     ("boolean", "BOOLEAN")],
+     ("boolean", "BOOLEAN"),
+     # the source types of docs/source-types.md
+     ("bytea", "VARBYTE(1024000)"), ("jsonb", "VARCHAR(65535)"), ("bit(1)", "VARCHAR(1)"), ("bit(64)", "VARCHAR(64)"),
+     ("real", "REAL"), ("numeric(20,0)", "NUMERIC(20,0)"), ("numeric(38,10)", "NUMERIC(38,10)"),
+     ("timestamptz(6)", "TIMESTAMPTZ"), ("uuid", "CHAR(36)"), ("inet", "VARCHAR(45)")],
 )
 def test_type_mapping(pg, rs):
     assert redshift.redshift_type("t", "c", pg) == rs
@@ -29,6 +33,55 @@ def test_type_mapping(pg, rs):
 def test_unmappable_type_names_table_and_column():
     with pytest.raises(ConfigError, match="table 't', column 'c': numeric\\(65,2\\) exceeds"):
         redshift.redshift_type("t", "c", "numeric(65,2)")
+
+
+def test_decimal_65_30_is_refused_with_what_to_do():
+    with pytest.raises(ConfigError) as raised:
+        redshift.redshift_type("t", "c", "numeric(65,30)")
+    assert str(raised.value) == (
+        "table 't', column 'c': numeric(65,30) exceeds Redshift's NUMERIC(38); exclude the column from the table's "
+        "columns in extract_config, or extract a view that casts it to DECIMAL(38,s) (if its values fit) or to CHAR")
+    with pytest.raises(ConfigError, match="type 'tsvector' has no Redshift mapping; exclude the column"):
+        redshift.redshift_type("t", "c", "tsvector")
+
+
+def test_store_ddl_of_every_source_type():
+    """The Redshift store DDL of a table with a column of each MySQL type (pg_type, then redshift_type)."""
+    from etl.sqlgen import SourceColumn, pg_type
+
+    source = {
+        "id": SourceColumn("id", "bigint", "bigint(20) unsigned"),
+        "bin": SourceColumn("bin", "varbinary", "varbinary(16)", char_length=16),
+        "blb": SourceColumn("blb", "longblob", "longblob"),
+        "bit1": SourceColumn("bit1", "bit", "bit(1)", numeric_precision=1),
+        "bit64": SourceColumn("bit64", "bit", "bit(64)", numeric_precision=64),
+        "doc": SourceColumn("doc", "json", "longtext"),
+        "en": SourceColumn("en", "enum", "enum('a','b')"),
+        "st": SourceColumn("st", "set", "set('x','y')"),
+        "tm": SourceColumn("tm", "time", "time(6)", datetime_precision=6),
+        "yr": SourceColumn("yr", "year", "year(4)"),
+        "fl": SourceColumn("fl", "float", "float"),
+        "db": SourceColumn("db", "double", "double"),
+        "amount": SourceColumn("amount", "decimal", "decimal(38,30)", numeric_precision=38, numeric_scale=30),
+        "dt6": SourceColumn("dt6", "datetime", "datetime(6)", datetime_precision=6),
+        "ts6": SourceColumn("ts6", "timestamp", "timestamp(6)", datetime_precision=6),
+        "flag": SourceColumn("flag", "tinyint", "tinyint(1)"),
+        "uid": SourceColumn("uid", "uuid", "uuid"),
+        "ip": SourceColumn("ip", "inet6", "inet6"),
+    }
+    meta = TableMeta(**{**META.__dict__, "columns": tuple(source), "unique_columns": ("id",), "watermark_column": "dt6"})
+    types = {c: pg_type("t", col) for c, col in source.items()}
+    assert as_text(redshift.store_ddl(meta, types)[1]) == (
+        'CREATE TABLE IF NOT EXISTS "store_mysql"."order_lines" ("id" NUMERIC(20,0) NOT NULL, '
+        '"bin" VARBYTE(1024000), "blb" VARBYTE(1024000), "bit1" VARCHAR(1), "bit64" VARCHAR(64), '
+        '"doc" VARCHAR(65535), "en" VARCHAR(65535), "st" VARCHAR(65535), "tm" VARCHAR(32), "yr" SMALLINT, '
+        '"fl" REAL, "db" DOUBLE PRECISION, "amount" NUMERIC(38,30), "dt6" TIMESTAMP, "ts6" TIMESTAMPTZ, '
+        '"flag" SMALLINT, "uid" CHAR(36), "ip" VARCHAR(45), '
+        "etl_created_datetime TIMESTAMP NOT NULL, etl_updated_datetime TIMESTAMP NOT NULL, PRIMARY KEY (\"id\")) "
+        'DISTKEY ("id") SORTKEY ("id")'
+    )
+    landing = as_text(redshift.landing_ddl(meta, types)[1])
+    assert '"bin" VARBYTE(1024000), "blb" VARBYTE(1024000), "bit1" VARCHAR(1), "bit64" VARCHAR(64)' in landing
 
 
 def test_landing_and_store_ddl():

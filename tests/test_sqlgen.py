@@ -177,15 +177,54 @@ def test_upsert_all_key_columns_does_nothing_on_conflict():
         ("longtext", "longtext", {}, "text"),
         ("enum", "enum('a','b')", {}, "text"),
         ("double", "double", {}, "double precision"),
+        # the rest of docs/source-types.md
+        ("binary", "binary(4)", {"char_length": 4}, "bytea"),
+        ("varbinary", "varbinary(300)", {"char_length": 300}, "bytea"),
+        ("tinyblob", "tinyblob", {}, "bytea"),
+        ("blob", "blob", {}, "bytea"),
+        ("mediumblob", "mediumblob", {}, "bytea"),
+        ("longblob", "longblob", {}, "bytea"),
+        ("bit", "bit(1)", {"numeric_precision": 1}, "bit(1)"),
+        ("bit", "bit(64)", {"numeric_precision": 64}, "bit(64)"),
+        ("bit", "bit(5)", {}, "bit(5)"),  # precision missing: read from the column type
+        ("json", "json", {}, "jsonb"),
+        ("json", "longtext", {}, "jsonb"),  # MariaDB's JSON as etl.source_mysql describes it
+        ("set", "set('x','y')", {}, "text"),
+        ("time", "time(6)", {"datetime_precision": 6}, "interval"),
+        ("year", "year(4)", {}, "smallint"),
+        ("float", "float", {}, "real"),
+        ("float", "float unsigned", {}, "real"),
+        ("decimal", "decimal(65,30)", {"numeric_precision": 65, "numeric_scale": 30}, "numeric(65,30)"),
+        ("timestamp", "timestamp(6)", {"datetime_precision": 6}, "timestamptz(6)"),
+        ("tinyint", "tinyint(3) unsigned", {}, "smallint"),
+        ("smallint", "smallint(5) unsigned", {}, "integer"),
+        ("mediumint", "mediumint(8) unsigned", {}, "integer"),
+        ("uuid", "uuid", {}, "uuid"),
+        ("inet4", "inet4", {}, "inet"),
+        ("inet6", "inet6", {}, "inet"),
     ],
 )
 def test_pg_type(data_type, column_type, extra, expected):
     assert pg_type("t", SourceColumn("c", data_type, column_type, **extra)) == expected
 
 
+@pytest.mark.parametrize("data_type", ["geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
+                                       "multipolygon", "geometrycollection", "geomcollection"])
+def test_pg_type_refuses_spatial_types_naming_table_column_type_and_what_to_do(data_type):
+    with pytest.raises(ConfigError) as raised:
+        pg_type("t", SourceColumn("c", data_type, data_type))
+    assert str(raised.value) == (
+        f"table 't', column 'c': MySQL type '{data_type}' is a spatial type, which is not extracted (its text forms "
+        "round coordinates); exclude the column from the table's columns in extract_config, or extract a view that "
+        "converts it, e.g. ST_AsBinary(col) AS col_wkb (exact, lands as bytea) or ST_AsText(col) AS col_wkt, with "
+        "ST_SRID(col) AS col_srid"
+    )
+
+
 def test_pg_type_unsupported_names_table_and_column():
-    with pytest.raises(ConfigError, match="table 't', column 'c': MySQL type 'blob' is not supported"):
-        pg_type("t", SourceColumn("c", "blob", "blob"))
+    with pytest.raises(ConfigError, match="table 't', column 'c': MySQL type 'vector\\(3\\)' is not supported; "
+                                          "exclude the column from the table's columns in extract_config"):
+        pg_type("t", SourceColumn("c", "vector", "vector(3)"))
 
 
 @pytest.mark.parametrize(
@@ -207,6 +246,20 @@ def test_pg_type_unsupported_names_table_and_column():
         ("timestamp without time zone", "timestamp(6)", "same"),
         ("integer", "varchar(10)", "incompatible"),
         ("date", "date", "same"),
+        ("real", "double precision", "widen"),  # MySQL float -> double
+        ("double precision", "real", "incompatible"),
+        ("text", "jsonb", "widen"),  # json staged as text before it became jsonb
+        ("character varying(200)", "jsonb", "widen"),  # a MariaDB varchar with a json_valid check
+        ("jsonb", "text", "incompatible"),
+        ("jsonb", "jsonb", "same"),
+        ("bytea", "bytea", "same"),  # binary(4) -> varbinary(10) -> blob
+        ("bit(5)", "bit(5)", "same"),
+        ("bit(5)", "bit(8)", "incompatible"),  # PostgreSQL would pad every value on the right
+        ("bit(8)", "bit(5)", "incompatible"),
+        ("interval", "interval", "same"),  # time -> time(6)
+        ("numeric(20,0)", "numeric(65,30)", "widen"),
+        ("numeric(65,30)", "numeric(20,0)", "incompatible"),
+        ("uuid", "text", "incompatible"),
     ],
 )
 def test_type_change(old, new, change):
@@ -236,9 +289,57 @@ def test_staged_line_select_formats_by_type_and_flags_invalid_dates():
         "NULLIF(CONCAT_WS(',', IF(IFNULL(TO_DAYS(`updated_datetime`) < 366, `updated_datetime` IS NOT NULL), '0', NULL)), '')"
     )
     assert dates == ["updated_datetime"]
-    types["quantity"] = SourceColumn("quantity", "blob", "blob")
-    with pytest.raises(ConfigError, match="table 'order_lines', column 'quantity'"):
+    types["quantity"] = SourceColumn("quantity", "point", "point")
+    with pytest.raises(ConfigError, match="table 'order_lines', column 'quantity': MySQL type 'point' is a spatial"):
         staged_line_select(META, types, 42)
+
+
+TYPED = TableMeta(**{**META.__dict__, "columns": ("order_no", "b", "flag", "ratio", "yr", "tm", "doc", "uid")})
+
+
+def typed_columns() -> dict[str, SourceColumn]:
+    return {**source_types(), "b": SourceColumn("b", "blob", "blob"), "flag": SourceColumn("flag", "bit", "bit(5)", numeric_precision=5),
+            "ratio": SourceColumn("ratio", "float", "float"), "yr": SourceColumn("yr", "year", "year(4)"),
+            "tm": SourceColumn("tm", "time", "time(6)", datetime_precision=6), "doc": SourceColumn("doc", "json", "longtext"),
+            "uid": SourceColumn("uid", "uuid", "uuid")}
+
+
+def test_staged_line_select_formats_binary_bit_float_year_time_json_uuid():
+    select, dates = staged_line_select(TYPED, typed_columns(), 7)
+    assert select == (
+        "CONCAT_WS(',', '7', "
+        """IFNULL(CONCAT('"', REPLACE(CONVERT(`order_no` USING utf8mb4), '"', '""'), '"'), ''), """
+        "IFNULL(CONCAT(X'5C78', HEX(`b`)), ''), "  # \\x + hex: PostgreSQL's bytea input; NULL stays empty
+        "IFNULL(LPAD(BIN(`flag`), 5, '0'), ''), "  # the n digits of bit(n)
+        "IFNULL(`ratio` + 0e0, ''), "  # a FLOAT as the double it equals (MySQL writes FLOAT with 6 digits)
+        "IFNULL(`yr` + 0, ''), "
+        "IFNULL(`tm`, ''), "
+        """IFNULL(CONCAT('"', REPLACE(CONVERT(`doc` USING utf8mb4), '"', '""'), '"'), ''), """
+        "IFNULL(CONCAT(`uid`), ''))"  # IFNULL(uuid, '') would be NULL: '' is no uuid
+    )
+    assert dates == []
+
+
+def test_staged_binary_is_bare_quoted_hex_for_redshift_and_the_row_hash_follows():
+    from etl.sqlgen import row_fingerprint_sql
+
+    select, _ = staged_line_select(TYPED, typed_columns(), 7, "redshift")
+    assert """IFNULL(CONCAT('"', HEX(`b`), '"'), '')""" in select  # VARBYTE reads hex; "" keeps an empty value
+    assert "X'5C78'" not in select
+    assert """IFNULL(CONCAT('"', HEX(`b`), '"'), '')""" in row_fingerprint_sql(TYPED, typed_columns(), "redshift")
+    assert "X'5C78'" in row_fingerprint_sql(TYPED, typed_columns())
+    assert """IFNULL(CONCAT('"', HEX(`b`), '"'), '')""" in range_fingerprint_query(TYPED, "shop", typed_columns(), 1,
+                                                                                   "redshift")
+
+
+def test_widening_to_jsonb_converts_with_using():
+    from etl.sqlgen import widen_column_sql
+
+    table = QualifiedName("store_mysql", "docs")
+    assert as_text(widen_column_sql(table, "doc", "jsonb")) == (
+        'ALTER TABLE "store_mysql"."docs" ALTER COLUMN "doc" TYPE jsonb USING "doc"::jsonb')
+    assert as_text(widen_column_sql(table, "ratio", "double precision")) == (
+        'ALTER TABLE "store_mysql"."docs" ALTER COLUMN "ratio" TYPE double precision')
 
 
 def test_range_fingerprint_query_hashes_the_staged_text_of_each_range_in_one_scan():
