@@ -351,6 +351,30 @@ def test_preflight_refuses_hard_delete_detection_on_redshift(tmp_path):
         steps.preflight(ctx)
 
 
+def test_preflight_refuses_a_decimal_redshift_cannot_hold(tmp_path, monkeypatch):
+    """decimal(65,30) maps to PostgreSQL's numeric(65,30) but to no Redshift type: refused before any task."""
+    import contextlib
+    import types as pytypes
+
+    from etl import steps
+    from etl.sqlgen import SourceColumn
+
+    columns = {"order_no": SourceColumn("order_no", "varchar", "varchar(20)", char_length=20),
+               "order_line_no": SourceColumn("order_line_no", "int", "int(11)"),
+               "quantity": SourceColumn("quantity", "decimal", "decimal(65,30)", numeric_precision=65, numeric_scale=30),
+               "updated_datetime": SourceColumn("updated_datetime", "datetime", "datetime", datetime_precision=0)}
+    monkeypatch.setattr(steps, "load_metadata", lambda folder: {META.name: META})
+    monkeypatch.setattr(steps, "open_staging", lambda uri, endpoint: pytypes.SimpleNamespace(check=lambda: None))
+    monkeypatch.setattr(steps.source_mysql, "connection", lambda settings: contextlib.nullcontext())
+    monkeypatch.setattr(steps.source_mysql, "read_column_types", lambda conn, db, tables: {META.name: columns})
+    monkeypatch.setattr(steps, "check_against_source", lambda tables, found, db: None)
+    with pytest.raises(ConfigError, match="table 'order_lines', column 'quantity': numeric\\(65,30\\) exceeds "
+                                          "Redshift's NUMERIC\\(38\\); exclude the column"):
+        steps.preflight(redshift_context(tmp_path))
+    columns["quantity"] = SourceColumn("quantity", "decimal", "decimal(38,30)", numeric_precision=38, numeric_scale=30)
+    assert list(steps.preflight(redshift_context(tmp_path))) == [META.name]
+
+
 def test_pres_runner_translates_every_file(recorded, tmp_path):
     from etl import pres
 
