@@ -349,3 +349,17 @@ def test_type_drift_of_the_new_types(project):
     assert ("table 'docs': column 'flags' is bit(5) in landing.mysql_docs but the source now gives bit(8)"
             in proc.stderr)
     pg.close()
+
+
+def test_a_json_document_jsonb_cannot_hold_fails_the_load_naming_the_column(project):
+    """``\\u0000`` is valid JSON for MySQL, not for jsonb: a loud COPY failure, never a silent loss."""
+    project.populate("--scale", "0.001")
+    conn = project.mysql()
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE events_json (id INT PRIMARY KEY, doc JSON NULL, updated_datetime DATETIME NOT NULL)")
+    cur.execute("INSERT INTO events_json VALUES (1, '{\"a\": \"x\\\\u0000y\"}', '2024-01-01 00:00:00')")
+    conn.close()
+    project.add_table("events_json", ["id", "doc", "updated_datetime"], ["id"])
+    proc = project.run(expect=30)
+    assert "table 'events_json': COPY of" in proc.stderr
+    assert "unsupported Unicode escape sequence" in proc.stderr and "column doc" in proc.stderr
