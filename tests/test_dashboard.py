@@ -27,7 +27,7 @@ def sample_results() -> list[ReportResult]:
         ReportResult("sql_top_login_countries", ["rank", "country", "user_count", "request_count"],
                      [(1, "US", 9, 90), (2, "GB", 5, 40), (3, "DE", 4, 41)]),
         ReportResult("sql_top_10_revenue_products", ["rank", "product_code", "supplier_id", "product_name", "total_quantity", "total_amount"],
-                     [(1, "P1", 1, 'Valve <"quoted"> & Co', 3, Decimal("10.50")), (2, "P1", 2, None, 2, Decimal("9.00"))]),
+                     [(1, "P1", 1, 'Valve <"quoted"> & Co', 3, Decimal("10.50")), (2, "P1", "CO00002", None, 2, Decimal("9.00"))]),
         ReportResult("sql_most_popular_products_from_country_with_most_logins",
                      ["country", "rank", "product_code", "supplier_id", "product_name", "total_quantity", "total_amount"], []),
     ]
@@ -63,6 +63,7 @@ def test_dashboard_renders_in_headless_chromium(tmp_path):
     assert all(loaded and height > 100 for _, loaded, height in images), images
     assert problems == [] and failed == []
     assert 'Valve <"quoted"> & Co' in text  # escaped, shown as text
+    assert "CO00002" in text  # a string supplier id beside a numeric one; the NULL name is an empty cell
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
 
 
