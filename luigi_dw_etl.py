@@ -106,6 +106,16 @@ class ChainTask(SequenceTask):
         """The chain's extract marker payload (column types, row count, window)."""
         return markers.read_json(_marker(self.execution_sequence, f"{self.marker_prefix()}.extract.json").path)
 
+    def forget_extract(self) -> None:
+        """Delete the chain's extract marker, so the next run extracts again (same recorded window).
+
+        Called by the landing step before it fails on staged data that cannot be loaded
+        (``steps.load_landing``). Raises OSError only if the file exists and cannot be removed.
+        """
+        path = Path(_marker(self.execution_sequence, f"{self.marker_prefix()}.extract.json").path)
+        path.unlink(missing_ok=True)
+        log.warning("%s: extract marker %s deleted; the next run extracts again", self, path)
+
     def progress(self, rows: int) -> None:
         """Show progress in the scheduler's UI."""
         self.set_status_message(f"{rows:,} rows extracted")
@@ -144,7 +154,8 @@ class LoadLandingTable(MySQLTableTask):
     upstream = ExtractMySQLTable
 
     def work(self, ctx):
-        return steps.load_landing(ctx, self.meta(), self.execution_sequence, self.extract_payload())
+        return steps.load_landing(ctx, self.meta(), self.execution_sequence, self.extract_payload(),
+                                  forget_extract=self.forget_extract)
 
 
 class UpsertStoreTable(MySQLTableTask):
@@ -186,7 +197,8 @@ class LoadWeblogLanding(WeblogTask):
 
     def work(self, ctx):
         return steps.load_landing(
-            ctx, weblog_load.META, self.execution_sequence, self.extract_payload(), source=weblog_load.SOURCE
+            ctx, weblog_load.META, self.execution_sequence, self.extract_payload(), source=weblog_load.SOURCE,
+            forget_extract=self.forget_extract,
         )
 
 

@@ -13,7 +13,9 @@ File format: RFC 4180 CSV as read by PostgreSQL ``COPY ... (FORMAT csv, HEADER t
 UTF-8, a header row, text values quoted with ``"`` doubled (so an empty string is ``""``),
 numbers, dates and booleans as written by their producer, NULL as an unquoted empty
 field. MySQL rows are formatted by the source server itself
-(``etl.sqlgen.staged_line_select``), access-log rows by polars' CSV writer.
+(``etl.sqlgen.staged_line_select``), access-log rows by polars' CSV writer. No line holds a
+NUL character (PostgreSQL text cannot): :func:`write_lines` removes it from MySQL values
+and counts the rows it altered; the access-log parser rejects such lines.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -352,32 +355,146 @@ def header_line(columns: Iterable[str]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+ALTERED_KEYS_KEPT = 10  # keys of the first altered rows an extract records (marker, summary)
+
+
+@dataclass
+class StagedLines:
+    """What :func:`write_lines` wrote.
+
+    ``rows``: lines written. ``invalid_dates``: ``{column: zero or partial dates staged as
+    NULL}``. ``altered_rows``: rows staged with a value changed so that PostgreSQL can store
+    it (a NUL character removed from a text value); ``altered_values``: ``{column: rows
+    whose value in it was changed}``; ``altered_keys``: the key of the first
+    ``ALTERED_KEYS_KEPT`` altered rows, as ``"col=value, col=value"`` text (``NULL`` for a
+    NULL key value).
+    """
+
+    rows: int = 0
+    invalid_dates: dict[str, int] = field(default_factory=dict)
+    altered_rows: int = 0
+    altered_values: dict[str, int] = field(default_factory=dict)
+    altered_keys: list[str] = field(default_factory=list)
+
+
+def staged_fields(line: bytes) -> list[bytes | None]:
+    """Split one staged CSV line (no newline) into its field values.
+
+    Input: a line in the staging dialect (a quoted field may hold commas, doubled quotes and
+    newlines; an unquoted empty field is NULL). Returns the values as bytes, unquoted and
+    with quotes undoubled, None for NULL. Raises StagingError for a line that is not valid
+    CSV (an unterminated quoted field, text after a closing quote).
+    """
+    values: list[bytes | None] = []
+    pos, end = 0, len(line)
+    while True:
+        if pos < end and line[pos:pos + 1] == b'"':
+            parts, start = [], pos + 1
+            while True:
+                close = line.find(b'"', start)
+                if close < 0:
+                    raise StagingError("a staged line is not valid CSV: a quoted field is not closed")
+                parts.append(line[start:close])
+                if line[close + 1:close + 2] == b'"':  # a doubled quote inside the value
+                    parts.append(b'"')
+                    start = close + 2
+                    continue
+                pos = close + 1
+                break
+            values.append(b"".join(parts))
+            if pos < end and line[pos:pos + 1] != b",":
+                raise StagingError("a staged line is not valid CSV: text after a closing quote")
+        else:
+            comma = line.find(b",", pos)
+            stop = end if comma < 0 else comma
+            values.append(bytes(line[pos:stop]) or None)
+            pos = stop
+        if pos >= end:
+            return values
+        pos += 1  # the comma
+        if pos == end:  # a trailing comma: one more (NULL) field
+            values.append(None)
+            return values
+
+
+def _remove_nul(rows: list[tuple], header: list[str], key_columns: list[str], result: StagedLines) -> list[bytes]:
+    """The batch's lines with every NUL byte removed; counts the altered rows and columns into
+    ``result`` and keeps the first keys (see :class:`StagedLines`).
+
+    In UTF-8 a 0 byte is only ever the NUL character, and only text values can hold one
+    (numbers, dates and hex-staged binary never do), so removing the bytes from the line
+    removes the character from the values that had it.
+    """
+    columns = ["execution_sequence", *header]
+    key_indexes = [columns.index(c) for c in key_columns if c in columns]
+    lines = []
+    for row in rows:
+        line = row[0]
+        if b"\x00" not in line:
+            lines.append(line)
+            continue
+        values = staged_fields(line)
+        result.altered_rows += 1
+        for name, value in zip(columns, values):
+            if value is not None and b"\x00" in value:
+                result.altered_values[name] = result.altered_values.get(name, 0) + 1
+        if len(result.altered_keys) < ALTERED_KEYS_KEPT:
+            result.altered_keys.append(", ".join(
+                f"{columns[i]}=" + ("NULL" if values[i] is None else
+                                    values[i].replace(b"\x00", b"").decode("utf-8", "replace"))
+                for i in key_indexes))
+        lines.append(line.replace(b"\x00", b""))
+    return lines
+
+
 def write_lines(parts: PartFiles, header: list[str], batches: Iterable[list[tuple]], date_columns: list[str] = (),
-                on_batch=None, split_after_rows: int = 0, part_count: int = 1) -> tuple[int, dict[str, int]]:
+                on_batch=None, split_after_rows: int = 0, part_count: int = 1,
+                key_columns: list[str] = ()) -> StagedLines:
     """Write the lines MySQL formatted (see ``etl.sqlgen.staged_line_select``) into staging parts.
 
     ``parts``: the :class:`PartFiles` of the sequence; every part starts with the header.
+    ``header``: the staged columns after ``execution_sequence``; ``key_columns``: those
+    naming a row (the business key) in :attr:`StagedLines.altered_keys`.
     ``batches``: lists of raw rows ``(line,)`` or, when the table has ``date_columns``,
     ``(line, invalid)`` where ``invalid`` lists the indexes into ``date_columns`` of the
     row's zero or partial dates (None when none). The first ``split_after_rows`` rows go
     to part 0; after that, with ``part_count`` > 1, batches alternate between the parts
     so that a large extract can be loaded by parallel COPYs. ``on_batch(rows_so_far)`` is
-    called after each batch. Returns ``(row count, {column name: zero or partial dates
-    staged as NULL})``; ``parts.count`` tells how many parts were written.
+    called after each batch. A NUL character, which PostgreSQL text cannot hold, is
+    removed from the value that has it and the row counted (one ``in`` test per batch: a
+    batch without one costs nothing more). Returns a :class:`StagedLines`;
+    ``parts.count`` tells how many parts were written. Raises OSError / StagingError from
+    the part files.
     """
     head = header_line(["execution_sequence", *header])
     parts.part(0, head)
-    count = 0
+    result = StagedLines()
     invalid = [0] * len(date_columns)
     for number, rows in enumerate(batches):
-        handle = parts.part(number % part_count if part_count > 1 and count >= split_after_rows else 0, head)
-        handle.write(b"\n".join([row[0] for row in rows]))
+        handle = parts.part(number % part_count if part_count > 1 and result.rows >= split_after_rows else 0, head)
+        data = b"\n".join([row[0] for row in rows])
+        if b"\x00" in data:
+            data = b"\n".join(_remove_nul(rows, header, list(key_columns), result))
+        handle.write(data)
         handle.write(b"\n")
+        # freed before the next batch is joined: the allocator then reuses the same warm pages (with
+        # two batch buffers alive the join wrote to fresh memory, which cost more than the NUL test)
+        del data
         if date_columns:
             for flags in [row[1] for row in rows if row[1] is not None]:
                 for index in flags.split(b","):
                     invalid[int(index)] += 1
-        count += len(rows)
+        result.rows += len(rows)
         if on_batch is not None:
-            on_batch(count)
-    return count, {name: n for name, n in zip(date_columns, invalid) if n}
+            on_batch(result.rows)
+    result.invalid_dates = {name: n for name, n in zip(date_columns, invalid) if n}
+    return result
+
+
+def altered_message(table: str, rows: int, values: dict[str, int], keys: list[str]) -> str:
+    """The warning naming a table's altered values: ``rows`` altered rows, ``values``
+    ``{column: rows}``, ``keys`` the first rows' keys (see :class:`StagedLines`). Returns one line."""
+    columns = ", ".join(f"{name} {n}" for name, n in values.items())
+    more = "; ..." if rows > len(keys) else ""
+    return (f"table {table}: {rows} row{'s' if rows != 1 else ''} stored without the NUL characters PostgreSQL "
+            f"text cannot hold (rows per column: {columns}); keys: {'; '.join(keys)}{more}")

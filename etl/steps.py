@@ -34,7 +34,7 @@ from etl.errors import (
     is_transient_postgres,
 )
 from etl.metadata import QualifiedName, TableMeta, check_against_source, load_metadata
-from etl.staging import BytePipe, csv_writer, open_staging, write_lines
+from etl.staging import BytePipe, altered_message, csv_writer, open_staging, write_lines
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,10 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
     The window is taken from etl_control when this sequence already recorded one (a
     resumed run), else computed from the committed watermark and the source clock and
     recorded before any row is read. ``progress(rows)`` is called every ~200,000 rows.
-    Returns the marker payload: window, row count, column types, file, seconds.
+    Returns the marker payload: window, row count, column types, file, seconds, and the
+    values changed on the way (``invalid_dates`` per column; ``altered_rows``,
+    ``altered_values`` per column and the first ``altered_keys``: NUL characters removed
+    from text, see ``etl.staging.write_lines``), each logged as a warning.
     Raises SourceError / ExtractError naming the table.
     """
     started = time.monotonic()
@@ -230,12 +233,14 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                     batches = source_mysql.stream_rows(src, query, params, ctx.etl.batch_rows)
                     if tail is not None and tail.flagged is not None:
                         batches = tail.hashing(batches, len(f"{sequence},"))
-                    rows, invalid_dates = write_lines(
+                    staged = write_lines(
                         parts, list(meta.columns), batches, date_columns, on_batch,
                         # a large extract is split into parts that landing loads with concurrent COPYs (one COPY
                         # keeps one core busy)
                         split_after_rows=ctx.etl.parallel_copy_min_rows, part_count=ctx.etl.parallel_copies,
+                        key_columns=list(meta.unique_columns),
                     )
+                    rows = staged.rows
                     streamed.finish(rows)
                     source_counts = list(counting.result()) if counting is not None else None
                 landing = streamed.commit()  # after the staging file is published
@@ -247,8 +252,10 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
             control.record_tail(wh, sequence, meta.name, tail.fingerprint())
             wh.commit()
     seconds = round(time.monotonic() - started, 3)
-    for column, n in invalid_dates.items():
+    for column, n in staged.invalid_dates.items():
         log.warning("table %s, column %s: %d zero or partial dates (e.g. 0000-00-00) staged as NULL", meta.name, column, n)
+    if staged.altered_rows:
+        log.warning("%s", altered_message(meta.name, staged.altered_rows, staged.altered_values, staged.altered_keys))
     log.info("extract %s: %d rows in %.2f s", meta.name, rows, seconds)
     return {
         "table": meta.name,
@@ -258,7 +265,10 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         "rows": rows,
         "null_watermark_rows": null_watermarks,
         "future_watermark_rows": future_watermarks,
-        "invalid_dates": invalid_dates,
+        "invalid_dates": staged.invalid_dates,
+        "altered_rows": staged.altered_rows,
+        "altered_values": staged.altered_values,
+        "altered_keys": staged.altered_keys,
         "pg_types": pg_types,
         "read_start": read_window.start.isoformat(sep=" ") if read_window.start else None,
         "file": str(ctx.staging.part_path(SOURCE, meta.name, sequence)),
@@ -322,7 +332,14 @@ def _run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, 
     conn.commit()
 
 
-def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, source: str = SOURCE) -> dict:
+# SQLSTATE classes of a COPY failing on the staged data itself (22 data exception: a value too long,
+# out of range or unreadable, a malformed line; 23 integrity constraint violation, e.g. a CHECK
+# added to landing by hand): loading the same file again fails again, a new extract may not
+DATA_ERROR_CLASSES = ("22", "23")
+
+
+def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, source: str = SOURCE,
+                 forget_extract=None) -> dict:
     """COPY the sequence's staging files into the landing table, replacing that sequence's rows.
 
     ``extracted`` is the extract marker payload (column types, row count, parts). In one
@@ -338,6 +355,14 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
     (its marker deleted) always COPYs the staging file again. ``source`` names the staging
     folder (``mysql``, ``weblog``). Raises LoadError naming table and file when COPY fails
     or loads another row count than was extracted. Returns ``{"rows", "seconds"}``.
+
+    When the staged data itself cannot be loaded (the file is missing or unreadable, COPY
+    fails with a data error - SQLSTATE class 22 or 23, see ``DATA_ERROR_CLASSES`` - or
+    loads another row count), loading the same file again would fail forever:
+    ``forget_extract()``, when given, is called first and must make the next run extract
+    the table again (the task layer deletes the extract marker; the extract reuses the
+    window recorded in ``etl_control.extract_window`` and replaces the staging file), and
+    the LoadError says so. Without it the message says which marker to delete.
     """
     started = time.monotonic()
     path = ctx.staging.part_path(source, meta.name, sequence)
@@ -375,24 +400,35 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
 
                     rows, replaced = _replace_landing_rows(cur, meta, sequence, ctx.etl.landing_keep_sequences, copy)
         except (FileNotFoundError, StagingError) as exc:
-            raise LoadError(
-                f"table {meta.name!r}: staging file {path} cannot be read ({exc}); delete the extract marker "
-                f"of sequence {sequence} to extract again"
-            ) from None
+            if getattr(exc, "transient", False):
+                raise LoadError(f"table {meta.name!r}: staging file {path} cannot be read ({exc})", transient=True) from None
+            raise _bad_staging(f"table {meta.name!r}: staging file {path} cannot be read ({exc})", meta, sequence,
+                               forget_extract) from None
         except psycopg2.Error as exc:
-            raise LoadError(
-                f"table {meta.name!r}: COPY of {path} into {meta.landing_table} failed: {_pg_message(exc)}",
-                transient=is_transient_postgres(exc),
-            ) from None
+            message = f"table {meta.name!r}: COPY of {path} into {meta.landing_table} failed: {_pg_message(exc)}"
+            if (exc.pgcode or "")[:2] in DATA_ERROR_CLASSES and not rs:
+                raise _bad_staging(message, meta, sequence, forget_extract) from None
+            raise LoadError(message, transient=is_transient_postgres(exc)) from None
         if rows != extracted["rows"]:
-            raise LoadError(
-                f"table {meta.name!r}: {path} held {extracted['rows']} rows at extract but COPY loaded {rows}"
-            )
+            conn.rollback()
+            raise _bad_staging(f"table {meta.name!r}: {path} held {extracted['rows']} rows at extract but COPY "
+                               f"loaded {rows}", meta, sequence, forget_extract)
         seconds = round(time.monotonic() - started, 3)
         control.log_step(conn, sequence, "landing", meta.name, rows, seconds, json.dumps({"replaced": replaced}))
         conn.commit()
     log.info("landing %s: %d rows in %.2f s", meta.landing_table, rows, seconds)
     return {"table": meta.name, "execution_sequence": sequence, "rows": rows, "replaced_rows": replaced, "seconds": seconds}
+
+
+def _bad_staging(message: str, meta: TableMeta, sequence: int, forget_extract) -> LoadError:
+    """The LoadError for staged data that cannot be loaded (see :func:`load_landing`); calls
+    ``forget_extract()`` first when given. Returns the error (to raise)."""
+    if forget_extract is None:
+        return LoadError(f"{message}; fix the source value, then delete the extract marker of table {meta.name!r}, "
+                         f"sequence {sequence}, and run again: it extracts the same window again")
+    forget_extract()
+    return LoadError(f"{message}; the extract of sequence {sequence} was discarded: once the source value (or the "
+                     f"warehouse table) is fixed, the next run extracts {meta.name} again, same window, and loads it")
 
 
 def _ensure_landing_table(conn, meta: TableMeta, pg_types: dict[str, str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from etl.markers import read_json
+from etl.staging import altered_message
 
 
 def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict | None, weblog: bool = False,
@@ -17,7 +18,11 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
     """Gather the sequence's markers into ``{"tables": [...], "pres": [...], "totals": {...}}``.
 
     ``tables`` are the MySQL tables; ``weblog`` adds the access-log chain (row
-    ``weblog_access``, with ``lines`` read and ``rejected`` lines).
+    ``weblog_access``, with ``lines`` read and ``rejected`` lines). Per table,
+    ``altered_rows`` counts the rows stored with a value changed so that PostgreSQL could
+    hold it (a NUL character removed), ``altered_values`` ``{column: rows}`` and
+    ``altered_keys`` the first such rows' keys; ``warnings`` holds one line per table with
+    altered rows. Missing markers count as nothing done.
     """
     folder = Path(output_dir) / str(sequence)
     rows = []
@@ -39,6 +44,9 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
                 "updated": store.get("updated"),
                 "deleted": store.get("deleted"),
                 "invalid_dates": sum((extract.get("invalid_dates") or {}).values()),
+                "altered_rows": extract.get("altered_rows"),
+                "altered_values": extract.get("altered_values") or {},
+                "altered_keys": extract.get("altered_keys") or [],
                 "null_key_rows": store.get("null_key_rows"),
                 "null_watermark_rows": extract.get("null_watermark_rows"),
                 "extract_s": extract.get("seconds"),
@@ -48,7 +56,8 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
         )
     totals = {
         key: sum(r[key] or 0 for r in rows)
-        for key in ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates", "rejected")
+        for key in ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates",
+                    "altered_rows", "rejected")
     }
     return {
         "execution_sequence": sequence,
@@ -56,21 +65,28 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
         "pres": (pres or {}).get("files", []),
         "quality": [c for c in (quality or {}).get("checks", []) if c["problem_count"]],
         "totals": totals,
+        "warnings": [altered_message(r["table"], r["altered_rows"], r["altered_values"], r["altered_keys"])
+                     for r in rows if r["altered_rows"]],
     }
 
 
 def render(summary: dict) -> str:
-    """Render a collected summary as a plain-text table for the log / terminal."""
+    """Render a collected summary (see :func:`collect`) as plain text for the log / terminal: the
+    per-table table, one ``WARNING altered values:`` line per table with altered rows, then
+    the pres files and data-quality findings. Returns the text (no trailing newline)."""
     from tabulate import tabulate  # imported only to print (keeps every task process's start-up light)
 
     headers = ["table", "extracted", "landed", "inserted", "updated", "deleted", "null keys", "bad dates",
-               "rejected", "extract s", "landing s", "store s"]
-    counts = ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates", "rejected")
+               "altered", "rejected", "extract s", "landing s", "store s"]
+    counts = ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates",
+              "altered_rows", "rejected")
     body = [[r["table"], *(r[k] for k in counts), r["extract_s"], r["landing_s"], r["store_s"]] for r in summary["tables"]]
     t = summary["totals"]
     body.append(["TOTAL", *(t[k] for k in counts), "", "", ""])
     text = f"Run summary, execution sequence {summary['execution_sequence']}\n"
     text += tabulate(body, headers=headers, tablefmt="simple", intfmt=",")
+    for warning in summary.get("warnings", []):
+        text += "\nWARNING altered values: " + warning
     if summary["pres"]:
         text += "\n\n" + tabulate(
             [[p["file"], p["seconds"], "skipped (marker present)" if p["skipped"] else "ran"] for p in summary["pres"]],
