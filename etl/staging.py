@@ -14,8 +14,9 @@ UTF-8, a header row, text values quoted with ``"`` doubled (so an empty string i
 numbers, dates and booleans as written by their producer, NULL as an unquoted empty
 field. MySQL rows are formatted by the source server itself
 (``etl.sqlgen.staged_line_select``), access-log rows by polars' CSV writer. No line holds a
-NUL character (PostgreSQL text cannot): :func:`write_lines` removes it from MySQL values
-and counts the rows it altered; the access-log parser rejects such lines.
+NUL character (PostgreSQL text cannot), nor a JSON value its ``\\u0000`` escape (jsonb
+cannot): :func:`write_lines` removes them from MySQL values and counts the rows it altered;
+the access-log parser rejects such lines.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import csv
 import gzip
 import io
 import os
+import re
 import tempfile
 import threading
 from collections import deque
@@ -417,52 +419,75 @@ def staged_fields(line: bytes) -> list[bytes | None]:
             return values
 
 
-def _remove_nul(rows: list[tuple], header: list[str], key_columns: list[str], result: StagedLines) -> list[bytes]:
-    """The batch's lines with every NUL byte removed; counts the altered rows and columns into
-    ``result`` and keeps the first keys (see :class:`StagedLines`).
+# a JSON \u0000 escape (jsonb cannot hold it): the escape itself, not an escaped backslash followed by
+# "u0000" (an even run of backslashes before it is kept)
+_JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
-    In UTF-8 a 0 byte is only ever the NUL character, and only text values can hold one
-    (numbers, dates and hex-staged binary never do), so removing the bytes from the line
-    removes the character from the values that had it.
+
+def _quoted(value: bytes | None) -> bytes:
+    """One field of the staging dialect: NULL unquoted and empty, any other value quoted."""
+    return b"" if value is None else b'"' + value.replace(b'"', b'""') + b'"'
+
+
+def _make_storable(rows: list[tuple], header: list[str], key_columns: list[str], json_columns: list[str],
+                   result: StagedLines) -> list[bytes]:
+    """The batch's lines with what PostgreSQL cannot store removed; counts the altered rows and
+    columns into ``result`` and keeps the first keys (see :class:`StagedLines`).
+
+    Removed: every NUL byte (in UTF-8 a 0 byte is only ever the NUL character, and only text
+    values can hold one: numbers, dates and hex-staged binary never do, so removing the
+    bytes from the line removes the character from the values that had it), and in the
+    ``json_columns`` the escape ``\\u0000`` (valid JSON for MySQL; jsonb refuses it). A line
+    whose JSON changed is written again field by field (every non-NULL value quoted).
     """
     columns = ["execution_sequence", *header]
     key_indexes = [columns.index(c) for c in key_columns if c in columns]
+    json_indexes = [columns.index(c) for c in json_columns if c in columns]
     lines = []
     for row in rows:
         line = row[0]
-        if b"\x00" not in line:
+        escaped = bool(json_indexes) and b"\\u0000" in line
+        if b"\x00" not in line and not escaped:
             lines.append(line)
             continue
         values = staged_fields(line)
+        cleaned = [None if v is None else v.replace(b"\x00", b"") for v in values]
+        for i in json_indexes if escaped else ():
+            if cleaned[i] is not None:
+                cleaned[i] = _JSON_NUL_ESCAPE.sub(rb"\1", cleaned[i])
+        changed = [name for name, before, after in zip(columns, values, cleaned) if before != after]
+        if not changed:  # "\\u0000" as text, or an escaped backslash in JSON: nothing to remove
+            lines.append(line)
+            continue
         result.altered_rows += 1
-        for name, value in zip(columns, values):
-            if value is not None and b"\x00" in value:
-                result.altered_values[name] = result.altered_values.get(name, 0) + 1
+        for name in changed:
+            result.altered_values[name] = result.altered_values.get(name, 0) + 1
         if len(result.altered_keys) < ALTERED_KEYS_KEPT:
             result.altered_keys.append(", ".join(
-                f"{columns[i]}=" + ("NULL" if values[i] is None else
-                                    values[i].replace(b"\x00", b"").decode("utf-8", "replace"))
+                f"{columns[i]}=" + ("NULL" if cleaned[i] is None else cleaned[i].decode("utf-8", "replace"))
                 for i in key_indexes))
-        lines.append(line.replace(b"\x00", b""))
+        lines.append(line.replace(b"\x00", b"") if not escaped else b",".join(_quoted(v) for v in cleaned))
     return lines
 
 
 def write_lines(parts: PartFiles, header: list[str], batches: Iterable[list[tuple]], date_columns: list[str] = (),
                 on_batch=None, split_after_rows: int = 0, part_count: int = 1,
-                key_columns: list[str] = ()) -> StagedLines:
+                key_columns: list[str] = (), json_columns: list[str] = ()) -> StagedLines:
     """Write the lines MySQL formatted (see ``etl.sqlgen.staged_line_select``) into staging parts.
 
     ``parts``: the :class:`PartFiles` of the sequence; every part starts with the header.
     ``header``: the staged columns after ``execution_sequence``; ``key_columns``: those
-    naming a row (the business key) in :attr:`StagedLines.altered_keys`.
+    naming a row (the business key) in :attr:`StagedLines.altered_keys`; ``json_columns``:
+    those loaded as jsonb.
     ``batches``: lists of raw rows ``(line,)`` or, when the table has ``date_columns``,
     ``(line, invalid)`` where ``invalid`` lists the indexes into ``date_columns`` of the
     row's zero or partial dates (None when none). The first ``split_after_rows`` rows go
     to part 0; after that, with ``part_count`` > 1, batches alternate between the parts
     so that a large extract can be loaded by parallel COPYs. ``on_batch(rows_so_far)`` is
-    called after each batch. A NUL character, which PostgreSQL text cannot hold, is
-    removed from the value that has it and the row counted (one ``in`` test per batch: a
-    batch without one costs nothing more). Returns a :class:`StagedLines`;
+    called after each batch. A NUL character, which PostgreSQL text cannot hold, and a
+    ``\\u0000`` escape in a JSON column, which jsonb cannot hold, are removed from the value
+    that has them and the row counted (one ``in`` test per batch: a batch without one costs
+    nothing more). Returns a :class:`StagedLines`;
     ``parts.count`` tells how many parts were written. Raises OSError / StagingError from
     the part files.
     """
@@ -473,8 +498,8 @@ def write_lines(parts: PartFiles, header: list[str], batches: Iterable[list[tupl
     for number, rows in enumerate(batches):
         handle = parts.part(number % part_count if part_count > 1 and result.rows >= split_after_rows else 0, head)
         data = b"\n".join([row[0] for row in rows])
-        if b"\x00" in data:
-            data = b"\n".join(_remove_nul(rows, header, list(key_columns), result))
+        if b"\x00" in data or (json_columns and b"\\u0000" in data):
+            data = b"\n".join(_make_storable(rows, header, list(key_columns), list(json_columns), result))
         handle.write(data)
         handle.write(b"\n")
         # freed before the next batch is joined: the allocator then reuses the same warm pages (with
@@ -497,4 +522,4 @@ def altered_message(table: str, rows: int, values: dict[str, int], keys: list[st
     columns = ", ".join(f"{name} {n}" for name, n in values.items())
     more = "; ..." if rows > len(keys) else ""
     return (f"table {table}: {rows} row{'s' if rows != 1 else ''} stored without the NUL characters PostgreSQL "
-            f"text cannot hold (rows per column: {columns}); keys: {'; '.join(keys)}{more}")
+            f"cannot hold (rows per column: {columns}); keys: {'; '.join(keys)}{more}")

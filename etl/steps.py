@@ -239,6 +239,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                         # keeps one core busy)
                         split_after_rows=ctx.etl.parallel_copy_min_rows, part_count=ctx.etl.parallel_copies,
                         key_columns=list(meta.unique_columns),
+                        json_columns=[c for c in meta.columns if pg_types[c] == "jsonb"],
                     )
                     rows = staged.rows
                     streamed.finish(rows)

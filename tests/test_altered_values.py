@@ -36,10 +36,11 @@ class _Buffer(io.BytesIO):
         pass
 
 
-def _write(header, batches, key_columns=(), date_columns=()):
+def _write(header, batches, key_columns=(), date_columns=(), json_columns=()):
     buffers: dict[int, _Buffer] = {}
     parts = PartFiles(lambda index: buffers.setdefault(index, _Buffer()))
-    result = write_lines(parts, header, batches, list(date_columns), key_columns=list(key_columns))
+    result = write_lines(parts, header, batches, list(date_columns), key_columns=list(key_columns),
+                         json_columns=list(json_columns))
     return result, buffers[0].getvalue()
 
 
@@ -68,8 +69,26 @@ def test_write_lines_removes_nul_characters_and_counts_rows_per_column_with_thei
     assert result.altered_values == {"txt": 2, "vc": 2}
     assert result.altered_keys == ["id=1", "id=3", "id=4"]
     assert altered_message("notes", result.altered_rows, result.altered_values, result.altered_keys) == (
-        "table notes: 3 rows stored without the NUL characters PostgreSQL text cannot hold "
+        "table notes: 3 rows stored without the NUL characters PostgreSQL cannot hold "
         "(rows per column: txt 2, vc 2); keys: id=1; id=3; id=4")
+
+
+def test_write_lines_removes_json_nul_escapes_only_from_json_columns():
+    header = ["id", "doc", "note"]
+    batches = [[
+        (rb'1,1,"{""a"": ""x\u0000y""}","\u0000 as text"',),  # the escape: removed from doc only
+        (rb'1,2,"{""a"": ""x\\u0000y""}",',),  # an escaped backslash, then u0000: kept
+        (rb'1,3,"{""k\u0000"": ""\\\u0000""}","n' + b"\x00" + b'ul"',),  # both, and a NUL in the text column
+        (rb'1,4,,"plain"',),
+    ]]
+    result, data = _write(header, batches, key_columns=["id"], json_columns=["doc"])
+    assert data.splitlines()[1:] == [
+        rb'"1","1","{""a"": ""xy""}","\u0000 as text"',  # rewritten field by field, every value quoted
+        rb'1,2,"{""a"": ""x\\u0000y""}",',
+        rb'"1","3","{""k"": ""\\""}","nul"',
+        rb'1,4,,"plain"',
+    ]
+    assert (result.altered_rows, result.altered_values, result.altered_keys) == (2, {"doc": 2, "note": 1}, ["id=1", "id=3"])
 
 
 def test_write_lines_names_composite_and_null_keys_and_keeps_only_the_first_keys():
@@ -178,7 +197,7 @@ def test_nul_characters_are_removed_counted_and_named_and_nothing_else_changes(p
     assert len(summary["warnings"]) == 2
     assert "WARNING altered values: table notes: 3 rows stored without the NUL characters" in proc.stderr
     assert "(rows per column: txt 2, vc 2); keys: id=" in proc.stderr
-    assert f"table products: 1 row stored without the NUL characters PostgreSQL text cannot hold (rows per column: " \
+    assert f"table products: 1 row stored without the NUL characters PostgreSQL cannot hold (rows per column: " \
            f"product_name 1); keys: product_code={code}, supplier_id={supplier}" in proc.stderr
     header = next(line for line in proc.stderr.splitlines() if line.lstrip().startswith("table ") and "altered" in line)
     assert "bad dates altered rejected" in " ".join(header.split())

@@ -351,15 +351,33 @@ def test_type_drift_of_the_new_types(project):
     pg.close()
 
 
-def test_a_json_document_jsonb_cannot_hold_fails_the_load_naming_the_column(project):
-    """``\\u0000`` is valid JSON for MySQL, not for jsonb: a loud COPY failure, never a silent loss."""
+def test_a_json_escape_jsonb_cannot_hold_is_removed_counted_and_named(project):
+    """``\u0000`` is valid JSON for MySQL, not for jsonb: the escape is removed (the row counted as
+    altered, its key named), an escaped backslash before ``u0000`` is kept, and the table loads."""
     project.populate("--scale", "0.001")
     conn = project.mysql()
     cur = conn.cursor()
-    cur.execute("CREATE TABLE events_json (id INT PRIMARY KEY, doc JSON NULL, updated_datetime DATETIME NOT NULL)")
-    cur.execute("INSERT INTO events_json VALUES (1, '{\"a\": \"x\\\\u0000y\"}', '2024-01-01 00:00:00')")
+    cur.execute("CREATE TABLE events_json (id INT PRIMARY KEY, doc JSON NULL, note TEXT NULL, "
+                "updated_datetime DATETIME NOT NULL)")
+    docs = [
+        (1, r'{"a": "x\u0000y", "b": "say \"hi\", ok"}', r"text \u0000 stays"),
+        (2, r'{"a": "x\\u0000y"}', None),  # the characters \u0000, not the escape: kept
+        (3, r'{"k\u0000": [1, "\\\u0000"]}', "plain"),
+        (4, None, r"\u0000"),
+    ]
+    cur.executemany("INSERT INTO events_json VALUES (%s, %s, %s, '2024-01-01 00:00:00')", docs)
     conn.close()
-    project.add_table("events_json", ["id", "doc", "updated_datetime"], ["id"])
-    proc = project.run(expect=30)
-    assert "table 'events_json': COPY of" in proc.stderr
-    assert "unsupported Unicode escape sequence" in proc.stderr and "column doc" in proc.stderr
+    project.add_table("events_json", ["id", "doc", "note", "updated_datetime"], ["id"])
+    proc = project.run()
+    assert ("table events_json: 2 rows stored without the NUL characters PostgreSQL cannot hold "
+            "(rows per column: doc 2); keys: id=1; id=3") in proc.stderr
+    pg = project.pg()
+    pcur = pg.cursor()
+    pcur.execute("SELECT id, doc, note FROM store_mysql.events_json ORDER BY id")
+    assert pcur.fetchall() == [
+        (1, {"a": "xy", "b": 'say "hi", ok'}, r"text \u0000 stays"),
+        (2, {"a": r"x\u0000y"}, None),
+        (3, {"k": [1, "\\"]}, "plain"),
+        (4, None, r"\u0000"),
+    ]
+    pg.close()
