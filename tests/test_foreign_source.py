@@ -764,10 +764,6 @@ def test_a_foreign_source_end_to_end(project):
         "\n".join(third) + f"\n(pres rows re-stamped by the no-op run: {json.dumps(restamped)})"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "sql_top_10_revenue_products and sql_most_popular_products_from_country_with_most_logins order by "
-    "total_amount / total_quantity DESC without NULLS LAST: a product whose every counted line_total "
-    "(quantity) is NULL has a NULL sum, which PostgreSQL sorts first in DESC order, so it ranks 1"))
 def test_products_with_unknown_totals_rank_last(project):
     """A product whose every last-year quantity (amount) is NULL is not the top product by quantity
     (revenue): its unknown total ranks after every known one."""

@@ -6,8 +6,9 @@
 -- an IP country are not counted. Sales: live order lines, from pres.report_order_lines.
 -- Columns: country, rank (1..10), product_code, supplier_id, product_name,
 -- total_quantity, total_amount (to the cent).
--- Order: total_quantity desc, total_amount desc, product_code, supplier_id (ids in their own
--- type's order: numbers numerically, text in the column's collation).
+-- Order: total_quantity desc, total_amount desc (unknown, NULL, totals last), product_code,
+-- supplier_id (ids in their own type's order: numbers numerically, text in the column's
+-- collation).
 
 with
 bounds as (
@@ -48,7 +49,7 @@ by_product as (
 select
     country,
     row_number() over (
-        order by total_quantity desc, total_amount desc, product_code, supplier_id
+        order by total_quantity desc nulls last, total_amount desc nulls last, product_code, supplier_id
     ) as rank,
     product_code,
     supplier_id,

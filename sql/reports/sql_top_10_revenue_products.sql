@@ -3,8 +3,9 @@
 -- soft-deleted), from pres.report_order_lines.
 -- Columns: rank (1..10), product_code, supplier_id, product_name, total_quantity,
 -- total_amount (sum of line_total, to the cent).
--- Order: total_amount desc, product_code, supplier_id (ids in their own type's order:
--- numbers numerically, text in the column's collation).
+-- Order: total_amount desc (a product whose every amount is NULL last), product_code,
+-- supplier_id (ids in their own type's order: numbers numerically, text in the column's
+-- collation).
 
 with
 bounds as (
@@ -27,7 +28,7 @@ by_product as (
 )
 
 select
-    row_number() over (order by total_amount desc, product_code, supplier_id) as rank,
+    row_number() over (order by total_amount desc nulls last, product_code, supplier_id) as rank,
     product_code,
     supplier_id,
     product_name,
