@@ -1,6 +1,8 @@
 -- pres.report_order_lines
 -- Grain: one row per live order line (order line and its header not soft-deleted: their
--- is_deleted flag is 0, false or NULL). Key: (order_no, order_line_no).
+-- is_deleted flag is 0, false or NULL; "is_deleted = '0'" compares in the column's own type,
+-- 0, false or B'0', and keeps the column's statistics for the planner). Key: (order_no,
+-- order_line_no).
 -- Columns take the store columns' own types (the create statement below derives them
 -- from store; when store types change, the pres runner alters this table to match).
 -- Only the key columns are NOT NULL: any attribute may be NULL in the source.
@@ -160,7 +162,7 @@ select
     now() as etl_updated_datetime
 from store_mysql.order_lines as lines
 inner join store_mysql.order_headers as headers
-    on headers.order_no = lines.order_no and coalesce(headers.is_deleted::text, '0') in ('0', 'false')
+    on headers.order_no = lines.order_no and (headers.is_deleted = '0' or headers.is_deleted is null)
 left join store_mysql.products as products
     on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
 left join store_mysql.companies as suppliers on suppliers.company_id = lines.supplier_id
@@ -168,7 +170,7 @@ left join store_mysql.companies as sellers on sellers.company_id = headers.compa
 left join store_mysql.customers as customers
     on customers.customer_document_no = headers.customer_document_no
 where
-    coalesce(lines.is_deleted::text, '0') in ('0', 'false')
+    (lines.is_deleted = '0' or lines.is_deleted is null)
     and lines.order_no in (select order_no from tmp_changed_orders);
 
 delete from etl_control.pres_watermark where name = 'report_order_lines';

@@ -109,7 +109,7 @@ select
 from store_mysql.order_lines as lines
 inner join tmp_fact_orders as changed on changed.order_no = lines.order_no
 inner join store_mysql.order_headers as headers
-    on headers.order_no = lines.order_no and coalesce(headers.is_deleted::text, '0') in ('0', 'false')
+    on headers.order_no = lines.order_no and (headers.is_deleted = '0' or headers.is_deleted is null)
 left join pres.dim_date as dates on dates.full_date = lines.order_date::date
 -- the product version valid on the order date: versions of a product follow each other
 -- (valid_to of one = valid_from of the next), so exactly one matches, or none before the
@@ -123,7 +123,7 @@ left join pres.dim_product as versions
 left join pres.dim_company as suppliers on suppliers.company_id = lines.supplier_id
 left join pres.dim_company as sellers on sellers.company_id = headers.company_id
 left join pres.dim_customer as customers on customers.customer_document_no = headers.customer_document_no
-where coalesce(lines.is_deleted::text, '0') in ('0', 'false');
+where (lines.is_deleted = '0' or lines.is_deleted is null);
 
 delete from etl_control.pres_watermark where name = 'fact_order_line';
 insert into etl_control.pres_watermark (name, value) values ('fact_order_line', now());
