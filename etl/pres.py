@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-from etl import redshift, warehouse
+from etl import redshift, sqlfile, warehouse
 from etl.config import WarehouseSettings
 from etl.errors import PresError, is_transient_postgres
 from etl.markers import step_marker, write_json_atomic
@@ -81,25 +81,22 @@ WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition A
 AND NOT a.attisdropped"""
 
 
-def shape_queries(text: str) -> list[tuple[str, str, str]]:
+def shape_queries(path: Path, text: str) -> list[tuple[str, str, str]]:
     """The ``CREATE TABLE IF NOT EXISTS <schema>.<table> AS <query> WITH NO DATA`` statements of a pres file.
 
     Returns ``(schema, table, query)`` per statement, the query rendered as PostgreSQL SQL
-    (sqlglot), in file order. Raises PresError when the file cannot be parsed.
+    (sqlglot), in file order. Raises PresError naming ``path`` when the text cannot be parsed.
     """
-    import sqlglot
-    from sqlglot import exp
-    from sqlglot.errors import SqlglotError
-
     try:
-        trees = sqlglot.parse(text, read="postgres")
-    except SqlglotError as exc:
-        raise PresError(f"cannot parse: {' '.join(str(exc).split())[:300]}") from None
+        trees = sqlfile.parse(text)
+    except ValueError as exc:
+        raise PresError(f"pres file {path} cannot be parsed: {exc}") from None
     shapes = []
     for tree in trees:
-        if (isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.args.get("exists")
-                and isinstance(tree.expression, exp.Query)):
-            shapes.append((tree.this.db, tree.this.name, tree.expression.sql(dialect="postgres")))
+        created = sqlfile.created_from_query(tree)
+        if created is not None:
+            table, query = created
+            shapes.append((table.db, table.name, query.sql(dialect="postgres")))
     return shapes
 
 
@@ -122,7 +119,7 @@ def match_shapes(cur, path: Path, text: str) -> list[str]:
     and both types when a conversion fails, with how to rebuild the table instead.
     """
     changes = []
-    for schema, name, query in shape_queries(text):
+    for schema, name, query in shape_queries(path, text):
         table = sql.Identifier(schema, name)
         cur.execute("SELECT to_regclass(%s)", [table.as_string(cur)])
         if cur.fetchone()[0] is None:

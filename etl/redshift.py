@@ -27,6 +27,7 @@ import re
 
 from psycopg2 import sql
 
+from etl import sqlfile
 from etl.errors import ConfigError
 from etl.metadata import TableMeta
 from etl.sqlgen import qualified
@@ -258,13 +259,11 @@ def _is_set_not_null(tree) -> bool:
 
 def _create_if_missing(tree) -> CreateIfMissing | None:
     """The Redshift form of ``CREATE TABLE IF NOT EXISTS t AS <query> WITH NO DATA``, else None."""
-    from sqlglot import exp
-
-    if not (isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.args.get("exists")
-            and isinstance(tree.expression, exp.Query)):
+    created = sqlfile.created_from_query(tree)
+    if created is None:
         return None
-    table = tree.this
-    query = tree.expression.transform(_adapt).limit(0)
+    table, query = created
+    query = query.transform(_adapt).limit(0)
     statement = f"CREATE TABLE {table.sql(dialect='redshift')} AS {query.sql(dialect='redshift', comments=False)}"
     return CreateIfMissing(statement, f"{table.db}.{table.name}")
 
@@ -281,18 +280,16 @@ def translate_file(path, text: str) -> list[str]:
     Raises ConfigError naming the file when it uses something Redshift lacks (see
     ``_UNSUPPORTED``) or cannot be parsed.
     """
-    import sqlglot
     from sqlglot import exp
-    from sqlglot.errors import SqlglotError
 
     upper = " ".join(re.sub(r"--[^\n]*", "", text).upper().split())
     for construct, instead in _UNSUPPORTED.items():
         if construct in upper:
             raise ConfigError(f"{path}: {construct} does not exist on Redshift; write it as {instead}")
     try:
-        trees = sqlglot.parse(text, read="postgres")
-    except SqlglotError as exc:
-        raise ConfigError(f"{path}: cannot be translated to Redshift SQL: {' '.join(str(exc).split())[:300]}") from None
+        trees = sqlfile.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: cannot be translated to Redshift SQL: {exc}") from None
     statements = []
     for tree in trees:
         if tree is None or (isinstance(tree, exp.Create) and tree.kind == "INDEX") or _is_set_not_null(tree):
