@@ -24,11 +24,16 @@ from pathlib import Path
 
 import luigi
 
-from etl import markers, pres, quality, reports, steps, summary, weblog_load
+from etl import markers, pres, quality, reports, summary, weblog_load
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
+from etl.context import Context, close_run, estimated_rows, load_context, preflight, warehouse_latest_sequence
 from etl.errors import EltError
+from etl.extract import extract_table
+from etl.landing import load_landing
 from etl.logs import ensure_logging
 from etl.metadata import load_metadata
+from etl.retries import with_retries
+from etl.store import upsert_store
 
 log = logging.getLogger("etl.job")
 
@@ -44,8 +49,8 @@ def _marker(sequence: int, name: str) -> luigi.LocalTarget:
 @lru_cache(maxsize=None)
 def _chain_sizes(sequence: int) -> dict[str, int]:
     """Estimated rows per chain (marker prefix -> rows), read once per process for the task priorities."""
-    ctx = steps.load_context()
-    sizes = {f"mysql_{t}": n for t, n in steps.estimated_rows(ctx, load_metadata(ctx.etl.extract_config_dir)).items()}
+    ctx = load_context()
+    sizes = {f"mysql_{t}": n for t, n in estimated_rows(ctx, load_metadata(ctx.etl.extract_config_dir)).items()}
     sizes["weblog_access"] = weblog_load.estimated_lines(weblog_settings())
     return sizes
 
@@ -64,7 +69,7 @@ class SequenceTask(luigi.Task):
     def retried(self, work):
         """Run ``work()`` with retries on transient faults (``[dw_etl] retry_count``, ``retry_delay_seconds``)."""
         settings = etl_settings()
-        return steps.with_retries(str(self), work, settings.retry_count, settings.retry_delay_seconds)
+        return with_retries(str(self), work, settings.retry_count, settings.retry_delay_seconds)
 
 
 class ChainTask(SequenceTask):
@@ -95,10 +100,10 @@ class ChainTask(SequenceTask):
 
     def run(self):
         ensure_logging()
-        payload = self.retried(lambda: self.work(steps.load_context()))
+        payload = self.retried(lambda: self.work(load_context()))
         markers.write_json_atomic(self.output().path, payload)  # only after the work committed
 
-    def work(self, ctx: steps.Context) -> dict:
+    def work(self, ctx: Context) -> dict:
         """Do this step; returns the marker payload."""
         raise NotImplementedError
 
@@ -110,7 +115,7 @@ class ChainTask(SequenceTask):
         """Delete the chain's extract marker, so the next run extracts again (same recorded window).
 
         Called by the landing step before it fails on staged data that cannot be loaded
-        (``steps.load_landing``). Raises OSError only if the file exists and cannot be removed.
+        (``etl.landing.load_landing``). Raises OSError only if the file exists and cannot be removed.
         """
         path = Path(_marker(self.execution_sequence, f"{self.marker_prefix()}.extract.json").path)
         path.unlink(missing_ok=True)
@@ -144,7 +149,7 @@ class ExtractMySQLTable(MySQLTableTask):
     step = "extract"
 
     def work(self, ctx):
-        return steps.extract_table(ctx, self.meta(), self.execution_sequence, progress=self.progress)
+        return extract_table(ctx, self.meta(), self.execution_sequence, progress=self.progress)
 
 
 class LoadLandingTable(MySQLTableTask):
@@ -154,8 +159,8 @@ class LoadLandingTable(MySQLTableTask):
     upstream = ExtractMySQLTable
 
     def work(self, ctx):
-        return steps.load_landing(ctx, self.meta(), self.execution_sequence, self.extract_payload(),
-                                  forget_extract=self.forget_extract)
+        return load_landing(ctx, self.meta(), self.execution_sequence, self.extract_payload(),
+                            forget_extract=self.forget_extract)
 
 
 class UpsertStoreTable(MySQLTableTask):
@@ -170,7 +175,7 @@ class UpsertStoreTable(MySQLTableTask):
         return _chain_sizes(self.execution_sequence).get(self.marker_prefix(), 0)
 
     def work(self, ctx):
-        return steps.upsert_store(ctx, self.meta(), self.execution_sequence, self.extract_payload())
+        return upsert_store(ctx, self.meta(), self.execution_sequence, self.extract_payload())
 
 
 class WeblogTask(ChainTask):
@@ -196,7 +201,7 @@ class LoadWeblogLanding(WeblogTask):
     upstream = ExtractWeblog
 
     def work(self, ctx):
-        return steps.load_landing(
+        return load_landing(
             ctx, weblog_load.META, self.execution_sequence, self.extract_payload(), source=weblog_load.SOURCE,
             forget_extract=self.forget_extract,
         )
@@ -214,7 +219,7 @@ class UpsertWeblogStore(WeblogTask):
         return _chain_sizes(self.execution_sequence).get(self.marker_prefix(), 0)
 
     def work(self, ctx):
-        return steps.upsert_store(
+        return upsert_store(
             ctx, weblog_load.META, self.execution_sequence, self.extract_payload(), from_mysql=False,
             in_transaction=lambda conn: weblog_load.advance_files(conn, self.execution_sequence),
         )
@@ -248,7 +253,7 @@ class BuildPres(SequenceTask):
         tables = load_metadata(settings.extract_config_dir)
         schemas = sorted({m.store_table.schema for m in [*tables.values(), weblog_load.META]} | {"pres"})
         files = self.retried(lambda: pres.run_pres(
-            steps.load_context().warehouse, settings.sql_dir, settings.completed_dir, self.execution_sequence, schemas
+            load_context().warehouse, settings.sql_dir, settings.completed_dir, self.execution_sequence, schemas
         ))
         markers.write_json_atomic(self.output().path, {"execution_sequence": self.execution_sequence, "files": files})
 
@@ -267,7 +272,7 @@ class CheckQuality(SequenceTask):
     def run(self):
         ensure_logging()
         tables = load_metadata(etl_settings().extract_config_dir)
-        results = self.retried(lambda: quality.run_checks(steps.load_context(), tables, self.execution_sequence))
+        results = self.retried(lambda: quality.run_checks(load_context(), tables, self.execution_sequence))
         markers.write_json_atomic(self.output().path, quality.payload(results, self.execution_sequence))
 
 
@@ -294,7 +299,7 @@ class BuildReports(SequenceTask):
         ensure_logging()
         settings = etl_settings()
         payload = self.retried(lambda: reports.build_for_sequence(
-            steps.load_context().warehouse, settings.sql_dir, settings.reports_dir, settings.completed_dir,
+            load_context().warehouse, settings.sql_dir, settings.reports_dir, settings.completed_dir,
             self.execution_sequence,
         ))
         markers.write_json_atomic(self.output().path, payload)
@@ -312,10 +317,10 @@ class RunJob(SequenceTask):
         """The sequence this invocation runs (resolved once; raises EltError on bad config)."""
         ensure_logging()
         try:
-            ctx = steps.load_context()
+            ctx = load_context()
             quality.levels()  # a wrong [quality] level stops the run before any task
-            steps.preflight(ctx)
-            latest = max(markers.latest_sequence_on_disk(ctx.etl.output_dir), steps.warehouse_latest_sequence(ctx))
+            preflight(ctx)
+            latest = max(markers.latest_sequence_on_disk(ctx.etl.output_dir), warehouse_latest_sequence(ctx))
         except EltError as exc:
             log.error("RunJob cannot start: %s", exc)
             raise
@@ -334,13 +339,13 @@ class RunJob(SequenceTask):
     def run(self):
         ensure_logging()
         settings = etl_settings()
-        ctx = steps.load_context()
+        ctx = load_context()
         tables = list(load_metadata(settings.extract_config_dir))
         pres_payload = markers.read_json(_marker(self.execution_sequence, "pres.json").path)
         result = summary.collect(
             settings.output_dir, self.execution_sequence, tables, pres_payload, weblog=True,
             quality=markers.read_json(_marker(self.execution_sequence, "quality.json").path),
         )
-        self.retried(lambda: steps.close_run(ctx, self.execution_sequence))
+        self.retried(lambda: close_run(ctx, self.execution_sequence))
         markers.write_json_atomic(self.output().path, result)
         log.info("%s", summary.render(result))

@@ -127,7 +127,7 @@ def ensure_schema(conn) -> None:
 
     Concurrent workers may race on CREATE ... IF NOT EXISTS; on PostgreSQL an advisory lock
     serialises them. On Redshift, RunJob creates the schema before any worker starts
-    (``steps.warehouse_latest_sequence``).
+    (``etl.context.warehouse_latest_sequence``).
     """
     with conn.cursor() as cur:
         # fast path, no locks: every task calls this, and ALTER TABLE (even ADD COLUMN IF NOT

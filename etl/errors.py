@@ -55,6 +55,13 @@ def is_transient_mysql(exc: BaseException) -> bool:
     return getattr(exc, "errno", None) in TRANSIENT_MYSQL_ERRNOS
 
 
+def pg_message(exc) -> str:
+    """The server's message of a psycopg2 error (``pgerror``, else ``str(exc)``) on one line,
+    whitespace collapsed: the tail of a LoadError or MergeError message."""
+    text = (exc.pgerror or str(exc)).strip()
+    return " ".join(text.split())
+
+
 class ConfigError(EltError):
     """A configuration value or table metadata entry is wrong."""
 

@@ -18,6 +18,7 @@ from etl.errors import WarehouseError
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10
+COPY_BUFFER_BYTES = 1 << 20  # bytes per read of a COPY ... FROM STDIN (psycopg2 copy_expert's size)
 
 
 class WarehouseConnection(psycopg2.extensions.connection):

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from etl import control, logfiles, warehouse
 from etl.config import WeblogSettings
+from etl.context import Context
+from etl.landing import StreamedLanding
 from etl.metadata import QualifiedName, TableMeta
 from etl.staging import header_line
-from etl.steps import Context, StreamedLanding
 from etl.weblog import FIELDS, parse_block
 
 log = logging.getLogger(__name__)

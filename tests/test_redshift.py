@@ -266,7 +266,7 @@ class RecordingConnection:
 
 def redshift_context(tmp_path):
     from etl.config import EtlSettings, MySQLSettings, WarehouseSettings
-    from etl.steps import Context
+    from etl.context import Context
 
     return Context(
         source=MySQLSettings(host="127.0.0.1", port=3306, user="etl", database="b2b"),
@@ -290,9 +290,9 @@ def recorded(monkeypatch):
 
 
 def test_landing_load_copies_from_s3_with_the_iam_role(recorded, tmp_path):
-    from etl import steps
+    from etl.landing import load_landing
 
-    result = steps.load_landing(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1234})
+    result = load_landing(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1234})
     statements = [text for text, _ in recorded.log]
     landing = '"landing"."mysql_order_lines"'
     assert statements[0] == "LOCK etl_control.run"
@@ -313,17 +313,17 @@ def test_landing_load_copies_from_s3_with_the_iam_role(recorded, tmp_path):
 
 
 def test_landing_load_checks_the_copied_row_count(recorded, tmp_path):
-    from etl import steps
     from etl.errors import LoadError
+    from etl.landing import load_landing
 
     with pytest.raises(LoadError, match="held 1300 rows at extract but COPY loaded 1234"):
-        steps.load_landing(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1300})
+        load_landing(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1300})
 
 
 def test_store_upsert_runs_the_redshift_statements_and_advances_the_watermark(recorded, tmp_path):
-    from etl import steps
+    from etl.store import upsert_store
 
-    result = steps.upsert_store(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1234})
+    result = upsert_store(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1234})
     statements = [text for text, _ in recorded.log]
     assert statements[0].startswith("SELECT window_start, window_end, source_clock FROM etl_control.extract_window")
     assert statements[1] == "LOCK etl_control.run"
@@ -343,12 +343,12 @@ def test_store_upsert_runs_the_redshift_statements_and_advances_the_watermark(re
 def test_preflight_refuses_hard_delete_detection_on_redshift(tmp_path):
     import dataclasses
 
-    from etl import steps
+    from etl.context import preflight
 
     ctx = redshift_context(tmp_path)
     ctx = dataclasses.replace(ctx, etl=dataclasses.replace(ctx.etl, detect_hard_deletes=True))
     with pytest.raises(ConfigError, match="detect_hard_deletes is not available with \\[warehouse\\] flavor = redshift"):
-        steps.preflight(ctx)
+        preflight(ctx)
 
 
 def test_preflight_refuses_a_decimal_redshift_cannot_hold(tmp_path, monkeypatch):
@@ -356,23 +356,23 @@ def test_preflight_refuses_a_decimal_redshift_cannot_hold(tmp_path, monkeypatch)
     import contextlib
     import types as pytypes
 
-    from etl import steps
+    from etl import context
     from etl.sqlgen import SourceColumn
 
     columns = {"order_no": SourceColumn("order_no", "varchar", "varchar(20)", char_length=20),
                "order_line_no": SourceColumn("order_line_no", "int", "int(11)"),
                "quantity": SourceColumn("quantity", "decimal", "decimal(65,30)", numeric_precision=65, numeric_scale=30),
                "updated_datetime": SourceColumn("updated_datetime", "datetime", "datetime", datetime_precision=0)}
-    monkeypatch.setattr(steps, "load_metadata", lambda folder: {META.name: META})
-    monkeypatch.setattr(steps, "open_staging", lambda uri, endpoint: pytypes.SimpleNamespace(check=lambda: None))
-    monkeypatch.setattr(steps.source_mysql, "connection", lambda settings: contextlib.nullcontext())
-    monkeypatch.setattr(steps.source_mysql, "read_column_types", lambda conn, db, tables: {META.name: columns})
-    monkeypatch.setattr(steps, "check_against_source", lambda tables, found, db: None)
+    monkeypatch.setattr(context, "load_metadata", lambda folder: {META.name: META})
+    monkeypatch.setattr(context, "open_staging", lambda uri, endpoint: pytypes.SimpleNamespace(check=lambda: None))
+    monkeypatch.setattr(context.source_mysql, "connection", lambda settings: contextlib.nullcontext())
+    monkeypatch.setattr(context.source_mysql, "read_column_types", lambda conn, db, tables: {META.name: columns})
+    monkeypatch.setattr(context, "check_against_source", lambda tables, found, db: None)
     with pytest.raises(ConfigError, match="table 'order_lines', column 'quantity': numeric\\(65,30\\) exceeds "
                                           "Redshift's NUMERIC\\(38\\); exclude the column"):
-        steps.preflight(redshift_context(tmp_path))
+        context.preflight(redshift_context(tmp_path))
     columns["quantity"] = SourceColumn("quantity", "decimal", "decimal(38,30)", numeric_precision=38, numeric_scale=30)
-    assert list(steps.preflight(redshift_context(tmp_path))) == [META.name]
+    assert list(context.preflight(redshift_context(tmp_path))) == [META.name]
 
 
 def test_pres_runner_translates_every_file(recorded, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import assert_store_equals_source
 from etl.errors import EltError, LoadError
-from etl.steps import with_retries
+from etl.retries import with_retries
 
 
 def flaky(failures: list):

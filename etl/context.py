@@ -1,0 +1,124 @@
+"""The run's context: settings, preflight, row estimates, the latest sequence, closing a run.
+
+:class:`Context` bundles the resolved configuration every step takes as its first
+argument; :func:`preflight` validates the table metadata against the source before any
+task runs; :func:`estimated_rows` and :func:`warehouse_latest_sequence` give what the
+task graph needs before it is built (priorities, the execution sequence);
+:func:`close_run` records a finished run. Steps open their own connections: with
+``--workers N`` every task runs in its own process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from etl import control, redshift, source_mysql, sqlgen, warehouse
+from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
+from etl.errors import ConfigError
+from etl.metadata import TableMeta, check_against_source, load_metadata
+from etl.staging import open_staging
+
+log = logging.getLogger(__name__)
+
+SOURCE = "mysql"  # the staging folder of the MySQL tables (the access logs stage under "weblog")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a step needs from configuration."""
+
+    source: MySQLSettings
+    warehouse: WarehouseSettings
+    etl: EtlSettings
+
+    @property
+    def staging(self):
+        """The staging area configured by ``[staging] uri`` (LocalStaging or S3Staging)."""
+        return open_staging(self.etl.staging_uri, self.etl.s3_endpoint_url)
+
+
+def load_context() -> Context:
+    """Resolve all configuration sections; raises ConfigError for a wrong value."""
+    return Context(source=mysql_settings(), warehouse=warehouse_settings(), etl=etl_settings())
+
+
+def preflight(ctx: Context) -> dict[str, TableMeta]:
+    """Validate the table metadata against the source before any task runs.
+
+    Returns ``{table: TableMeta}``. Raises ConfigError (bad metadata, unknown table or
+    column, unsupported type) or SourceError (source unreachable, access denied).
+    """
+    if ctx.warehouse.flavor == "redshift":
+        if not ctx.etl.staging_uri.startswith("s3://"):
+            raise ConfigError(
+                f"[warehouse] flavor = redshift loads with COPY from S3, but [staging] uri = {ctx.etl.staging_uri!r} "
+                "is a local folder; set [staging] uri = s3://bucket/prefix"
+            )
+        if not ctx.warehouse.iam_role:
+            raise ConfigError("[warehouse] flavor = redshift needs [warehouse] iam_role (the role ARN COPY uses to read S3)")
+        if ctx.etl.detect_hard_deletes:
+            raise ConfigError(
+                "[dw_etl] detect_hard_deletes is not available with [warehouse] flavor = redshift (it streams the "
+                "source keys with COPY FROM STDIN, which Redshift lacks); set detect_hard_deletes = false"
+            )
+    tables = load_metadata(ctx.etl.extract_config_dir)
+    ctx.staging.check()
+    with source_mysql.connection(ctx.source) as conn:
+        found = source_mysql.read_column_types(conn, ctx.source.database, list(tables))
+    check_against_source(tables, found, ctx.source.database)
+    for meta in tables.values():
+        for col in meta.columns:
+            wanted = sqlgen.pg_type(meta.name, found[meta.name][col])
+            if ctx.warehouse.flavor == "redshift":
+                redshift.redshift_type(meta.name, col, wanted)  # e.g. decimal(65,30): refused before any task
+        ignored = [c for c in found[meta.name] if c not in meta.columns]
+        if ignored:
+            log.info("table %s: source columns not in the metadata, not extracted: %s", meta.name, ", ".join(ignored))
+    return tables
+
+
+def estimated_rows(ctx: Context, tables: dict[str, TableMeta]) -> dict[str, int]:
+    """InnoDB's estimate of each source table's row count (information_schema.TABLES.TABLE_ROWS).
+
+    Returns ``{table: rows}`` (0 when unknown). Cheap (no scan): used to start the largest
+    tables' chains first, which shortens a parallel run's critical path.
+    """
+    if not tables:
+        return {}
+    marks = ", ".join(["%s"] * len(tables))
+    with source_mysql.connection(ctx.source) as conn:
+        cur = conn.cursor()
+        cur.execute(f"SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                    f"AND TABLE_NAME IN ({marks})", [ctx.source.database, *tables])
+        found = {source_mysql.text_value(name): int(rows or 0) for name, rows in cur.fetchall()}
+        cur.close()
+    return {name: found.get(name, 0) for name in tables}
+
+
+def warehouse_latest_sequence(ctx: Context) -> int:
+    """Highest sequence recorded in etl_control.run (0 when the schema does not exist yet).
+
+    On Redshift the control schema is created here, once, before any worker starts (it has
+    no advisory locks to serialise concurrent CREATE ... IF NOT EXISTS).
+    """
+    with warehouse.connection(ctx.warehouse) as conn:
+        if warehouse.is_redshift(conn):
+            control.ensure_schema(conn)
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'etl_control' AND table_name = 'run'"
+            )
+            if not cur.fetchone()[0]:
+                return 0
+        return control.latest_sequence(conn)
+
+
+def close_run(ctx: Context, sequence: int) -> None:
+    """Record in etl_control.run that every task of ``sequence`` completed (own connection; commits).
+
+    Raises WarehouseError when the warehouse is unreachable.
+    """
+    with warehouse.connection(ctx.warehouse) as conn:
+        control.close_run(conn, sequence)
+        conn.commit()
