@@ -15,6 +15,7 @@ Tables (created idempotently by :func:`ensure_schema`)::
     etl_control.weblog_window    (execution_sequence, file_id) -> [start_offset, end_offset) of a log
                                  file, recorded before reading, reused when a run is resumed
     etl_control.step_log         one row per finished step: rows and seconds
+    etl_control.pres_watermark   per sql/pres file: the start of its last build (etl.pres)
     etl_control.pres_shape       per sql/pres file: fingerprint of its text and of the store
                                  column types its tables were last matched to (etl.pres)
 
@@ -101,6 +102,9 @@ SCHEMA_DDL = [
         seconds double precision,
         details jsonb,
         logged_datetime timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS etl_control.pres_watermark (
+        name text PRIMARY KEY,
+        value timestamptz NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS etl_control.pres_shape (
         file_name text PRIMARY KEY,
         fingerprint text NOT NULL,
@@ -111,7 +115,8 @@ SCHEMA_DDL = [
 # one column per table, and the columns added by upgrades: all present = schema complete
 SCHEMA_COLUMNS = ("run.completed_datetime", "extract_window.source_clock", "watermark.watermark_value",
                   "weblog_file.fingerprint_bytes", "weblog_window.fingerprint_bytes", "step_log.details",
-                  "extract_tail.fingerprint_version", "pres_shape.fingerprint")
+                  "extract_tail.fingerprint_version", "pres_watermark.value",
+                  "pres_shape.fingerprint")
 # pg_catalog rather than information_schema.columns (a view that costs 5-10 ms per task);
 # Redshift has these catalog tables too
 SCHEMA_CHECK = (

@@ -6,6 +6,14 @@ resumed run skips the files already done and deleting one marker reruns that fil
 The files are PostgreSQL SQL written in the subset Redshift shares; with ``[warehouse]
 flavor = redshift`` each is translated first (:func:`etl.redshift.translate_file`).
 
+The runner keeps each file's watermark: before the file, in its transaction, the temporary
+table ``pres_build`` holds one row, ``since``: the time of the file's previous build
+(``etl_control.pres_watermark``, named after the file without its number prefix:
+``031_dim_company.sql`` -> ``dim_company``), or 1900-01-01 when there is none (a full
+build). The file rebuilds what changed in store at or after ``since``; after it, in the
+same transaction, the watermark becomes the transaction's start time. A pres file holds only
+its transform.
+
 A pres table takes the types of the store columns it is built from: its file creates it
 with ``CREATE TABLE IF NOT EXISTS pres.<name> AS <query over store> WITH NO DATA``. When
 the store's column types or the file change (a widened source column, a new release),
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -160,6 +169,25 @@ def _file_fingerprint(store_types: str, text: str) -> str:
     return hashlib.sha256(f"{store_types}\n{text}".encode()).hexdigest()
 
 
+# the bookkeeping around each file (params: name), in the SQL PostgreSQL and Redshift share except
+# the advance's transaction-start time (etl.redshift.PRES_ADVANCE)
+PRES_BUILD = [
+    "DROP TABLE IF EXISTS pres_build",
+    "CREATE TEMPORARY TABLE pres_build AS SELECT COALESCE((SELECT value FROM etl_control.pres_watermark "
+    "WHERE name = %(name)s), CAST('1900-01-01 00:00:00+00' AS TIMESTAMP WITH TIME ZONE)) AS since",
+]
+PRES_ADVANCE = [
+    "DELETE FROM etl_control.pres_watermark WHERE name = %(name)s",
+    "INSERT INTO etl_control.pres_watermark (name, value) VALUES (%(name)s, now())",
+    "DROP TABLE pres_build",
+]
+
+
+def watermark_name(path: Path) -> str:
+    """The ``etl_control.pres_watermark`` name of a pres file: its stem without the number prefix."""
+    return re.sub(r"^\d+_", "", path.stem)
+
+
 def _run_statements(cur, statements: list[str], rs: bool) -> None:
     """Execute a file's statements; on Redshift a CreateIfMissing runs only when its table is missing."""
     for statement in statements:
@@ -176,7 +204,9 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
              schemas: list[str] = ("pres",)) -> list[dict]:
     """Run every pres file whose step marker is missing; returns one dict per file.
 
-    Each dict: ``{"file", "seconds", "skipped"}``. On PostgreSQL, before each file, the
+    Each dict: ``{"file", "seconds", "skipped"}``. Creates the ``pres`` schema; each file
+    runs in one transaction with its watermark bookkeeping (``PRES_BUILD``, the file,
+    ``PRES_ADVANCE``; see the module docstring). On PostgreSQL, before each file, the
     stale statistics of the tables in ``schemas`` (the store schemas and pres) are
     refreshed (:func:`refresh_statistics`). Raises PresError naming the file and the
     database message; files before it stay committed with their markers.
@@ -187,6 +217,9 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
     with warehouse.connection(settings) as conn:
         rs = warehouse.is_redshift(conn)
         store_types = shapes = None
+        with conn.cursor() as cur:
+            cur.execute("CREATE SCHEMA IF NOT EXISTS pres")
+        conn.commit()
         if not rs:
             with conn.cursor() as cur:
                 cur.execute(_STORE_TYPES_SQL, [store_schemas])
@@ -210,7 +243,12 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
                     if fingerprint is not None and shapes.get(path.name) != fingerprint:
                         for change in match_shapes(cur, path, text):
                             log.warning("pres %s: %s (matched to the store's column types)", path.name, change)
+                    params = {"name": watermark_name(path)}
+                    for statement in PRES_BUILD:
+                        cur.execute(statement, params)
                     _run_statements(cur, statements, rs)
+                    for statement in redshift.PRES_ADVANCE if rs else PRES_ADVANCE:
+                        cur.execute(statement, params)
                     if fingerprint is not None and shapes.get(path.name) != fingerprint:
                         cur.execute("INSERT INTO etl_control.pres_shape (file_name, fingerprint) VALUES (%s, %s) "
                                     "ON CONFLICT (file_name) DO UPDATE SET fingerprint = excluded.fingerprint, "

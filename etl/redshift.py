@@ -370,12 +370,21 @@ CONTROL_DDL = [
         seconds DOUBLE PRECISION,
         details VARCHAR(65535),
         logged_datetime TIMESTAMP NOT NULL DEFAULT GETDATE())""",
+    """CREATE TABLE IF NOT EXISTS etl_control.pres_watermark (
+        name VARCHAR(256) NOT NULL PRIMARY KEY,
+        value TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS etl_control.pres_shape (
         file_name VARCHAR(256) NOT NULL PRIMARY KEY,
         fingerprint VARCHAR(64) NOT NULL,
         updated_datetime TIMESTAMP NOT NULL DEFAULT GETDATE())""",
 ]
 
+# etl.pres.PRES_ADVANCE: SYSDATE is the transaction's start, as PostgreSQL's now()
+PRES_ADVANCE = [
+    "DELETE FROM etl_control.pres_watermark WHERE name = %(name)s",
+    "INSERT INTO etl_control.pres_watermark (name, value) VALUES (%(name)s, SYSDATE)",
+    "DROP TABLE pres_build",
+]
 OPEN_RUN = [
     "LOCK etl_control.run",
     "INSERT INTO etl_control.run (execution_sequence) SELECT %(seq)s "

@@ -380,17 +380,22 @@ def test_pres_runner_translates_every_file(recorded, tmp_path):
 
     ctx = redshift_context(tmp_path)
     results = pres.run_pres(ctx.warehouse, ctx.etl.sql_dir, ctx.etl.completed_dir, 1)
-    expected, created = [], []
+    expected, created, names = ["CREATE SCHEMA IF NOT EXISTS pres"], [], []
     for path in pres.pres_files(ctx.etl.sql_dir):
+        expected += pres.PRES_BUILD  # the file's since, from its watermark row
         for statement in redshift.translate_file(path, path.read_text(encoding="utf-8")):
             if isinstance(statement, redshift.CreateIfMissing):  # run after its table was found missing
                 expected.append("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s")
                 created.append(statement.table)
             expected.append(statement)
+        expected += redshift.PRES_ADVANCE  # in the file's transaction
+        names.append(pres.watermark_name(path))
     assert [text for text, _ in recorded.log] == expected
     assert created == ["pres.report_order_lines", "pres.report_weblog_access", "pres.dim_company", "pres.dim_customer",
                        "pres.dim_product", "pres.fact_order_line"]
-    assert len(results) == len(pres.pres_files(ctx.etl.sql_dir)) and recorded.commits == len(results)
+    assert [params["name"] for text, params in recorded.log if text == redshift.PRES_ADVANCE[1]] == names
+    assert names[:3] == ["report_order_lines", "report_weblog_access", "dim_date"]
+    assert len(results) == len(pres.pres_files(ctx.etl.sql_dir)) and recorded.commits == len(results) + 1
 
 
 def test_pres_runner_keeps_an_existing_table_on_redshift():
@@ -439,9 +444,6 @@ def test_dimension_file_translation_exactly():
     t = "pres.dim_company"
     same = "NOT (dim.{0} = changes.{0} OR (dim.{0} IS NULL AND changes.{0} IS NULL))"
     assert redshift.translate_file(path, path.read_text(encoding="utf-8")) == [
-        "CREATE SCHEMA IF NOT EXISTS pres",
-        "CREATE TABLE IF NOT EXISTS etl_control.pres_watermark (name VARCHAR(MAX) PRIMARY KEY, "
-        "value TIMESTAMP WITH TIME ZONE NOT NULL)",
         f"CREATE TABLE {t} AS SELECT 0 AS company_key, companies.company_id, companies.company_name, "
         "companies.country, companies.is_supplier, companies.is_deleted, SYSDATE AS etl_updated_datetime "
         "FROM store_mysql.companies AS companies LIMIT 0",
@@ -449,9 +451,7 @@ def test_dimension_file_translation_exactly():
         f"SELECT -1, NULL, 'Unknown', SYSDATE WHERE NOT EXISTS(SELECT 1 FROM {t} WHERE company_key = -1)",
         "DROP TABLE IF EXISTS tmp_company_changes",
         "CREATE TEMPORARY TABLE tmp_company_changes AS SELECT company_id, company_name, country, is_supplier, "
-        "is_deleted FROM store_mysql.companies WHERE etl_updated_datetime >= COALESCE((SELECT value FROM "
-        "etl_control.pres_watermark WHERE name = 'dim_company'), "
-        "CAST('1900-01-01 00:00:00+00' AS TIMESTAMP WITH TIME ZONE))",
+        "is_deleted FROM store_mysql.companies WHERE etl_updated_datetime >= (SELECT since FROM pres_build)",
         f"UPDATE {t} AS dim SET company_name = changes.company_name, country = changes.country, "
         "is_supplier = changes.is_supplier, is_deleted = changes.is_deleted, etl_updated_datetime = SYSDATE "
         "FROM tmp_company_changes AS changes WHERE dim.company_id = changes.company_id AND ("
@@ -462,8 +462,6 @@ def test_dimension_file_translation_exactly():
         "changes.country, changes.is_supplier, changes.is_deleted, "
         f"SYSDATE FROM tmp_company_changes AS changes WHERE NOT EXISTS(SELECT 1 FROM {t} AS dim "
         "WHERE dim.company_id = changes.company_id)",
-        "DELETE FROM etl_control.pres_watermark WHERE name = 'dim_company'",
-        "INSERT INTO etl_control.pres_watermark (name, value) VALUES ('dim_company', SYSDATE)",
         "DROP TABLE tmp_company_changes",
     ]
 

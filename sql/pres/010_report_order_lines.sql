@@ -13,17 +13,11 @@
 -- Maintained incrementally: only orders touched since the previous build are recomputed,
 -- i.e. orders whose lines or header changed in store, or that reference a product,
 -- company or customer that changed. "Changed" means store etl_updated_datetime at or after
--- the previous build's transaction time, kept in etl_control.pres_watermark. Every store
--- upsert of a run commits before this file runs, so nothing can slip between the two.
+-- the previous build's transaction time (pres_build.since, which the pres runner sets
+-- from etl_control.pres_watermark and advances after this file, in its transaction). Every
+-- store upsert of a run commits before this file runs, so nothing can slip between the two.
 -- Without a watermark row (first build, or the row deleted to force it) the table is
 -- rebuilt in full.
-
-create schema if not exists pres;
-
-create table if not exists etl_control.pres_watermark (
-    name text primary key,
-    value timestamptz not null
-);
 
 create table if not exists pres.report_order_lines as
 select
@@ -61,13 +55,6 @@ alter table pres.report_order_lines alter column order_no set not null;
 alter table pres.report_order_lines alter column order_line_no set not null;
 alter table pres.report_order_lines alter column etl_updated_datetime set not null;
 
-drop table if exists tmp_build;
-create temporary table tmp_build as
-select coalesce(
-    (select value from etl_control.pres_watermark where name = 'report_order_lines'),
-    '1900-01-01 00:00:00+00'::timestamptz
-) as since;
-
 -- products, companies and customers changed since the watermark (range scans of their
 -- etl_updated_datetime index), materialised first: a run in which none changed never
 -- scans the order lines or headers for them (an empty hash side ends the join at once)
@@ -75,21 +62,21 @@ drop table if exists tmp_changed_products;
 create temporary table tmp_changed_products as
 select products.product_code, products.supplier_id
 from store_mysql.products as products
-inner join tmp_build as watermark on products.etl_updated_datetime >= watermark.since
+inner join pres_build as watermark on products.etl_updated_datetime >= watermark.since
 where watermark.since > '1900-01-01 00:00:00+00';
 
 drop table if exists tmp_changed_companies;
 create temporary table tmp_changed_companies as
 select companies.company_id
 from store_mysql.companies as companies
-inner join tmp_build as watermark on companies.etl_updated_datetime >= watermark.since
+inner join pres_build as watermark on companies.etl_updated_datetime >= watermark.since
 where watermark.since > '1900-01-01 00:00:00+00';
 
 drop table if exists tmp_changed_customers;
 create temporary table tmp_changed_customers as
 select customers.customer_document_no
 from store_mysql.customers as customers
-inner join tmp_build as watermark on customers.etl_updated_datetime >= watermark.since
+inner join pres_build as watermark on customers.etl_updated_datetime >= watermark.since
 where watermark.since > '1900-01-01 00:00:00+00';
 
 analyze tmp_changed_products;
@@ -102,12 +89,12 @@ drop table if exists tmp_changed_orders;
 create temporary table tmp_changed_orders as
 with
 watermark as (
-    select since from tmp_build where since > '1900-01-01 00:00:00+00'
+    select since from pres_build where since > '1900-01-01 00:00:00+00'
 )
 
 select headers.order_no
 from store_mysql.order_headers as headers
-where (select since from tmp_build) = '1900-01-01 00:00:00+00'
+where (select since from pres_build) = '1900-01-01 00:00:00+00'
 union
 select lines.order_no
 from store_mysql.order_lines as lines
@@ -173,11 +160,7 @@ where
     (lines.is_deleted = '0' or lines.is_deleted is null)
     and lines.order_no in (select order_no from tmp_changed_orders);
 
-delete from etl_control.pres_watermark where name = 'report_order_lines';
-insert into etl_control.pres_watermark (name, value) values ('report_order_lines', now());
-
 drop table tmp_changed_orders;
 drop table tmp_changed_products;
 drop table tmp_changed_companies;
 drop table tmp_changed_customers;
-drop table tmp_build;

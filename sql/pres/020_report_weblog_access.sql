@@ -4,15 +4,8 @@
 -- requests or unknown usernames), the IP country, the device and the UTC time.
 --
 -- Maintained incrementally like report_order_lines: requests stored or changed since the
--- previous build (store etl_updated_datetime >= etl_control.pres_watermark) and requests
+-- previous build (store etl_updated_datetime >= pres_build.since) and requests
 -- of customers that changed since then are recomputed. No watermark row: full rebuild.
-
-create schema if not exists pres;
-
-create table if not exists etl_control.pres_watermark (
-    name text primary key,
-    value timestamptz not null
-);
 
 create table if not exists pres.report_weblog_access as
 select
@@ -42,25 +35,18 @@ alter table pres.report_weblog_access alter column etl_updated_datetime set not 
 
 create index if not exists access_username_idx on store_weblog.access (username);
 
-drop table if exists tmp_weblog_build;
-create temporary table tmp_weblog_build as
-select coalesce(
-    (select value from etl_control.pres_watermark where name = 'report_weblog_access'),
-    '1900-01-01 00:00:00+00'::timestamptz
-) as since;
-
 -- requests to (re)build: every one on a full build (no watermark), else those stored or
 -- changed since the watermark and those of customers changed since then
 drop table if exists tmp_changed_access;
 create temporary table tmp_changed_access as
 with
 watermark as (
-    select since from tmp_weblog_build where since > '1900-01-01 00:00:00+00'
+    select since from pres_build where since > '1900-01-01 00:00:00+00'
 )
 
 select access.access_key
 from store_weblog.access as access
-where (select since from tmp_weblog_build) = '1900-01-01 00:00:00+00'
+where (select since from pres_build) = '1900-01-01 00:00:00+00'
 union
 select access.access_key
 from store_weblog.access as access
@@ -99,8 +85,4 @@ left join store_mysql.customers as customers
     on customers.username = access.username and access.username <> '-'
 where access.access_key in (select access_key from tmp_changed_access);
 
-delete from etl_control.pres_watermark where name = 'report_weblog_access';
-insert into etl_control.pres_watermark (name, value) values ('report_weblog_access', now());
-
 drop table tmp_changed_access;
-drop table tmp_weblog_build;

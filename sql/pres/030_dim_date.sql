@@ -7,10 +7,6 @@
 -- previous build. Days are generated from a 5-digit counter (no generate_series, which
 -- Redshift runs on the leader node only): at most 100,000 days (273 years) per build.
 
-create schema if not exists pres;
-
-create table if not exists etl_control.pres_watermark (name text primary key, value timestamptz not null);
-
 create table if not exists pres.dim_date (
     date_key integer primary key,
     full_date date unique,
@@ -30,29 +26,23 @@ insert into pres.dim_date (date_key, full_date, month_name, day_name)
 select -1, null, 'Unknown', 'Unknown'
 where not exists (select 1 from pres.dim_date where date_key = -1);
 
-drop table if exists tmp_date_watermark;
-create temporary table tmp_date_watermark as
-select coalesce(
-    (select value from etl_control.pres_watermark where name = 'dim_date'), '1900-01-01 00:00:00+00'::timestamptz
-) as since;
-
 -- (joins with the watermark row, not correlated subqueries: the planner then uses the
 -- store's etl_updated_datetime index)
 drop table if exists tmp_date_bounds;
 create temporary table tmp_date_bounds as
 select
     least(
-        (select min(lines.order_date)::date from tmp_date_watermark as w
+        (select min(lines.order_date)::date from pres_build as w
          inner join store_mysql.order_lines as lines on lines.etl_updated_datetime >= w.since),
-        (select min(access.request_timestamp_converted)::date from tmp_date_watermark as w
+        (select min(access.request_timestamp_converted)::date from pres_build as w
          inner join store_weblog.access as access on access.etl_updated_datetime >= w.since
          where not access.request_timestamp_has_issue),
         (date_trunc('year', current_date) - interval '1 year')::date
     ) as first_day,
     greatest(
-        (select max(lines.order_date)::date from tmp_date_watermark as w
+        (select max(lines.order_date)::date from pres_build as w
          inner join store_mysql.order_lines as lines on lines.etl_updated_datetime >= w.since),
-        (select max(access.request_timestamp_converted)::date from tmp_date_watermark as w
+        (select max(access.request_timestamp_converted)::date from pres_build as w
          inner join store_weblog.access as access on access.etl_updated_datetime >= w.since
          where not access.request_timestamp_has_issue),
         current_date
@@ -100,9 +90,5 @@ from (
 ) as days
 where not exists (select 1 from pres.dim_date as dim where dim.full_date = days.full_date);
 
-delete from etl_control.pres_watermark where name = 'dim_date';
-insert into etl_control.pres_watermark (name, value) values ('dim_date', now());
-
 drop table tmp_digits;
 drop table tmp_date_bounds;
-drop table tmp_date_watermark;

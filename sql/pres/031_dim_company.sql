@@ -6,10 +6,6 @@
 -- New companies get the next surrogate keys in company_id order.
 -- Maintained incrementally from store rows changed since the previous build.
 
-create schema if not exists pres;
-
-create table if not exists etl_control.pres_watermark (name text primary key, value timestamptz not null);
-
 create table if not exists pres.dim_company as
 select
     0 as company_key,
@@ -37,9 +33,7 @@ drop table if exists tmp_company_changes;
 create temporary table tmp_company_changes as
 select company_id, company_name, country, is_supplier, is_deleted
 from store_mysql.companies
-where etl_updated_datetime >= coalesce(
-    (select value from etl_control.pres_watermark where name = 'dim_company'), '1900-01-01 00:00:00+00'::timestamptz
-);
+where etl_updated_datetime >= (select since from pres_build);
 
 update pres.dim_company as dim
 set
@@ -70,8 +64,5 @@ select
     now()
 from tmp_company_changes as changes
 where not exists (select 1 from pres.dim_company as dim where dim.company_id = changes.company_id);
-
-delete from etl_control.pres_watermark where name = 'dim_company';
-insert into etl_control.pres_watermark (name, value) values ('dim_company', now());
 
 drop table tmp_company_changes;

@@ -6,10 +6,6 @@
 -- name, username, city, country or date of birth stays NULL.
 -- New customers get the next surrogate keys in customer_document_no order.
 
-create schema if not exists pres;
-
-create table if not exists etl_control.pres_watermark (name text primary key, value timestamptz not null);
-
 create table if not exists pres.dim_customer as
 select
     0 as customer_key,
@@ -43,9 +39,7 @@ drop table if exists tmp_customer_changes;
 create temporary table tmp_customer_changes as
 select customer_document_no, customer_full_name, username, date_of_birth, city, state, country, post_code, is_deleted
 from store_mysql.customers
-where etl_updated_datetime >= coalesce(
-    (select value from etl_control.pres_watermark where name = 'dim_customer'), '1900-01-01 00:00:00+00'::timestamptz
-);
+where etl_updated_datetime >= (select since from pres_build);
 
 update pres.dim_customer as dim
 set
@@ -91,8 +85,5 @@ select
     now()
 from tmp_customer_changes as changes
 where not exists (select 1 from pres.dim_customer as dim where dim.customer_document_no = changes.customer_document_no);
-
-delete from etl_control.pres_watermark where name = 'dim_customer';
-insert into etl_control.pres_watermark (name, value) values ('dim_customer', now());
 
 drop table tmp_customer_changes;

@@ -12,10 +12,6 @@
 -- (null_watermark_policy: include) changes at the build's time.
 -- New versions get the next surrogate keys in product_code, supplier_id order.
 
-create schema if not exists pres;
-
-create table if not exists etl_control.pres_watermark (name text primary key, value timestamptz not null);
-
 create table if not exists pres.dim_product as
 select
     0 as product_key,
@@ -53,9 +49,7 @@ drop table if exists tmp_product_changes;
 create temporary table tmp_product_changes as
 select product_code, supplier_id, product_name, default_price, is_deleted, updated_datetime
 from store_mysql.products
-where etl_updated_datetime >= coalesce(
-    (select value from etl_control.pres_watermark where name = 'dim_product'), '1900-01-01 00:00:00+00'::timestamptz
-);
+where etl_updated_datetime >= (select since from pres_build);
 
 -- close the current version of products whose tracked attributes changed
 update pres.dim_product as dim
@@ -108,8 +102,5 @@ where
     and dim.supplier_id = changes.supplier_id
     and dim.is_current
     and dim.is_deleted is distinct from changes.is_deleted;
-
-delete from etl_control.pres_watermark where name = 'dim_product';
-insert into etl_control.pres_watermark (name, value) values ('dim_product', now());
 
 drop table tmp_product_changes;

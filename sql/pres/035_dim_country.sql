@@ -5,10 +5,6 @@
 -- Codes compare as text whatever the source's column types (char(2), varchar, ...); a
 -- NULL or empty country is no code. New codes get the next surrogate keys in code order.
 
-create schema if not exists pres;
-
-create table if not exists etl_control.pres_watermark (name text primary key, value timestamptz not null);
-
 create table if not exists pres.dim_country (
     country_key integer primary key,
     country_code text unique,
@@ -19,12 +15,6 @@ insert into pres.dim_country (country_key, country_code, country_label)
 select -1, null, 'Unknown'
 where not exists (select 1 from pres.dim_country where country_key = -1);
 
-drop table if exists tmp_country_watermark;
-create temporary table tmp_country_watermark as
-select coalesce(
-    (select value from etl_control.pres_watermark where name = 'dim_country'), '1900-01-01 00:00:00+00'::timestamptz
-) as since;
-
 insert into pres.dim_country (country_key, country_code, country_label)
 select
     (select greatest(max(dim.country_key), 0) from pres.dim_country as dim)
@@ -34,22 +24,17 @@ select
 from (
     select customers.country::text as country_code
     from store_mysql.customers as customers
-    inner join tmp_country_watermark as watermark on customers.etl_updated_datetime >= watermark.since
+    inner join pres_build as watermark on customers.etl_updated_datetime >= watermark.since
     union
     select companies.country::text
     from store_mysql.companies as companies
-    inner join tmp_country_watermark as watermark on companies.etl_updated_datetime >= watermark.since
+    inner join pres_build as watermark on companies.etl_updated_datetime >= watermark.since
     union
     select access.country
     from store_weblog.access as access
-    inner join tmp_country_watermark as watermark on access.etl_updated_datetime >= watermark.since
+    inner join pres_build as watermark on access.etl_updated_datetime >= watermark.since
 ) as codes
 where
     codes.country_code is not null
     and codes.country_code <> ''
     and not exists (select 1 from pres.dim_country as dim where dim.country_code = codes.country_code);
-
-delete from etl_control.pres_watermark where name = 'dim_country';
-insert into etl_control.pres_watermark (name, value) values ('dim_country', now());
-
-drop table tmp_country_watermark;

@@ -11,10 +11,6 @@
 -- orders with a line of a product that changed, and orders still pointing at an unknown
 -- member are recomputed.
 
-create schema if not exists pres;
-
-create table if not exists etl_control.pres_watermark (name text primary key, value timestamptz not null);
-
 create table if not exists pres.fact_order_line as
 select
     lines.order_no,
@@ -43,12 +39,6 @@ alter table pres.fact_order_line alter column seller_company_key set not null;
 alter table pres.fact_order_line alter column customer_key set not null;
 alter table pres.fact_order_line alter column etl_updated_datetime set not null;
 
-drop table if exists tmp_fact_watermark;
-create temporary table tmp_fact_watermark as
-select coalesce(
-    (select value from etl_control.pres_watermark where name = 'fact_order_line'), '1900-01-01 00:00:00+00'::timestamptz
-) as since;
-
 -- fact rows pointing at an unknown member are looked at again every run (their member may
 -- have arrived): this partial index holds only them, so finding them costs nothing when
 -- there are none (PostgreSQL; Redshift has no indexes and skips the statement)
@@ -63,7 +53,7 @@ drop table if exists tmp_fact_products;
 create temporary table tmp_fact_products as
 select products.product_code, products.supplier_id
 from store_mysql.products as products
-inner join tmp_fact_watermark as watermark on products.etl_updated_datetime >= watermark.since
+inner join pres_build as watermark on products.etl_updated_datetime >= watermark.since
 where watermark.since > '1900-01-01 00:00:00+00';
 
 analyze tmp_fact_products;
@@ -72,11 +62,11 @@ drop table if exists tmp_fact_orders;
 create temporary table tmp_fact_orders as
 select lines.order_no
 from store_mysql.order_lines as lines
-inner join tmp_fact_watermark as watermark on lines.etl_updated_datetime >= watermark.since
+inner join pres_build as watermark on lines.etl_updated_datetime >= watermark.since
 union
 select headers.order_no
 from store_mysql.order_headers as headers
-inner join tmp_fact_watermark as watermark on headers.etl_updated_datetime >= watermark.since
+inner join pres_build as watermark on headers.etl_updated_datetime >= watermark.since
 union
 select lines.order_no
 from store_mysql.order_lines as lines
@@ -125,9 +115,5 @@ left join pres.dim_company as sellers on sellers.company_id = headers.company_id
 left join pres.dim_customer as customers on customers.customer_document_no = headers.customer_document_no
 where (lines.is_deleted = '0' or lines.is_deleted is null);
 
-delete from etl_control.pres_watermark where name = 'fact_order_line';
-insert into etl_control.pres_watermark (name, value) values ('fact_order_line', now());
-
 drop table tmp_fact_orders;
 drop table tmp_fact_products;
-drop table tmp_fact_watermark;

@@ -8,10 +8,6 @@
 -- Maintained incrementally: requests stored since the previous build, and logged-in
 -- requests still pointing at the unknown customer, are recomputed.
 
-create schema if not exists pres;
-
-create table if not exists etl_control.pres_watermark (name text primary key, value timestamptz not null);
-
 create table if not exists pres.fact_weblog_access (
     access_key text primary key,
     request_date_key integer not null,
@@ -35,9 +31,7 @@ drop table if exists tmp_access_changed;
 create temporary table tmp_access_changed as
 select access.access_key
 from store_weblog.access as access
-where access.etl_updated_datetime >= coalesce(
-    (select value from etl_control.pres_watermark where name = 'fact_weblog_access'), '1900-01-01 00:00:00+00'::timestamptz
-)
+where access.etl_updated_datetime >= (select since from pres_build)
 union
 select fact.access_key
 from pres.fact_weblog_access as fact
@@ -68,8 +62,5 @@ left join pres.dim_date as dates on dates.full_date = access.request_timestamp_c
 left join pres.dim_device as devices on devices.device = access.device and devices.device_type = access.device_type
 left join pres.dim_country as countries on countries.country_code = access.country
 left join pres.dim_customer as customers on customers.username = access.username and access.username <> '-';
-
-delete from etl_control.pres_watermark where name = 'fact_weblog_access';
-insert into etl_control.pres_watermark (name, value) values ('fact_weblog_access', now());
 
 drop table tmp_access_changed;
