@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from etl import control, redshift, source_mysql, sqlgen, warehouse
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
 from etl.errors import ConfigError
-from etl.metadata import TableMeta, check_against_source, load_metadata
+from etl.domain import TableMeta
+from etl.metadata import check_against_source, load_metadata
 from etl.staging import open_staging
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from decimal import Decimal
 
 from etl import redshift
 from etl.errors import MergeError
-from etl.sqlgen import Window
+from etl.domain import Window
 from etl.warehouse import is_redshift
 
 SCHEMA_DDL = [

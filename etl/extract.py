@@ -18,7 +18,7 @@ from etl import control, overlap, source_mysql, sqlgen, warehouse
 from etl.context import SOURCE, Context
 from etl.errors import ExtractError, SourceError, StagingError
 from etl.landing import StreamedLanding
-from etl.metadata import TableMeta
+from etl.domain import TableMeta, Window
 from etl.schema import columns_missing_in_store
 from etl.staging import altered_message, write_lines
 from etl.store import source_row_counts
@@ -56,9 +56,9 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                 if missing and window.start is not None:
                     log.warning("table %s: %s new in the metadata; extracting the whole table once to fill %s",
                                 meta.name, ", ".join(missing), "them" if len(missing) > 1 else "it")
-                    window = sqlgen.Window(None, window.end, window.source_clock)
+                    window = Window(None, window.end, window.source_clock)
             else:
-                window = sqlgen.Window(None, None)
+                window = Window(None, None)
             window = control.record_window(wh, sequence, meta.name, meta.is_incremental, meta.watermark_column, window)
         types = source_mysql.read_column_types(src, ctx.source.database, [meta.name]).get(meta.name)
         if types is None:

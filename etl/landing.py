@@ -22,7 +22,7 @@ import psycopg2
 from etl import control, redshift, sqlgen, warehouse
 from etl.context import SOURCE, Context
 from etl.errors import EltError, ExtractError, LoadError, StagingError, is_transient_postgres, pg_message
-from etl.metadata import QualifiedName, TableMeta
+from etl.domain import QualifiedName, TableMeta
 from etl.schema import ensure_landing_table
 from etl.staging import BytePipe
 

@@ -23,11 +23,11 @@ listing every problem found, not only the first.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from etl.domain import QualifiedName, TableMeta
 from etl.errors import ConfigError
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -43,42 +43,6 @@ FIELDS = (
 # optional fields beyond the original seven, with their defaults
 OPTIONAL_FIELDS = {"null_watermark_policy": "fail"}
 NULL_WATERMARK_POLICIES = ("fail", "include", "exclude")
-
-
-@dataclass(frozen=True)
-class QualifiedName:
-    """A ``schema.table`` name; both parts are validated identifiers."""
-
-    schema: str
-    table: str
-
-    def __str__(self) -> str:
-        return f"{self.schema}.{self.table}"
-
-
-@dataclass(frozen=True)
-class TableMeta:
-    """Validated metadata of one extracted source table.
-
-    ``columns`` and ``unique_columns`` are tuples of identifiers; ``watermark_column`` is
-    None for a full extract; ``source_file`` is the YAML file it came from (for messages).
-    """
-
-    name: str
-    columns: tuple[str, ...]
-    where_clause: str
-    is_incremental: bool
-    watermark_column: str | None
-    landing_table: QualifiedName
-    store_table: QualifiedName
-    unique_columns: tuple[str, ...]
-    source_file: str
-    null_watermark_policy: str = "fail"
-
-    @property
-    def value_columns(self) -> tuple[str, ...]:
-        """Columns that are not part of the business key, in extract order."""
-        return tuple(c for c in self.columns if c not in self.unique_columns)
 
 
 def is_identifier(name: object) -> bool:

@@ -29,7 +29,7 @@ from decimal import Decimal
 
 from etl import sqlgen
 from etl.control import TailFingerprint
-from etl.metadata import TableMeta
+from etl.domain import TableMeta, Window
 from etl.source_mysql import fetch_one
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class TailPlan:
     tail's record.
     """
 
-    def __init__(self, read_window: sqlgen.Window, tail_start: datetime, end: datetime, version: str,
+    def __init__(self, read_window: Window, tail_start: datetime, end: datetime, version: str,
                  rows: int = 0, checksum: int = 0, flag_rows: bool = True):
         self.read_window = read_window
         self.tail = (tail_start, end)
@@ -81,7 +81,7 @@ class TailPlan:
         return TailFingerprint(self.tail[0], self.tail[1], self.rows, Decimal(self.checksum), self.version)
 
 
-def plan(meta: TableMeta, database: str, types: dict, window: sqlgen.Window, lookback_seconds: int,
+def plan(meta: TableMeta, database: str, types: dict, window: Window, lookback_seconds: int,
          previous: TailFingerprint | None, src, flavor: str = "postgres") -> TailPlan:
     """Decide what an incremental extract reads; verify the overlap against ``previous``.
 
@@ -122,11 +122,11 @@ def plan(meta: TableMeta, database: str, types: dict, window: sqlgen.Window, loo
              meta.name, previous.start, previous.end, previous.rows)
     # the new tail's rows below the previous end are not read again: MySQL counted and summed them
     rows, checksum = (int(values[2]), int(values[3])) if len(ranges) > 1 else (0, 0)
-    return TailPlan(sqlgen.Window(previous.end, window.end, window.source_clock), tail_start, window.end, version,
+    return TailPlan(Window(previous.end, window.end, window.source_clock), tail_start, window.end, version,
                     rows, checksum)
 
 
-def _changed(meta: TableMeta, previous: TailFingerprint, window: sqlgen.Window, tail_start: datetime,
+def _changed(meta: TableMeta, previous: TailFingerprint, window: Window, tail_start: datetime,
              version: str, rows: int) -> TailPlan:
     """The plan when the overlap changed: read the whole window (and flag its tail)."""
     log.info("extract %s: look-back overlap [%s, %s) changed since the previous extract (%d rows, %d recorded); "

@@ -27,7 +27,7 @@ from psycopg2 import sql
 
 from etl import control, source_mysql, sqlgen, warehouse, weblog_load
 from etl.errors import ConfigError, EltError
-from etl.metadata import TableMeta
+from etl.domain import TableMeta
 from etl.sqlgen import qualified
 
 log = logging.getLogger(__name__)

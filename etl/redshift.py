@@ -29,7 +29,7 @@ from psycopg2 import sql
 
 from etl import sqlfile
 from etl.errors import ConfigError
-from etl.metadata import TableMeta
+from etl.domain import TableMeta
 from etl.sqlgen import qualified
 
 MAX_VARCHAR = 65535

@@ -14,7 +14,7 @@ import logging
 
 from etl import redshift, sqlgen, warehouse
 from etl.errors import ConfigError
-from etl.metadata import TableMeta
+from etl.domain import TableMeta
 
 log = logging.getLogger(__name__)
 

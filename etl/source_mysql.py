@@ -20,7 +20,7 @@ from mysql.connector import errorcode
 
 from etl.config import MySQLSettings
 from etl.errors import SourceError, is_transient_mysql
-from etl.sqlgen import SourceColumn
+from etl.domain import SourceColumn
 
 log = logging.getLogger(__name__)
 

@@ -22,38 +22,8 @@ from datetime import datetime
 from psycopg2 import sql
 
 from etl.errors import ConfigError
-from etl.metadata import QualifiedName, TableMeta, is_identifier
-
-
-@dataclass(frozen=True)
-class SourceColumn:
-    """One column as described by MySQL's information_schema.COLUMNS.
-
-    ``data_type`` is lower case (``varchar``); ``column_type`` is the full type
-    (``decimal(10,2) unsigned``); lengths/precisions are None where not applicable.
-    """
-
-    name: str
-    data_type: str
-    column_type: str
-    char_length: int | None = None
-    numeric_precision: int | None = None
-    numeric_scale: int | None = None
-    datetime_precision: int | None = None
-
-
-@dataclass(frozen=True)
-class Window:
-    """A watermark window ``[start, end)``; start None = unbounded; both None = full extract.
-
-    ``source_clock`` is the source's UTC time when the window was computed: rows whose
-    watermark is later than it (future-dated) or NULL belong to no window, so every
-    incremental extract also reads them (see :func:`build_extract_query`).
-    """
-
-    start: datetime | None
-    end: datetime | None
-    source_clock: datetime | None = None
+from etl.domain import QualifiedName, SourceColumn, TableMeta, Window
+from etl.metadata import is_identifier
 
 
 def mysql_ident(name: str) -> str:

@@ -19,7 +19,7 @@ import psycopg2
 from etl import control, redshift, source_mysql, sqlgen, warehouse
 from etl.context import Context
 from etl.errors import MergeError, is_transient_postgres, pg_message
-from etl.metadata import TableMeta
+from etl.domain import TableMeta, Window
 from etl.schema import run_ddl
 from etl.staging import csv_writer
 
@@ -153,7 +153,7 @@ def _redshift_upsert(cur, meta: TableMeta, sequence: int) -> tuple[int, int]:
     return inserted, updated
 
 
-def source_row_counts(ctx: Context, meta: TableMeta, window: sqlgen.Window | None) -> tuple[int, int]:
+def source_row_counts(ctx: Context, meta: TableMeta, window: Window | None) -> tuple[int, int]:
     """The source table's row counts (``where_clause`` applied): ``(all, below the window end)``.
 
     Opens its own source connection (it runs beside the extract or the upsert, in a
@@ -168,7 +168,7 @@ def source_row_counts(ctx: Context, meta: TableMeta, window: sqlgen.Window | Non
 
 
 def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts,
-                         window: sqlgen.Window | None) -> tuple[int, dict | None]:
+                         window: Window | None) -> tuple[int, dict | None]:
     """Delete store rows whose key is gone from the source.
 
     ``source_counts()`` returns the source's (all, below the window end) row counts,

@@ -21,7 +21,7 @@ from etl import control, logfiles, warehouse
 from etl.config import WeblogSettings
 from etl.context import Context
 from etl.landing import StreamedLanding
-from etl.metadata import QualifiedName, TableMeta
+from etl.domain import QualifiedName, TableMeta
 from etl.staging import header_line
 from etl.weblog import FIELDS, parse_block
 

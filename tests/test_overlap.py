@@ -75,7 +75,7 @@ def test_python_row_hash_equals_mysql_row_hash_for_hard_values(project):
     """The tail is hashed in Python from staged lines, the overlap in MySQL: both must agree on every value."""
     from etl import source_mysql
     from etl.config import MySQLSettings
-    from etl.metadata import QualifiedName, TableMeta
+    from etl.domain import QualifiedName, TableMeta
     from etl.overlap import row_fingerprint
     from etl.sqlgen import row_fingerprint_sql, staged_line_select
 

@@ -9,7 +9,7 @@ import pytest
 
 from etl import redshift
 from etl.errors import ConfigError
-from etl.metadata import TableMeta
+from etl.domain import TableMeta
 from test_sqlgen import META, as_text
 
 TYPES = {"order_no": "varchar(20)", "order_line_no": "integer", "quantity": "integer", "updated_datetime": "timestamp(0)"}
@@ -47,7 +47,8 @@ def test_decimal_65_30_is_refused_with_what_to_do():
 
 def test_store_ddl_of_every_source_type():
     """The Redshift store DDL of a table with a column of each MySQL type (pg_type, then redshift_type)."""
-    from etl.sqlgen import SourceColumn, pg_type
+    from etl.domain import SourceColumn
+    from etl.sqlgen import pg_type
 
     source = {
         "id": SourceColumn("id", "bigint", "bigint(20) unsigned"),
@@ -357,7 +358,7 @@ def test_preflight_refuses_a_decimal_redshift_cannot_hold(tmp_path, monkeypatch)
     import types as pytypes
 
     from etl import context
-    from etl.sqlgen import SourceColumn
+    from etl.domain import SourceColumn
 
     columns = {"order_no": SourceColumn("order_no", "varchar", "varchar(20)", char_length=20),
                "order_line_no": SourceColumn("order_line_no", "int", "int(11)"),
@@ -486,7 +487,7 @@ def test_control_statements_on_postgres(services):
 
     from conftest import pg_connect
     from etl import control
-    from etl.sqlgen import Window
+    from etl.domain import Window
 
     name = "t_rsc_" + uuid.uuid4().hex[:8]
     admin = pg_connect("postgres")

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from etl.errors import ConfigError
-from etl.metadata import QualifiedName, TableMeta
+from etl.domain import QualifiedName, TableMeta
 from etl.sqlgen import (
     SourceColumn,
     Window,
