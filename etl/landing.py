@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 
-from etl import control, redshift, sqlgen, warehouse
+from etl import control, redshift, warehouse, warehouse_sql
 from etl.context import SOURCE, Context
 from etl.errors import EltError, ExtractError, LoadError, StagingError, is_transient_postgres, pg_message
 from etl.domain import QualifiedName, TableMeta
@@ -76,7 +76,7 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
         try:
             with conn.cursor() as cur:
                 if rs:
-                    cur.execute(sqlgen.landing_delete_sequence_sql(meta), [sequence])
+                    cur.execute(warehouse_sql.landing_delete_sequence_sql(meta), [sequence])
                     replaced = cur.rowcount
                     # Redshift reads the gzip objects itself (IAM role, every part in parallel); nothing
                     # streams through here
@@ -84,7 +84,7 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
                                                           ctx.warehouse.iam_role])
                     cur.execute("SELECT pg_last_copy_count()")
                     rows = cur.fetchone()[0]
-                    cur.execute(sqlgen.landing_purge_sql(meta), [sequence - ctx.etl.landing_keep_sequences + 1])
+                    cur.execute(warehouse_sql.landing_purge_sql(meta), [sequence - ctx.etl.landing_keep_sequences + 1])
                 else:
                     parts = extracted.get("parts", 1)
 
@@ -136,20 +136,20 @@ def _replace_landing_rows(cur, meta: TableMeta, sequence: int, keep_sequences: i
     newest are dropped. Returns ``(rows, replaced)``: rows loaded, rows the reload replaced.
     """
     table = meta.landing_table
-    cur.execute(sqlgen.landing_partitions_sql(), [table.schema, table.table])
+    cur.execute(warehouse_sql.landing_partitions_sql(), [table.schema, table.table])
     partitions = {}
     for schema, name, bound in cur.fetchall():
-        if (seq := sqlgen.partition_sequence(bound)) is not None:
+        if (seq := warehouse_sql.partition_sequence(bound)) is not None:
             partitions[seq] = QualifiedName(schema, name)
     replaced = 0
     if sequence in partitions:
-        replaced = warehouse.scalar(cur, sqlgen.table_sql("SELECT count(*) FROM {}", partitions[sequence]))
-        cur.execute(sqlgen.table_sql("TRUNCATE {}", partitions[sequence]))
+        replaced = warehouse.scalar(cur, warehouse_sql.table_sql("SELECT count(*) FROM {}", partitions[sequence]))
+        cur.execute(warehouse_sql.table_sql("TRUNCATE {}", partitions[sequence]))
     else:
-        cur.execute(sqlgen.landing_partition_sql(meta, sequence))
+        cur.execute(warehouse_sql.landing_partition_sql(meta, sequence))
     rows = copy(cur)
     for old in sorted(s for s in partitions if s < sequence - keep_sequences + 1):
-        cur.execute(sqlgen.table_sql("DROP TABLE {}", partitions[old]))
+        cur.execute(warehouse_sql.table_sql("DROP TABLE {}", partitions[old]))
     return rows, replaced
 
 
@@ -233,7 +233,7 @@ class StreamedLanding:
 
     def _copy(self) -> None:
         started = time.monotonic()
-        copy_sql = sqlgen.landing_copy_sql(self.meta)
+        copy_sql = warehouse_sql.landing_copy_sql(self.meta)
 
         def copy(cur) -> int:
             cur.copy_expert(copy_sql, self.pipe, size=warehouse.COPY_BUFFER_BYTES)
@@ -329,7 +329,7 @@ def _take_over_streamed(conn, meta: TableMeta, sequence: int, extracted_rows: in
 def _copy_part(ctx: Context, meta: TableMeta, source: str, sequence: int, part: int, cur) -> int:
     """COPY one staging part into the landing table on ``cur``; returns the rows loaded."""
     with ctx.staging.open_part(source, meta.name, sequence, part) as handle:
-        cur.copy_expert(sqlgen.landing_copy_sql(meta), handle, size=warehouse.COPY_BUFFER_BYTES)
+        cur.copy_expert(warehouse_sql.landing_copy_sql(meta), handle, size=warehouse.COPY_BUFFER_BYTES)
     return cur.rowcount
 
 

@@ -25,10 +25,10 @@ from datetime import datetime, timezone
 import luigi
 from psycopg2 import sql
 
-from etl import control, source_mysql, sqlgen, warehouse, weblog_load
+from etl import control, source_mysql, sqlgen, warehouse, warehouse_sql, weblog_load
 from etl.errors import ConfigError, EltError
 from etl.domain import TableMeta
-from etl.sqlgen import qualified
+from etl.warehouse_sql import qualified
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
             source_counts = pool.submit(_source_counts, ctx, counted, windows)
             store_counts = {}
             for meta in counted.values():
-                cur.execute(sqlgen.store_count_sql(meta), sqlgen.count_params(meta, windows[meta.name]))
+                cur.execute(warehouse_sql.store_count_sql(meta), sqlgen.count_params(meta, windows[meta.name]))
                 store_counts[meta.name] = int(cur.fetchone()[1])
         for meta in [*tables.values(), weblog_load.META]:
             keys = sql.SQL(", ").join(sql.Identifier(c) for c in meta.unique_columns)

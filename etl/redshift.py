@@ -30,7 +30,7 @@ from psycopg2 import sql
 from etl import sqlfile
 from etl.errors import ConfigError
 from etl.domain import TableMeta
-from etl.sqlgen import qualified
+from etl.warehouse_sql import qualified
 
 MAX_VARCHAR = 65535
 MAX_VARBYTE = 1024000  # VARBYTE's maximum when it came out (2021); newer clusters take up to 16 MB

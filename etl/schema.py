@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from etl import redshift, sqlgen, warehouse
+from etl import redshift, warehouse, warehouse_sql
 from etl.errors import ConfigError
 from etl.domain import TableMeta
 
@@ -23,7 +23,7 @@ def columns_missing_in_store(conn, meta: TableMeta) -> list[str]:
     """Metadata columns the existing store table lacks, in metadata order ([] when the table
     does not exist yet): the extract reads the whole table once to fill them. Reads only."""
     with conn.cursor() as cur:
-        cur.execute(sqlgen.existing_columns_sql(), [meta.store_table.schema, meta.store_table.table])
+        cur.execute(warehouse_sql.existing_columns_sql(), [meta.store_table.schema, meta.store_table.table])
         existing = {row[0] for row in cur.fetchall()}
     return [c for c in meta.columns if existing and c not in existing]
 
@@ -49,22 +49,22 @@ def run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, t
             before()
         warehouse.execute_all(conn, statements)
         if table is not None and types:
-            cur.execute(sqlgen.existing_columns_sql(), [table.schema, table.table])
+            cur.execute(warehouse_sql.existing_columns_sql(), [table.schema, table.table])
             existing = dict(cur.fetchall())
             for column, wanted in types.items():
                 if column not in existing:
                     if rs:
                         wanted = redshift.redshift_type(table_name, column, wanted)
                     log.warning("table %s: adding column %s %s (new in the metadata)", table, column, wanted)
-                    cur.execute(sqlgen.add_column_sql(table, column, wanted))
+                    cur.execute(warehouse_sql.add_column_sql(table, column, wanted))
                     continue
                 if rs:
                     continue
-                change = sqlgen.type_change(existing[column], wanted)
+                change = warehouse_sql.type_change(existing[column], wanted)
                 if change == "widen":
                     log.warning("table %s: column %s widened from %s to %s in the source; altering", table, column,
                                 existing[column], wanted)
-                    cur.execute(sqlgen.widen_column_sql(table, column, wanted))
+                    cur.execute(warehouse_sql.widen_column_sql(table, column, wanted))
                 elif change == "incompatible":
                     conn.rollback()
                     raise ConfigError(
@@ -85,7 +85,7 @@ def ensure_landing_table(conn, meta: TableMeta, pg_types: dict[str, str]) -> Non
     (:func:`_partition_landing_table`).
     """
     rs = warehouse.is_redshift(conn)
-    ddl = (redshift.landing_ddl if rs else sqlgen.landing_ddl)(meta, pg_types)
+    ddl = (redshift.landing_ddl if rs else warehouse_sql.landing_ddl)(meta, pg_types)
     before = None if rs else lambda: _partition_landing_table(conn, meta, pg_types)
     run_ddl(conn, ddl, meta.landing_table, pg_types, meta.name, before=before)
 
@@ -96,19 +96,19 @@ def _partition_landing_table(conn, meta: TableMeta, pg_types: dict[str, str]) ->
     when the table is absent or partitioned already."""
     table = meta.landing_table
     with conn.cursor() as cur:
-        cur.execute(sqlgen.relkind_sql(), [table.schema, table.table])
+        cur.execute(warehouse_sql.relkind_sql(), [table.schema, table.table])
         kind = cur.fetchone()
         if kind is None or kind[0] != "r":
             return
-        old = sqlgen.suffixed_name(table, "_unpartitioned")
-        cur.execute(sqlgen.existing_columns_sql(), [table.schema, table.table])
+        old = warehouse_sql.suffixed_name(table, "_unpartitioned")
+        cur.execute(warehouse_sql.existing_columns_sql(), [table.schema, table.table])
         kept = [c for c, _ in cur.fetchall() if c in ("execution_sequence", "landing_row_id", "etl_loaded_datetime", *meta.columns)]
-        rename, copy, drop = sqlgen.landing_conversion_sql(meta, old, kept)
+        rename, copy, drop = warehouse_sql.landing_conversion_sql(meta, old, kept)
         cur.execute(rename)
-        warehouse.execute_all(conn, sqlgen.landing_ddl(meta, pg_types))
-        cur.execute(sqlgen.table_sql("SELECT DISTINCT execution_sequence FROM {}", old))
+        warehouse.execute_all(conn, warehouse_sql.landing_ddl(meta, pg_types))
+        cur.execute(warehouse_sql.table_sql("SELECT DISTINCT execution_sequence FROM {}", old))
         for (sequence,) in cur.fetchall():
-            cur.execute(sqlgen.landing_partition_sql(meta, sequence))
+            cur.execute(warehouse_sql.landing_partition_sql(meta, sequence))
         cur.execute(copy)
         rows = cur.rowcount
         cur.execute(drop)

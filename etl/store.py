@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 
-from etl import control, redshift, source_mysql, sqlgen, warehouse
+from etl import control, redshift, source_mysql, sqlgen, warehouse, warehouse_sql
 from etl.context import Context
 from etl.errors import MergeError, is_transient_postgres, pg_message
 from etl.domain import TableMeta, Window
@@ -52,11 +52,11 @@ def upsert_store(
             else:  # the source count runs on MySQL while PostgreSQL upserts
                 counts = pool.submit(source_row_counts, ctx, meta, window).result
         rs = warehouse.is_redshift(conn)
-        ddl = (redshift.store_ddl if rs else sqlgen.store_ddl)(meta, extracted["pg_types"])
+        ddl = (redshift.store_ddl if rs else warehouse_sql.store_ddl)(meta, extracted["pg_types"])
         run_ddl(conn, ddl, meta.store_table, extracted["pg_types"], meta.name)
         try:
             with conn.cursor() as cur:
-                if not rs and warehouse.scalar(cur, sqlgen.is_empty_sql(meta.store_table)):
+                if not rs and warehouse.scalar(cur, warehouse_sql.is_empty_sql(meta.store_table)):
                     inserted, deduplicated = _bulk_load_store(cur, meta, sequence)
                     updated = 0
                     # landing holds exactly the extracted rows (the landing step checked), so unless the batch
@@ -68,7 +68,7 @@ def upsert_store(
                         inserted, updated = _redshift_upsert(cur, meta, sequence)
                     else:
                         cur.execute("SET LOCAL work_mem = %s", [UPSERT_WORK_MEMORY])  # the batch dedup sorts in memory
-                        cur.execute(sqlgen.upsert_sql(meta), [sequence])
+                        cur.execute(warehouse_sql.upsert_sql(meta), [sequence])
                         inserted, updated = cur.fetchone()
             deleted, counts = _delete_hard_deleted(ctx, meta, conn, counts, window) if counts else (0, None)
             if in_transaction is not None:
@@ -107,7 +107,7 @@ def upsert_store(
 
 def _null_key_rows(cur, meta: TableMeta, sequence: int) -> int:
     """The sequence's landing rows with a NULL in a key column (never merged into store)."""
-    return warehouse.scalar(cur, sqlgen.null_key_count_sql(meta), [sequence])
+    return warehouse.scalar(cur, warehouse_sql.null_key_count_sql(meta), [sequence])
 
 
 def _bulk_load_store(cur, meta: TableMeta, sequence: int) -> tuple[int, bool]:
@@ -116,11 +116,11 @@ def _bulk_load_store(cur, meta: TableMeta, sequence: int) -> tuple[int, bool]:
     Returns ``(rows inserted, deduplicated)``: deduplicated is True when the batch held a
     key more than once and only each key's newest version was inserted.
 
-    See :func:`etl.sqlgen.bulk_load_store_sql`: the batch goes in unsorted; only when the
+    See :func:`etl.warehouse_sql.bulk_load_store_sql`: the batch goes in unsorted; only when the
     unique index cannot be built (duplicate keys in the batch) is it inserted again
     deduplicated. Index builds get ``BULK_INDEX_MEMORY`` of server memory.
     """
-    bulk = sqlgen.bulk_load_store_sql(meta)
+    bulk = warehouse_sql.bulk_load_store_sql(meta)
     cur.execute("SET LOCAL maintenance_work_mem = %s", [BULK_INDEX_MEMORY])
     for statement in bulk.drop_indexes:
         cur.execute(statement)
@@ -182,13 +182,13 @@ def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts,
     (what the quality step's count check compares), None when rows were deleted.
     """
     with conn.cursor() as cur:
-        cur.execute(sqlgen.store_count_sql(meta), sqlgen.count_params(meta, window))
+        cur.execute(warehouse_sql.store_count_sql(meta), sqlgen.count_params(meta, window))
         store_total, store_below = (int(v) for v in cur.fetchone())
     source_total, source_below = source_counts()
     if store_total <= source_total:
         return 0, {"source": source_below, "store": store_below}
     with source_mysql.connection(ctx.source) as src, conn.cursor() as cur:
-        create, copy = sqlgen.source_keys_temp_sql(meta)
+        create, copy = warehouse_sql.source_keys_temp_sql(meta)
         cur.execute(create)
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
             writer = csv_writer(spool)
@@ -197,7 +197,7 @@ def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts,
                 writer.writerows([v.decode("utf-8") for v in row] for row in rows)
             spool.seek(0)
             cur.copy_expert(copy, spool, size=warehouse.COPY_BUFFER_BYTES)
-        cur.execute(sqlgen.delete_missing_keys_sql(meta))
+        cur.execute(warehouse_sql.delete_missing_keys_sql(meta))
         deleted = cur.rowcount
     log.info("table %s: store had %d rows, source %d: %d hard-deleted keys removed from store",
              meta.name, store_total, source_total, deleted)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from etl import redshift
+from etl import redshift, warehouse_sql
 from etl.errors import ConfigError
 from etl.domain import TableMeta
 from test_sqlgen import META, as_text
@@ -154,7 +154,6 @@ def test_upsert_semantics_on_postgres(services):
     import uuid
 
     from conftest import pg_connect
-    from etl import sqlgen
 
     name = "t_rs_" + uuid.uuid4().hex[:8]
     admin = pg_connect("postgres")
@@ -163,11 +162,11 @@ def test_upsert_semantics_on_postgres(services):
     try:
         cur = conn.cursor()
         cur.execute("CREATE FUNCTION getdate() RETURNS timestamp LANGUAGE sql AS 'SELECT clock_timestamp()::timestamp'")
-        for statement in sqlgen.landing_ddl(META, TYPES) + sqlgen.store_ddl(META, TYPES):
+        for statement in warehouse_sql.landing_ddl(META, TYPES) + warehouse_sql.store_ddl(META, TYPES):
             cur.execute(statement)
 
         def land(seq, rows):
-            cur.execute(sqlgen.landing_partition_sql(META, seq))
+            cur.execute(warehouse_sql.landing_partition_sql(META, seq))
             cur.executemany(
                 "INSERT INTO landing.mysql_order_lines (execution_sequence, order_no, order_line_no, quantity, "
                 "updated_datetime) VALUES (%s, %s, %s, %s, %s)", [(seq, *r) for r in rows])

@@ -7,23 +7,23 @@ from datetime import datetime
 import pytest
 
 from etl.errors import ConfigError
-from etl.domain import QualifiedName, TableMeta
+from etl.domain import QualifiedName, SourceColumn, TableMeta, Window
 from etl.sqlgen import (
-    SourceColumn,
-    Window,
     build_extract_query,
-    bulk_load_store_sql,
-    landing_copy_sql,
-    landing_ddl,
-    landing_partition_name,
-    landing_conversion_sql,
-    landing_partition_sql,
-    partition_sequence,
     mysql_ident,
     pg_type,
     range_fingerprint_params,
     range_fingerprint_query,
     staged_line_select,
+)
+from etl.warehouse_sql import (
+    bulk_load_store_sql,
+    landing_conversion_sql,
+    landing_copy_sql,
+    landing_ddl,
+    landing_partition_name,
+    landing_partition_sql,
+    partition_sequence,
     upsert_sql,
 )
 
@@ -263,7 +263,7 @@ def test_pg_type_unsupported_names_table_and_column():
     ],
 )
 def test_type_change(old, new, change):
-    from etl.sqlgen import type_change
+    from etl.warehouse_sql import type_change
 
     assert type_change(old, new) == change
 
@@ -333,7 +333,7 @@ def test_staged_binary_is_bare_quoted_hex_for_redshift_and_the_row_hash_follows(
 
 
 def test_widening_to_jsonb_converts_with_using():
-    from etl.sqlgen import widen_column_sql
+    from etl.warehouse_sql import widen_column_sql
 
     table = QualifiedName("store_mysql", "docs")
     assert as_text(widen_column_sql(table, "doc", "jsonb")) == (
