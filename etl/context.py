@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from etl import control, redshift, source_mysql, sqlgen, warehouse
+from etl import control, source_mysql, sqlgen, warehouse
+from etl.dialects import dialect_of, for_flavor
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
-from etl.errors import ConfigError
 from etl.domain import TableMeta
 from etl.metadata import check_against_source, load_metadata
 from etl.staging import open_staging
@@ -38,6 +38,11 @@ class Context:
         """The staging area configured by ``[staging] uri`` (LocalStaging or S3Staging)."""
         return open_staging(self.etl.staging_uri, self.etl.s3_endpoint_url)
 
+    @property
+    def dialect(self):
+        """The warehouse's dialect (``etl.dialects``) by ``[warehouse] flavor``."""
+        return for_flavor(self.warehouse.flavor)
+
 
 def load_context() -> Context:
     """Resolve all configuration sections; raises ConfigError for a wrong value."""
@@ -50,19 +55,8 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
     Returns ``{table: TableMeta}``. Raises ConfigError (bad metadata, unknown table or
     column, unsupported type) or SourceError (source unreachable, access denied).
     """
-    if ctx.warehouse.flavor == "redshift":
-        if not ctx.etl.staging_uri.startswith("s3://"):
-            raise ConfigError(
-                f"[warehouse] flavor = redshift loads with COPY from S3, but [staging] uri = {ctx.etl.staging_uri!r} "
-                "is a local folder; set [staging] uri = s3://bucket/prefix"
-            )
-        if not ctx.warehouse.iam_role:
-            raise ConfigError("[warehouse] flavor = redshift needs [warehouse] iam_role (the role ARN COPY uses to read S3)")
-        if ctx.etl.detect_hard_deletes:
-            raise ConfigError(
-                "[dw_etl] detect_hard_deletes is not available with [warehouse] flavor = redshift (it streams the "
-                "source keys with COPY FROM STDIN, which Redshift lacks); set detect_hard_deletes = false"
-            )
+    dialect = ctx.dialect
+    dialect.check_settings(ctx.etl.staging_uri, ctx.warehouse.iam_role, ctx.etl.detect_hard_deletes)
     tables = load_metadata(ctx.etl.extract_config_dir)
     ctx.staging.check()
     with source_mysql.connection(ctx.source) as conn:
@@ -70,9 +64,8 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
     check_against_source(tables, found, ctx.source.database)
     for meta in tables.values():
         for col in meta.columns:
-            wanted = sqlgen.pg_type(meta.name, found[meta.name][col])
-            if ctx.warehouse.flavor == "redshift":
-                redshift.redshift_type(meta.name, col, wanted)  # e.g. decimal(65,30): refused before any task
+            # e.g. decimal(65,30) on Redshift: refused before any task
+            dialect.column_type(meta.name, col, sqlgen.pg_type(meta.name, found[meta.name][col]))
         ignored = [c for c in found[meta.name] if c not in meta.columns]
         if ignored:
             log.info("table %s: source columns not in the metadata, not extracted: %s", meta.name, ", ".join(ignored))
@@ -100,11 +93,12 @@ def estimated_rows(ctx: Context, tables: dict[str, TableMeta]) -> dict[str, int]
 def warehouse_latest_sequence(ctx: Context) -> int:
     """Highest sequence recorded in etl_control.run (0 when the schema does not exist yet).
 
-    On Redshift the control schema is created here, once, before any worker starts (it has
-    no advisory locks to serialise concurrent CREATE ... IF NOT EXISTS).
+    Where the dialect has no lock to serialise concurrent CREATE ... IF NOT EXISTS
+    (Redshift: no advisory locks), the control schema is created here, once, before any
+    worker starts.
     """
     with warehouse.connection(ctx.warehouse) as conn:
-        if warehouse.is_redshift(conn):
+        if dialect_of(conn).control_lock is None:
             control.ensure_schema(conn)
         with conn.cursor() as cur:
             cur.execute(

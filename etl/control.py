@@ -18,10 +18,13 @@ Tables (created idempotently by :func:`ensure_schema`)::
     etl_control.pres_watermark   per sql/pres file: the start of its last build (etl.pres)
     etl_control.pres_shape       per sql/pres file: fingerprint of its text and of the store
                                  column types its tables were last matched to (etl.pres)
+    etl_control.quality_check    per sequence: the quality checks' results (etl.quality)
+    etl_control.ip_country_cache per IP address: its country, looked up once (etl.geo)
 
-Functions take an open psycopg2 connection and never commit unless they say so. On a
-Redshift connection (``etl.warehouse.is_redshift``) they run the statements of
-``etl.redshift`` instead (no ON CONFLICT, no advisory locks, no jsonb there).
+The tables are defined once, in :data:`CONTROL_TABLES`; each warehouse dialect spells the
+DDL (``etl.dialects``). Functions take an open psycopg2 connection and never commit unless
+they say so; the writes that differ by warehouse (no ON CONFLICT on Redshift) are the
+dialect's statements.
 """
 
 from __future__ import annotations
@@ -30,95 +33,72 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from etl import redshift
-from etl.errors import MergeError
+from etl.dialects import dialect_of
 from etl.domain import Window
-from etl.warehouse import is_redshift
+from etl.errors import MergeError
 
-SCHEMA_DDL = [
-    "CREATE SCHEMA IF NOT EXISTS etl_control",
-    """CREATE TABLE IF NOT EXISTS etl_control.run (
-        execution_sequence integer PRIMARY KEY,
-        started_datetime timestamptz NOT NULL DEFAULT now(),
-        completed_datetime timestamptz)""",
-    """CREATE TABLE IF NOT EXISTS etl_control.extract_window (
-        execution_sequence integer NOT NULL,
-        table_name text NOT NULL,
-        is_incremental boolean NOT NULL,
-        watermark_column text,
-        window_start timestamp,
-        window_end timestamp,
-        source_clock timestamp,
-        recorded_datetime timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (execution_sequence, table_name))""",
-    # added after the first release: upgrade existing warehouses in place
-    "ALTER TABLE etl_control.extract_window ADD COLUMN IF NOT EXISTS source_clock timestamp",
-    """CREATE TABLE IF NOT EXISTS etl_control.watermark (
-        table_name text PRIMARY KEY,
-        watermark_column text NOT NULL,
-        watermark_value timestamp NOT NULL,
-        execution_sequence integer NOT NULL,
-        updated_datetime timestamptz NOT NULL DEFAULT now())""",
-    """CREATE TABLE IF NOT EXISTS etl_control.weblog_file (
-        file_id text PRIMARY KEY,
-        path text NOT NULL,
-        read_offset bigint NOT NULL,
-        line_no bigint NOT NULL,
-        size_bytes bigint NOT NULL,
-        mtime_ns bigint NOT NULL,
-        execution_sequence integer NOT NULL,
-        updated_datetime timestamptz NOT NULL DEFAULT now())""",
-    """CREATE TABLE IF NOT EXISTS etl_control.weblog_window (
-        execution_sequence integer NOT NULL,
-        file_id text NOT NULL,
-        path text NOT NULL,
-        compressed boolean NOT NULL,
-        start_offset bigint NOT NULL,
-        start_line_no bigint NOT NULL,
-        end_offset bigint,
-        size_bytes bigint NOT NULL,
-        mtime_ns bigint NOT NULL,
-        read_offset bigint,
-        read_line_no bigint,
-        recorded_datetime timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (execution_sequence, file_id))""",
-    "ALTER TABLE etl_control.weblog_file ADD COLUMN IF NOT EXISTS fingerprint_bytes integer",
-    "ALTER TABLE etl_control.weblog_window ADD COLUMN IF NOT EXISTS fingerprint_bytes integer",
-    """CREATE TABLE IF NOT EXISTS etl_control.extract_tail (
-        execution_sequence integer NOT NULL,
-        table_name text NOT NULL,
-        tail_start timestamp NOT NULL,
-        tail_end timestamp NOT NULL,
-        tail_rows bigint NOT NULL,
-        tail_checksum numeric(38,0) NOT NULL,
-        fingerprint_version text NOT NULL,
-        recorded_datetime timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (execution_sequence, table_name))""",
-    """CREATE TABLE IF NOT EXISTS etl_control.step_log (
-        execution_sequence integer NOT NULL,
-        step text NOT NULL,
-        table_name text NOT NULL,
-        row_count bigint,
-        seconds double precision,
-        details jsonb,
-        logged_datetime timestamptz NOT NULL DEFAULT now())""",
-    """CREATE TABLE IF NOT EXISTS etl_control.pres_watermark (
-        name text PRIMARY KEY,
-        value timestamptz NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS etl_control.pres_shape (
-        file_name text PRIMARY KEY,
-        fingerprint text NOT NULL,
-        updated_datetime timestamptz NOT NULL DEFAULT now())""",
-]
+@dataclass(frozen=True)
+class ControlColumn:
+    """One column of an ``etl_control`` table, in a logical type each dialect spells its way
+    (``etl.dialects``: e.g. ``name`` is text on PostgreSQL, VARCHAR(256) on Redshift).
+
+    ``key`` columns form the primary key; ``default_now`` columns default to the insert's
+    time; ``added`` columns came after the first release (PostgreSQL adds them in place).
+    """
+
+    name: str
+    type: str
+    nullable: bool = False
+    key: bool = False
+    default_now: bool = False
+    added: bool = False
 
 
-# one column per table, and the columns added by upgrades: all present = schema complete
-SCHEMA_COLUMNS = ("run.completed_datetime", "extract_window.source_clock", "watermark.watermark_value",
-                  "weblog_file.fingerprint_bytes", "weblog_window.fingerprint_bytes", "step_log.details",
-                  "extract_tail.fingerprint_version", "pres_watermark.value",
-                  "pres_shape.fingerprint")
+def _columns(spec: str) -> tuple[ControlColumn, ...]:
+    """Columns from ``"name type [key|null|now|added ...]; ..."`` (the compact form below)."""
+    columns = []
+    for item in spec.split(";"):
+        name, type_, *flags = item.split()
+        columns.append(ControlColumn(name, type_, nullable="null" in flags, key="key" in flags,
+                                     default_now="now" in flags, added="added" in flags))
+    return tuple(columns)
+
+
+# The one definition of the etl_control schema (see the module docstring for what each holds).
+CONTROL_TABLES = {
+    "run": _columns("execution_sequence integer key; started_datetime moment now; completed_datetime moment null"),
+    "extract_window": _columns(
+        "execution_sequence integer key; table_name name key; is_incremental boolean; watermark_column name null; "
+        "window_start timestamp null; window_end timestamp null; source_clock timestamp null added; "
+        "recorded_datetime moment now"),
+    "watermark": _columns(
+        "table_name name key; watermark_column name; watermark_value timestamp; execution_sequence integer; "
+        "updated_datetime moment now"),
+    "weblog_file": _columns(
+        "file_id name key; path path; read_offset bigint; line_no bigint; size_bytes bigint; mtime_ns bigint; "
+        "execution_sequence integer; updated_datetime moment now; fingerprint_bytes integer null added"),
+    "weblog_window": _columns(
+        "execution_sequence integer key; file_id name key; path path; compressed boolean; start_offset bigint; "
+        "start_line_no bigint; end_offset bigint null; size_bytes bigint; mtime_ns bigint; read_offset bigint null; "
+        "read_line_no bigint null; recorded_datetime moment now; fingerprint_bytes integer null added"),
+    "extract_tail": _columns(
+        "execution_sequence integer key; table_name name key; tail_start timestamp; tail_end timestamp; "
+        "tail_rows bigint; tail_checksum checksum; fingerprint_version label; recorded_datetime moment now"),
+    "step_log": _columns(
+        "execution_sequence integer; step label; table_name name; row_count bigint null; seconds seconds null; "
+        "details json null; logged_datetime moment now"),
+    "pres_watermark": _columns("name name key; value timestamptz"),
+    "pres_shape": _columns("file_name name key; fingerprint label; updated_datetime moment now"),
+    "quality_check": _columns(
+        "execution_sequence integer; check_name varchar(64); table_name varchar(256); problem_count bigint; "
+        "level varchar(8); status varchar(8); details varchar(1024) null; checked_datetime timestamp"),
+    "ip_country_cache": _columns(
+        "ip_address varchar(64) key; country varchar(2); source varchar(16); looked_up_datetime timestamp"),
+}
+
 # pg_catalog rather than information_schema.columns (a view that costs 5-10 ms per task);
-# Redshift has these catalog tables too
+# Redshift has these catalog tables too. Every column present = schema complete.
+SCHEMA_COLUMNS = tuple(f"{table}.{c.name}" for table, columns in CONTROL_TABLES.items() for c in columns)
 SCHEMA_CHECK = (
     "SELECT count(*) FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'etl_control' "
@@ -141,13 +121,11 @@ def ensure_schema(conn) -> None:
         if cur.fetchone()[0] == len(SCHEMA_COLUMNS):
             conn.commit()
             return
-        if is_redshift(conn):
-            for statement in redshift.CONTROL_DDL:
-                cur.execute(statement)
-        else:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext('etl_control.ensure_schema'))")
-            for statement in SCHEMA_DDL:
-                cur.execute(statement)
+        dialect = dialect_of(conn)
+        if dialect.control_lock:
+            cur.execute(dialect.control_lock)
+        for statement in dialect.control_ddl(CONTROL_TABLES):
+            cur.execute(statement)
     conn.commit()
 
 
@@ -166,24 +144,12 @@ def latest_sequence(conn) -> int:
 
 def open_run(conn, sequence: int) -> None:
     """Record that ``sequence`` started (no-op when already recorded); no commit."""
-    if is_redshift(conn):
-        return _run(conn, redshift.OPEN_RUN, {"seq": sequence})
-    with conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO etl_control.run (execution_sequence) VALUES (%s) ON CONFLICT DO NOTHING", [sequence]
-        )
+    _run(conn, dialect_of(conn).open_run, {"seq": sequence})
 
 
 def close_run(conn, sequence: int) -> None:
     """Record that every task of ``sequence`` completed; no commit."""
-    if is_redshift(conn):
-        return _run(conn, redshift.CLOSE_RUN, {"seq": sequence})
-    with conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO etl_control.run (execution_sequence, completed_datetime) VALUES (%s, now()) "
-            "ON CONFLICT (execution_sequence) DO UPDATE SET completed_datetime = now()",
-            [sequence],
-        )
+    _run(conn, dialect_of(conn).close_run, {"seq": sequence})
 
 
 def recorded_window(conn, sequence: int, table: str) -> Window | None:
@@ -204,19 +170,9 @@ def record_window(conn, sequence: int, table: str, is_incremental: bool, waterma
     The first recorded window wins, so concurrent or restarted extracts of one sequence
     always use the same window.
     """
-    if is_redshift(conn):
-        _run(conn, redshift.RECORD_WINDOW, {
-            "seq": sequence, "table": table, "incremental": is_incremental, "column": watermark_column,
-            "start": window.start, "end": window.end, "clock": window.source_clock})
-        conn.commit()
-        return recorded_window(conn, sequence, table)
-    with conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO etl_control.extract_window "
-            "(execution_sequence, table_name, is_incremental, watermark_column, window_start, window_end, source_clock) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [sequence, table, is_incremental, watermark_column, window.start, window.end, window.source_clock],
-        )
+    _run(conn, dialect_of(conn).record_window, {
+        "seq": sequence, "table": table, "incremental": is_incremental, "column": watermark_column,
+        "start": window.start, "end": window.end, "clock": window.source_clock})
     conn.commit()
     return recorded_window(conn, sequence, table)
 
@@ -298,18 +254,8 @@ def committed_tail(conn, table: str) -> TailFingerprint | None:
 
 def advance_watermark(conn, table: str, watermark_column: str, value: datetime, sequence: int) -> None:
     """Set the table's watermark to ``value`` (never backwards); no commit (same txn as the upsert)."""
-    if is_redshift(conn):
-        return _run(conn, redshift.ADVANCE_WATERMARK,
-                    {"table": table, "column": watermark_column, "value": value, "seq": sequence})
-    with conn.cursor() as cur:
-        cur.execute(
-            "INSERT INTO etl_control.watermark (table_name, watermark_column, watermark_value, execution_sequence) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (table_name) DO UPDATE SET "
-            "watermark_column = EXCLUDED.watermark_column, "
-            "watermark_value = greatest(etl_control.watermark.watermark_value, EXCLUDED.watermark_value), "
-            "execution_sequence = EXCLUDED.execution_sequence, updated_datetime = now()",
-            [table, watermark_column, value, sequence],
-        )
+    _run(conn, dialect_of(conn).advance_watermark,
+         {"table": table, "column": watermark_column, "value": value, "seq": sequence})
 
 
 def log_step(conn, sequence: int, step: str, table: str, row_count: int | None, seconds: float, details: str) -> None:

@@ -89,7 +89,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
             if future_watermarks:
                 log.warning("table %s: %d rows have a %s later than the source clock %s; they are read by every "
                             "extract until that time has passed", meta.name, future_watermarks, meta.watermark_column, clock)
-        select, date_columns = sqlgen.staged_line_select(meta, types, sequence, ctx.warehouse.flavor)
+        select, date_columns = sqlgen.staged_line_select(meta, types, sequence, ctx.dialect.binary_staging)
         snapshotted = source_mysql.is_transactional(src, ctx.source.database, meta.name)
         fingerprinted = snapshotted and meta.is_incremental and window.end is not None
         previous_tail = control.committed_tail(wh, meta.name) if fingerprinted and window.start is not None else None
@@ -117,7 +117,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                     streamed.attach(parts)
                     # in the extract's snapshot: verify the look-back overlap, fingerprint the tail (etl.overlap)
                     tail = overlap.plan(meta, ctx.source.database, types, window, ctx.etl.lookback_seconds,
-                                        previous_tail, src, ctx.warehouse.flavor) if fingerprinted else None
+                                        previous_tail, src, ctx.dialect.binary_staging) if fingerprinted else None
                     read_window = tail.read_window if tail is not None else window
                     query, params = sqlgen.build_extract_query(meta, ctx.source.database, read_window, select,
                                                                tail=tail.flagged if tail is not None else None)

@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 
-from etl import control, redshift, warehouse, warehouse_sql
+from etl import control, warehouse, warehouse_sql
+from etl.dialects import dialect_of
 from etl.context import SOURCE, Context
 from etl.errors import EltError, ExtractError, LoadError, StagingError, is_transient_postgres, pg_message
 from etl.domain import QualifiedName, TableMeta
@@ -63,9 +64,9 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
     started = time.monotonic()
     path = ctx.staging.part_path(source, meta.name, sequence)
     with warehouse.connection(ctx.warehouse) as conn:
-        rs = warehouse.is_redshift(conn)
+        dialect = dialect_of(conn)
         streamed = extracted.get("landing")
-        if streamed is not None and not rs and _take_over_streamed(conn, meta, sequence, extracted["rows"], streamed, started):
+        if streamed is not None and dialect.streams_landing and _take_over_streamed(conn, meta, sequence, extracted["rows"], streamed, started):
             seconds = round(time.monotonic() - started, 3)
             log.info("landing %s: %d rows, streamed by the extract (COPY %.2f s beside it); taken over in %.2f s",
                      meta.landing_table, streamed["rows"], streamed["seconds"], seconds)
@@ -75,15 +76,11 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
         ensure_landing_table(conn, meta, extracted["pg_types"])
         try:
             with conn.cursor() as cur:
-                if rs:
+                if not dialect.copies_from_stdin:  # the warehouse reads the staged objects itself
                     cur.execute(warehouse_sql.landing_delete_sequence_sql(meta), [sequence])
                     replaced = cur.rowcount
-                    # Redshift reads the gzip objects itself (IAM role, every part in parallel); nothing
-                    # streams through here
-                    cur.execute(redshift.copy_sql(meta), [ctx.staging.parts_uri(source, meta.name, sequence),
-                                                          ctx.warehouse.iam_role])
-                    cur.execute("SELECT pg_last_copy_count()")
-                    rows = cur.fetchone()[0]
+                    rows = dialect.copy_into_landing(cur, meta, ctx.staging.parts_uri(source, meta.name, sequence),
+                                                     ctx.warehouse.iam_role)
                     cur.execute(warehouse_sql.landing_purge_sql(meta), [sequence - ctx.etl.landing_keep_sequences + 1])
                 else:
                     parts = extracted.get("parts", 1)
@@ -102,7 +99,7 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
                                forget_extract) from None
         except psycopg2.Error as exc:
             message = f"table {meta.name!r}: COPY of {path} into {meta.landing_table} failed: {pg_message(exc)}"
-            if (exc.pgcode or "")[:2] in DATA_ERROR_CLASSES and not rs:
+            if (exc.pgcode or "")[:2] in DATA_ERROR_CLASSES and dialect.copies_from_stdin:
                 raise _bad_staging(message, meta, sequence, forget_extract) from None
             raise LoadError(message, transient=is_transient_postgres(exc)) from None
         if rows != extracted["rows"]:
@@ -294,7 +291,7 @@ def streams_landing(ctx: Context) -> bool:
     """True when extracts stream their rows into landing as they stage them (:class:`StreamedLanding`):
     ``[dw_etl] stream_landing`` on, a PostgreSQL warehouse (Redshift COPYs from S3) and one
     staging part per extract (``parallel_copies = 1``)."""
-    return ctx.etl.stream_landing and ctx.warehouse.flavor == "postgres" and ctx.etl.parallel_copies == 1
+    return ctx.etl.stream_landing and ctx.dialect.streams_landing and ctx.etl.parallel_copies == 1
 
 
 def _take_over_streamed(conn, meta: TableMeta, sequence: int, extracted_rows: int, streamed: dict,

@@ -82,7 +82,7 @@ class TailPlan:
 
 
 def plan(meta: TableMeta, database: str, types: dict, window: Window, lookback_seconds: int,
-         previous: TailFingerprint | None, src, flavor: str = "postgres") -> TailPlan:
+         previous: TailFingerprint | None, src, binary_field: str = sqlgen.BYTEA_HEX_FIELD) -> TailPlan:
     """Decide what an incremental extract reads; verify the overlap against ``previous``.
 
     Runs on ``src`` inside the extract's consistent snapshot (``etl.source_mysql.snapshot``).
@@ -92,15 +92,16 @@ def plan(meta: TableMeta, database: str, types: dict, window: Window, lookback_s
     is verified only when ``previous`` is exactly ``[window.start, previous end)`` with the
     same hash version (same columns, types and ``where_clause``): a count over the
     watermark index first (a different count ends it), then one range scan counts and sums
-    it, and the part of the new tail that lies inside it. ``flavor`` is the warehouse's
-    (the staged text, hence the row hash, of a binary column depends on it). Returns the
+    it, and the part of the new tail that lies inside it. ``binary_field`` is the
+    warehouse dialect's binary staging (the staged text, hence the row hash, of a binary column
+    depends on it). Returns the
     :class:`TailPlan`.
     """
     lookback = timedelta(seconds=lookback_seconds)
     tail_start = window.end - lookback if window.start is None else max(window.end - lookback, window.start)
-    version = fingerprint_version(meta, types, flavor)
+    version = fingerprint_version(meta, types, binary_field)
     if window.start is None:  # a first extract reads everything: MySQL fingerprints just the tail
-        rows, checksum = fetch_one(src, sqlgen.range_fingerprint_query(meta, database, types, 1, flavor),
+        rows, checksum = fetch_one(src, sqlgen.range_fingerprint_query(meta, database, types, 1, binary_field),
                                    sqlgen.range_fingerprint_params([(tail_start, window.end)]))
         return TailPlan(window, tail_start, window.end, version, int(rows), int(checksum), flag_rows=False)
     if previous is None or not (previous.version == version and previous.start == window.start
@@ -114,7 +115,7 @@ def plan(meta: TableMeta, database: str, types: dict, window: Window, lookback_s
     ranges = [(previous.start, previous.end)]
     if tail_start < previous.end:
         ranges.append((tail_start, previous.end))
-    values = fetch_one(src, sqlgen.range_fingerprint_query(meta, database, types, len(ranges), flavor),
+    values = fetch_one(src, sqlgen.range_fingerprint_query(meta, database, types, len(ranges), binary_field),
                        sqlgen.range_fingerprint_params(ranges))
     if (int(values[0]), Decimal(values[1])) != (previous.rows, previous.checksum):
         return _changed(meta, previous, window, tail_start, version, int(values[0]))
@@ -134,8 +135,8 @@ def _changed(meta: TableMeta, previous: TailFingerprint, window: Window, tail_st
     return TailPlan(window, tail_start, window.end, version)
 
 
-def fingerprint_version(meta: TableMeta, types: dict, flavor: str = "postgres") -> str:
+def fingerprint_version(meta: TableMeta, types: dict, binary_field: str = sqlgen.BYTEA_HEX_FIELD) -> str:
     """A short hash of the row hash expression and ``where_clause``: fingerprints of different
     versions are never compared (a changed column list, type or filter)."""
-    expression = sqlgen.row_fingerprint_sql(meta, types, flavor)
+    expression = sqlgen.row_fingerprint_sql(meta, types, binary_field)
     return hashlib.sha256(f"{expression}|{meta.where_clause}".encode()).hexdigest()[:16]

@@ -33,6 +33,7 @@ import psycopg2
 from psycopg2 import sql
 
 from etl import redshift, sqlfile, warehouse
+from etl.dialects import dialect_of
 from etl.config import WarehouseSettings
 from etl.errors import PresError, is_transient_postgres
 from etl.markers import step_marker, write_json_atomic
@@ -169,17 +170,11 @@ def _file_fingerprint(store_types: str, text: str) -> str:
     return hashlib.sha256(f"{store_types}\n{text}".encode()).hexdigest()
 
 
-# the bookkeeping around each file (params: name), in the SQL PostgreSQL and Redshift share except
-# the advance's transaction-start time (etl.redshift.PRES_ADVANCE)
+# the start of each file's transaction (params: name), portable; its end is the dialect's pres_advance
 PRES_BUILD = [
     "DROP TABLE IF EXISTS pres_build",
     "CREATE TEMPORARY TABLE pres_build AS SELECT COALESCE((SELECT value FROM etl_control.pres_watermark "
     "WHERE name = %(name)s), CAST('1900-01-01 00:00:00+00' AS TIMESTAMP WITH TIME ZONE)) AS since",
-]
-PRES_ADVANCE = [
-    "DELETE FROM etl_control.pres_watermark WHERE name = %(name)s",
-    "INSERT INTO etl_control.pres_watermark (name, value) VALUES (%(name)s, now())",
-    "DROP TABLE pres_build",
 ]
 
 
@@ -188,10 +183,10 @@ def watermark_name(path: Path) -> str:
     return re.sub(r"^\d+_", "", path.stem)
 
 
-def _run_statements(cur, statements: list[str], rs: bool) -> None:
-    """Execute a file's statements; on Redshift a CreateIfMissing runs only when its table is missing."""
+def _run_statements(cur, statements: list[str]) -> None:
+    """Execute a file's statements; a CreateIfMissing (Redshift) runs only when its table is missing."""
     for statement in statements:
-        if rs and isinstance(statement, redshift.CreateIfMissing):
+        if isinstance(statement, redshift.CreateIfMissing):
             schema, _, name = statement.table.partition(".")
             cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
                         [schema, name])
@@ -206,7 +201,7 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
 
     Each dict: ``{"file", "seconds", "skipped"}``. Creates the ``pres`` schema; each file
     runs in one transaction with its watermark bookkeeping (``PRES_BUILD``, the file,
-    ``PRES_ADVANCE``; see the module docstring). On PostgreSQL, before each file, the
+    the dialect's ``pres_advance``; see the module docstring). On PostgreSQL, before each file, the
     stale statistics of the tables in ``schemas`` (the store schemas and pres) are
     refreshed (:func:`refresh_statistics`). Raises PresError naming the file and the
     database message; files before it stay committed with their markers.
@@ -215,12 +210,12 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
     files = pres_files(sql_dir)
     store_schemas = [s for s in schemas if s != "pres"]
     with warehouse.connection(settings) as conn:
-        rs = warehouse.is_redshift(conn)
+        dialect = dialect_of(conn)
         store_types = shapes = None
         with conn.cursor() as cur:
             cur.execute("CREATE SCHEMA IF NOT EXISTS pres")
         conn.commit()
-        if not rs:
+        if dialect.matches_pres_shapes:
             with conn.cursor() as cur:
                 cur.execute(_STORE_TYPES_SQL, [store_schemas])
                 store_types = cur.fetchone()[0]
@@ -233,21 +228,21 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
                 results.append({"file": path.name, "seconds": 0.0, "skipped": True})
                 continue
             text = path.read_text(encoding="utf-8")
-            statements = redshift.translate_file(path, text) if rs else [text]
+            statements = dialect.translate_file(path, text)
             try:
-                if not rs:
+                if dialect.refreshes_statistics:
                     refresh_statistics(conn, schemas)
                 started = time.monotonic()
                 with conn.cursor() as cur:
-                    fingerprint = None if rs else _file_fingerprint(store_types, text)
+                    fingerprint = _file_fingerprint(store_types, text) if dialect.matches_pres_shapes else None
                     if fingerprint is not None and shapes.get(path.name) != fingerprint:
                         for change in match_shapes(cur, path, text):
                             log.warning("pres %s: %s (matched to the store's column types)", path.name, change)
                     params = {"name": watermark_name(path)}
                     for statement in PRES_BUILD:
                         cur.execute(statement, params)
-                    _run_statements(cur, statements, rs)
-                    for statement in redshift.PRES_ADVANCE if rs else PRES_ADVANCE:
+                    _run_statements(cur, statements)
+                    for statement in dialect.pres_advance:
                         cur.execute(statement, params)
                     if fingerprint is not None and shapes.get(path.name) != fingerprint:
                         cur.execute("INSERT INTO etl_control.pres_shape (file_name, fingerprint) VALUES (%s, %s) "

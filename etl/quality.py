@@ -26,6 +26,7 @@ import luigi
 from psycopg2 import sql
 
 from etl import control, source_mysql, sqlgen, warehouse, warehouse_sql, weblog_load
+from etl.dialects import dialect_of
 from etl.errors import ConfigError, EltError
 from etl.domain import TableMeta
 from etl.warehouse_sql import qualified
@@ -46,17 +47,6 @@ FACT_KEYS = {  # fact -> (key, rows that should find a member: SQL condition)
     "fact_weblog_access": [("request_date_key", "true"), ("device_key", "true"), ("country_key", "true"),
                            ("customer_key", "is_login")],  # anonymous requests have no customer by definition
 }
-
-# portable: the same DDL and statements run on PostgreSQL and Redshift
-SCHEMA_DDL = """CREATE TABLE IF NOT EXISTS etl_control.quality_check (
-    execution_sequence integer NOT NULL,
-    check_name varchar(64) NOT NULL,
-    table_name varchar(256) NOT NULL,
-    problem_count bigint NOT NULL,
-    level varchar(8) NOT NULL,
-    status varchar(8) NOT NULL,
-    details varchar(1024),
-    checked_datetime timestamp NOT NULL)"""
 
 
 class quality(luigi.Config):  # noqa: N801 - the class name is the cfg section name
@@ -154,6 +144,7 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
     level = levels()
     results: list[CheckResult] = []
     with warehouse.connection(ctx.warehouse) as conn, conn.cursor() as cur, ThreadPoolExecutor(1) as pool:
+        control.ensure_schema(conn)  # etl_control.quality_check
         source_counts = None
         if level["count_mismatch"] != "off":
             windows = {name: control.recorded_window(conn, sequence, name) for name in tables}
@@ -168,7 +159,7 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
             keys = sql.SQL(", ").join(sql.Identifier(c) for c in meta.unique_columns)
             table = qualified(meta.store_table)
             if level["duplicate_keys"] != "off":
-                if warehouse.is_redshift(conn):  # keys are not enforced there: count
+                if not dialect_of(conn).enforces_keys:  # count
                     n, details = _count(cur, _surplus_rows(table, keys)), ""
                 else:  # the store's unique index makes a duplicate impossible; no 1M-row GROUP BY
                     n, details = 0, "enforced by the store's unique index"
@@ -216,7 +207,6 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
                 mismatches.append(CheckResult("count_mismatch", str(meta.store_table), abs(source - store),
                                               level["count_mismatch"], f"source {source}, store {store}{how}"))
             results[:0] = mismatches
-        cur.execute(SCHEMA_DDL)
         cur.execute("DELETE FROM etl_control.quality_check WHERE execution_sequence = %s", [sequence])
         checked = datetime.now(timezone.utc).replace(tzinfo=None)
         for r in results:

@@ -30,7 +30,8 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-from etl import redshift, warehouse
+from etl import warehouse
+from etl.dialects import dialect_of
 from etl.config import WarehouseSettings
 from etl.errors import EltError, PresError
 from etl.markers import step_marker, write_json_atomic
@@ -89,7 +90,7 @@ def run_report(conn, path: Path) -> ReportResult:
     file when the query fails, or ConfigError when it cannot be translated for Redshift.
     """
     text = path.read_text(encoding="utf-8")
-    statements = redshift.translate_file(path, text) if warehouse.is_redshift(conn) else [text]
+    statements = dialect_of(conn).translate_file(path, text)
     try:
         with conn.cursor() as cur:
             for statement in statements:

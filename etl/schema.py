@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from etl import redshift, warehouse, warehouse_sql
+from etl import warehouse, warehouse_sql
+from etl.dialects import dialect_of
 from etl.errors import ConfigError
 from etl.domain import TableMeta
 
@@ -42,9 +43,9 @@ def run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, t
     (its ALTER COLUMN changes VARCHAR lengths only): a value that no longer fits fails the
     COPY, which names the column. Driver errors (psycopg2.Error) propagate.
     """
-    rs = warehouse.is_redshift(conn)
+    dialect = dialect_of(conn)
     with conn.cursor() as cur:
-        cur.execute("LOCK etl_control.run" if rs else "SELECT pg_advisory_xact_lock(hashtext('luigi_dw_etl.ddl'))")
+        cur.execute(dialect.ddl_lock)
         if before is not None:
             before()
         warehouse.execute_all(conn, statements)
@@ -53,12 +54,11 @@ def run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, t
             existing = dict(cur.fetchall())
             for column, wanted in types.items():
                 if column not in existing:
-                    if rs:
-                        wanted = redshift.redshift_type(table_name, column, wanted)
+                    wanted = dialect.column_type(table_name, column, wanted)
                     log.warning("table %s: adding column %s %s (new in the metadata)", table, column, wanted)
                     cur.execute(warehouse_sql.add_column_sql(table, column, wanted))
                     continue
-                if rs:
+                if not dialect.alters_column_types:
                     continue
                 change = warehouse_sql.type_change(existing[column], wanted)
                 if change == "widen":
@@ -76,7 +76,7 @@ def run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, t
 
 
 def ensure_landing_table(conn, meta: TableMeta, pg_types: dict[str, str]) -> None:
-    """Create the landing table (this connection's flavour) or follow schema drift; commits.
+    """Create the landing table (in the connection's dialect) or follow schema drift; commits.
 
     ``pg_types`` maps each metadata column to its PostgreSQL type (the extract marker's
     ``pg_types``). Raises what :func:`run_ddl` raises (ConfigError on an incompatible type
@@ -84,10 +84,9 @@ def ensure_landing_table(conn, meta: TableMeta, pg_types: dict[str, str]) -> Non
     is converted to the partitioned layout first, in the same transaction, keeping its rows
     (:func:`_partition_landing_table`).
     """
-    rs = warehouse.is_redshift(conn)
-    ddl = (redshift.landing_ddl if rs else warehouse_sql.landing_ddl)(meta, pg_types)
-    before = None if rs else lambda: _partition_landing_table(conn, meta, pg_types)
-    run_ddl(conn, ddl, meta.landing_table, pg_types, meta.name, before=before)
+    dialect = dialect_of(conn)
+    before = (lambda: _partition_landing_table(conn, meta, pg_types)) if dialect.partitions_landing else None
+    run_ddl(conn, dialect.landing_ddl(meta, pg_types), meta.landing_table, pg_types, meta.name, before=before)
 
 
 def _partition_landing_table(conn, meta: TableMeta, pg_types: dict[str, str]) -> None:

@@ -38,6 +38,9 @@ _MARIADB_TYPES = ("uuid", "inet4", "inet6")
 
 
 DATE_TYPES = ("date", "datetime", "timestamp")
+# a binary value as PostgreSQL's bytea hex input, \x0041ff: X'5C78' is backslash-x, spelled in hex
+# so that NO_BACKSLASH_ESCAPES cannot change it (the default of etl.dialects.PostgresDialect)
+BYTEA_HEX_FIELD = "IFNULL(CONCAT(X'5C78', HEX({col})), '')"
 
 
 _QUOTED_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json", "enum", "set"}
@@ -50,14 +53,12 @@ SPATIAL_TYPES = ("geometry", "point", "linestring", "polygon", "multipoint", "mu
                  "geometrycollection", "geomcollection")
 
 
-def _typed_field(col: str, column: SourceColumn, flavor: str) -> str | None:
+def _typed_field(col: str, column: SourceColumn, binary_field: str) -> str | None:
     """The staging field of a numeric, binary, bit or MariaDB-typed column (``col`` quoted), or
     None for a type this function does not format (text, dates; unsupported types).
 
-    * binary/varbinary/*blob: hex, unquoted - ``\\x0041ff`` (PostgreSQL's bytea hex input;
-      ``X'5C78'`` is backslash-x, spelled in hex so that NO_BACKSLASH_ESCAPES cannot change it)
-      or, with ``flavor == "redshift"``, bare and quoted ``"0041ff"`` (Redshift's VARBYTE CSV
-      input; quoted so that an empty value stays empty under EMPTYASNULL);
+    * binary/varbinary/*blob: ``binary_field`` with ``{col}`` filled in, the warehouse
+      dialect's hex input (``etl.dialects``); :data:`BYTEA_HEX_FIELD` by default;
     * bit(n): its n binary digits, ``LPAD(BIN(col), n, '0')`` (PostgreSQL ``bit(n)`` input);
     * float: widened to double first (``col + 0e0``): MySQL writes a FLOAT with 6 significant
       digits (16777216 -> 16777200), a double with every digit needed to read it back, and
@@ -70,9 +71,7 @@ def _typed_field(col: str, column: SourceColumn, flavor: str) -> str | None:
     """
     dt = column.data_type
     if dt in BINARY_TYPES:
-        if flavor == "redshift":
-            return f"""IFNULL(CONCAT('"', HEX({col}), '"'), '')"""
-        return f"IFNULL(CONCAT(X'5C78', HEX({col})), '')"
+        return binary_field.format(col=col)
     if dt == "bit":
         return f"IFNULL(LPAD(BIN({col}), {int(_bit_length(column))}, '0'), '')"
     if dt == "float":
@@ -95,11 +94,11 @@ def _bit_length(column: SourceColumn) -> int:
 
 
 def _staged_fields(meta: TableMeta, types: dict[str, SourceColumn],
-                   flavor: str = "postgres") -> tuple[list[str], list[str], list[str]]:
+                   binary_field: str = BYTEA_HEX_FIELD) -> tuple[list[str], list[str], list[str]]:
     """The MySQL expressions formatting each of ``meta.columns`` as a staging CSV field.
 
     Returns ``(fields, date_columns, invalid_flags)``; see :func:`staged_line_select`.
-    ``flavor`` (``postgres``/``redshift``) picks the warehouse's binary input format.
+    ``binary_field`` stages a binary value in the warehouse's input format (see :func:`_typed_field`).
     """
     fields: list[str] = []
     date_columns: list[str] = []
@@ -116,7 +115,7 @@ def _staged_fields(meta: TableMeta, types: dict[str, SourceColumn],
             fields.append(f"IFNULL(IF(TO_DAYS({col}) >= 366, {col}, NULL), '')")
             invalid.append(f"IF(IFNULL(TO_DAYS({col}) < 366, {col} IS NOT NULL), '{len(date_columns)}', NULL)")
             date_columns.append(name)
-        elif (typed := _typed_field(col, types[name], flavor)) is not None:
+        elif (typed := _typed_field(col, types[name], binary_field)) is not None:
             fields.append(typed)
         else:
             pg_type(meta.name, types[name])  # raises ConfigError naming the column
@@ -125,7 +124,7 @@ def _staged_fields(meta: TableMeta, types: dict[str, SourceColumn],
 
 
 def staged_line_select(meta: TableMeta, types: dict[str, SourceColumn], sequence: int,
-                       flavor: str = "postgres") -> tuple[str, list[str]]:
+                       binary_field: str = BYTEA_HEX_FIELD) -> tuple[str, list[str]]:
     """The SELECT list that makes MySQL format each row as one line of the staging CSV.
 
     Returns ``(select_list, date_columns)``. The first selected value is the whole line
@@ -138,33 +137,33 @@ def staged_line_select(meta: TableMeta, types: dict[str, SourceColumn], sequence
     they are counted. Formatting on the
     server replaces per-value work in Python (about 3x faster extracts). Text is
     converted to utf8mb4 first, so columns of different character sets or collations mix.
-    Binary values are hex in the input format of the warehouse ``flavor`` (``postgres``:
-    ``\\x0041``; ``redshift``: ``"0041"``); bit(n) its n digits; a FLOAT is written as the
+    Binary values are ``binary_field``, the warehouse dialect's hex input (PostgreSQL:
+    ``\\x0041``; Redshift: ``"0041"``); bit(n) its n digits; a FLOAT is written as the
     double it equals (exact); see ``docs/source-types.md``.
     Raises ConfigError naming table and column for a type that cannot be staged as text.
     """
-    fields, date_columns, invalid = _staged_fields(meta, types, flavor)
+    fields, date_columns, invalid = _staged_fields(meta, types, binary_field)
     select = "CONCAT_WS(',', " + ", ".join([f"'{int(sequence)}'", *fields]) + ")"
     if invalid:
         select += ", NULLIF(CONCAT_WS(',', " + ", ".join(invalid) + "), '')"
     return select, date_columns
 
 
-def row_fingerprint_sql(meta: TableMeta, types: dict[str, SourceColumn], flavor: str = "postgres") -> str:
+def row_fingerprint_sql(meta: TableMeta, types: dict[str, SourceColumn], binary_field: str = BYTEA_HEX_FIELD) -> str:
     """A MySQL expression hashing one source row: ``BIGINT UNSIGNED`` (60 bits of the MD5
     of the row's staged text, ``meta.columns`` as :func:`staged_line_select` writes them).
 
     Any change of any extracted value changes it; summed over a watermark range with the
-    row count it fingerprints that range (see :func:`range_fingerprint_query`). ``flavor`` as
+    row count it fingerprints that range (see :func:`range_fingerprint_query`). ``binary_field`` as
     for :func:`staged_line_select` (the hash is of the text the extract stages).
     """
-    fields, _, _ = _staged_fields(meta, types, flavor)
+    fields, _, _ = _staged_fields(meta, types, binary_field)
     text = "CONCAT_WS(',', " + ", ".join(fields) + ")"
     return f"CAST(CONV(LEFT(MD5({text}), 15), 16, 10) AS UNSIGNED)"
 
 
 def range_fingerprint_query(meta: TableMeta, database: str, types: dict[str, SourceColumn],
-                            ranges: int, flavor: str = "postgres") -> str:
+                            ranges: int, binary_field: str = BYTEA_HEX_FIELD) -> str:
     """MySQL query fingerprinting ``ranges`` watermark ranges ``[lo, hi)`` in one scan.
 
     Params: ``lo1, hi1, ..., loN, hiN`` (the fingerprinted ranges, twice each: counted and
@@ -172,14 +171,14 @@ def range_fingerprint_query(meta: TableMeta, database: str, types: dict[str, Sou
     ``rows1, sum1, ..., rowsN, sumN``, where ``sum`` is the exact DECIMAL sum of
     :func:`row_fingerprint_sql` over the range's rows (``where_clause`` applied). Two
     equal (rows, sum) pairs taken at different times mean the range holds the same rows
-    with the same values, up to a 2^-60 chance. ``flavor``: see :func:`row_fingerprint_sql`.
+    with the same values, up to a 2^-60 chance. ``binary_field``: see :func:`row_fingerprint_sql`.
     """
     parts = []
     for _ in range(ranges):
         inside = "x.wm >= %s AND x.wm < %s"
         parts.append(f"COALESCE(SUM({inside}), 0), COALESCE(SUM(IF({inside}, x.h, 0)), 0)")
     wm = mysql_ident(meta.watermark_column)
-    return (f"SELECT {', '.join(parts)} FROM (SELECT {wm} AS wm, {row_fingerprint_sql(meta, types, flavor)} AS h"
+    return (f"SELECT {', '.join(parts)} FROM (SELECT {wm} AS wm, {row_fingerprint_sql(meta, types, binary_field)} AS h"
             f"{_range_from_where(meta, database)}) AS x")
 
 

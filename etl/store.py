@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 
-from etl import control, redshift, source_mysql, sqlgen, warehouse, warehouse_sql
+from etl import control, source_mysql, sqlgen, warehouse, warehouse_sql
+from etl.dialects import dialect_of
 from etl.context import Context
 from etl.errors import MergeError, is_transient_postgres, pg_message
 from etl.domain import TableMeta, Window
@@ -26,7 +27,6 @@ from etl.staging import csv_writer
 log = logging.getLogger(__name__)
 
 BULK_INDEX_MEMORY = "256MB"  # maintenance_work_mem for the first load's index builds (server side)
-UPSERT_WORK_MEMORY = "64MB"  # work_mem of the upsert: its per-key dedup sort stays in memory
 
 
 def upsert_store(
@@ -51,12 +51,11 @@ def upsert_store(
                 counts = lambda: tuple(extracted["source_counts"])  # noqa: E731
             else:  # the source count runs on MySQL while PostgreSQL upserts
                 counts = pool.submit(source_row_counts, ctx, meta, window).result
-        rs = warehouse.is_redshift(conn)
-        ddl = (redshift.store_ddl if rs else warehouse_sql.store_ddl)(meta, extracted["pg_types"])
-        run_ddl(conn, ddl, meta.store_table, extracted["pg_types"], meta.name)
+        dialect = dialect_of(conn)
+        run_ddl(conn, dialect.store_ddl(meta, extracted["pg_types"]), meta.store_table, extracted["pg_types"], meta.name)
         try:
             with conn.cursor() as cur:
-                if not rs and warehouse.scalar(cur, warehouse_sql.is_empty_sql(meta.store_table)):
+                if dialect.bulk_loads_store and warehouse.scalar(cur, warehouse_sql.is_empty_sql(meta.store_table)):
                     inserted, deduplicated = _bulk_load_store(cur, meta, sequence)
                     updated = 0
                     # landing holds exactly the extracted rows (the landing step checked), so unless the batch
@@ -64,12 +63,7 @@ def upsert_store(
                     null_keys = _null_key_rows(cur, meta, sequence) if deduplicated else extracted["rows"] - inserted
                 else:
                     null_keys = _null_key_rows(cur, meta, sequence)
-                    if rs:
-                        inserted, updated = _redshift_upsert(cur, meta, sequence)
-                    else:
-                        cur.execute("SET LOCAL work_mem = %s", [UPSERT_WORK_MEMORY])  # the batch dedup sorts in memory
-                        cur.execute(warehouse_sql.upsert_sql(meta), [sequence])
-                        inserted, updated = cur.fetchone()
+                    inserted, updated = dialect.upsert(cur, meta, sequence)
             deleted, counts = _delete_hard_deleted(ctx, meta, conn, counts, window) if counts else (0, None)
             if in_transaction is not None:
                 in_transaction(conn)
@@ -137,20 +131,6 @@ def _bulk_load_store(cur, meta: TableMeta, sequence: int) -> tuple[int, bool]:
         cur.execute(bulk.create_unique_index)
     cur.execute(bulk.create_updated_index)
     return inserted, deduplicated
-
-
-def _redshift_upsert(cur, meta: TableMeta, sequence: int) -> tuple[int, int]:
-    """Run :func:`etl.redshift.upsert_statements` on ``cur``; returns (inserted, updated) row counts."""
-    create, *middle, insert, drop = redshift.upsert_statements(meta)
-    cur.execute(create, [sequence])
-    updated = 0
-    for statement in middle:  # the UPDATE, absent for a table with key columns only
-        cur.execute(statement)
-        updated = cur.rowcount
-    cur.execute(insert)
-    inserted = cur.rowcount
-    cur.execute(drop)
-    return inserted, updated
 
 
 def source_row_counts(ctx: Context, meta: TableMeta, window: Window | None) -> tuple[int, int]:

@@ -13,6 +13,7 @@ import psycopg2
 from psycopg2 import sql
 
 from etl.config import WarehouseSettings
+from etl.dialects import for_flavor
 from etl.errors import WarehouseError
 
 log = logging.getLogger(__name__)
@@ -24,16 +25,11 @@ COPY_BUFFER_BYTES = 1 << 20  # bytes per read of a COPY ... FROM STDIN (psycopg2
 class WarehouseConnection(psycopg2.extensions.connection):
     """A psycopg2 connection that knows its warehouse flavor (``postgres`` or ``redshift``).
 
-    Modules that write control or store tables read ``conn.flavor`` to choose the
-    statement form the warehouse accepts (see ``etl.redshift``).
+    Steps ask ``etl.dialects.dialect_of(conn)`` for the statements and capabilities of that
+    warehouse; they never test the flavour themselves.
     """
 
     flavor = "postgres"
-
-
-def is_redshift(conn) -> bool:
-    """True when ``conn`` is a :class:`WarehouseConnection` to Amazon Redshift."""
-    return getattr(conn, "flavor", "postgres") == "redshift"
 
 
 def connect(settings: WarehouseSettings, database: str | None = None):
@@ -51,11 +47,9 @@ def connect(settings: WarehouseSettings, database: str | None = None):
         application_name="luigi_dw_etl",
         connection_factory=WarehouseConnection,
     )
-    if settings.flavor != "redshift":
-        # JIT off: the pipeline's statements are short incremental ones; PostgreSQL's JIT
-        # compile (triggered by cost guesses on fresh temp tables) took 0.3-0.8 s per pres
-        # file of a no-op run and saved nothing (bench/, BENCHMARKS.md)
-        kwargs["options"] = "-c timezone=UTC -c jit=off"
+    dialect = for_flavor(settings.flavor)
+    if dialect.startup_options:
+        kwargs["options"] = dialect.startup_options
     if settings.password:
         kwargs["password"] = settings.password
     try:
@@ -65,9 +59,10 @@ def connect(settings: WarehouseSettings, database: str | None = None):
         refused = "password" in message or "authentication" in message or "does not exist" in message
         raise WarehouseError(message, transient=not refused) from None
     conn.flavor = settings.flavor
-    if settings.flavor == "redshift":
+    if dialect.session_statements:
         with conn.cursor() as cur:
-            cur.execute("SET timezone TO 'UTC'")  # Redshift takes no startup options
+            for statement in dialect.session_statements:
+                cur.execute(statement)
         conn.commit()
     return conn
 
@@ -102,7 +97,7 @@ def connection(settings: WarehouseSettings):
 
 def ensure_database(settings: WarehouseSettings) -> bool:
     """Create the configured warehouse database when missing; returns True when created."""
-    conn = connect(settings, database="dev" if settings.flavor == "redshift" else "postgres")  # each one's default
+    conn = connect(settings, database=for_flavor(settings.flavor).maintenance_database)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:

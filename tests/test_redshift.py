@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from etl import redshift, warehouse_sql
+from etl.dialects import RedshiftDialect
 from etl.errors import ConfigError
 from etl.domain import TableMeta
 from test_sqlgen import META, as_text
@@ -332,7 +333,7 @@ def test_store_upsert_runs_the_redshift_statements_and_advances_the_watermark(re
     start = statements.index(upsert[0])
     assert statements[start:start + 4] == upsert
     assert recorded.log[start][1] == [3]
-    assert statements[start + 4:start + 7] == redshift.ADVANCE_WATERMARK
+    assert statements[start + 4:start + 7] == RedshiftDialect.advance_watermark
     assert recorded.log[start + 5][1] == {"table": "order_lines", "column": "updated_datetime",
                                           "value": datetime(2024, 1, 2), "seq": 3}
     assert statements[-1].startswith("INSERT INTO etl_control.step_log")
@@ -388,12 +389,12 @@ def test_pres_runner_translates_every_file(recorded, tmp_path):
                 expected.append("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s")
                 created.append(statement.table)
             expected.append(statement)
-        expected += redshift.PRES_ADVANCE  # in the file's transaction
+        expected += RedshiftDialect.pres_advance  # in the file's transaction
         names.append(pres.watermark_name(path))
     assert [text for text, _ in recorded.log] == expected
     assert created == ["pres.report_order_lines", "pres.report_weblog_access", "pres.dim_company", "pres.dim_customer",
                        "pres.dim_product", "pres.fact_order_line"]
-    assert [params["name"] for text, params in recorded.log if text == redshift.PRES_ADVANCE[1]] == names
+    assert [params["name"] for text, params in recorded.log if text == RedshiftDialect.pres_advance[1]] == names
     assert names[:3] == ["report_order_lines", "report_weblog_access", "dim_date"]
     assert len(results) == len(pres.pres_files(ctx.etl.sql_dir)) and recorded.commits == len(results) + 1
 
@@ -410,7 +411,7 @@ def test_pres_runner_keeps_an_existing_table_on_redshift():
     log = []
     path = SQL_DIR / "pres" / "031_dim_company.sql"
     statements = redshift.translate_file(path, path.read_text(encoding="utf-8"))
-    pres._run_statements(Found(log, 0), statements, rs=True)
+    pres._run_statements(Found(log, 0), statements)
     ran = [text for text, _ in log]
     assert not any(text.startswith("CREATE TABLE pres.dim_company") for text in ran)
     assert ran[-1] == "DROP TABLE tmp_company_changes" and len(ran) == len(statements)  # check instead of CTAS

@@ -323,13 +323,15 @@ def test_staged_line_select_formats_binary_bit_float_year_time_json_uuid():
 def test_staged_binary_is_bare_quoted_hex_for_redshift_and_the_row_hash_follows():
     from etl.sqlgen import row_fingerprint_sql
 
-    select, _ = staged_line_select(TYPED, typed_columns(), 7, "redshift")
+    from etl.dialects import RedshiftDialect
+
+    rs = RedshiftDialect.binary_staging
+    select, _ = staged_line_select(TYPED, typed_columns(), 7, rs)
     assert """IFNULL(CONCAT('"', HEX(`b`), '"'), '')""" in select  # VARBYTE reads hex; "" keeps an empty value
     assert "X'5C78'" not in select
-    assert """IFNULL(CONCAT('"', HEX(`b`), '"'), '')""" in row_fingerprint_sql(TYPED, typed_columns(), "redshift")
+    assert """IFNULL(CONCAT('"', HEX(`b`), '"'), '')""" in row_fingerprint_sql(TYPED, typed_columns(), rs)
     assert "X'5C78'" in row_fingerprint_sql(TYPED, typed_columns())
-    assert """IFNULL(CONCAT('"', HEX(`b`), '"'), '')""" in range_fingerprint_query(TYPED, "shop", typed_columns(), 1,
-                                                                                   "redshift")
+    assert """IFNULL(CONCAT('"', HEX(`b`), '"'), '')""" in range_fingerprint_query(TYPED, "shop", typed_columns(), 1, rs)
 
 
 def test_widening_to_jsonb_converts_with_using():
