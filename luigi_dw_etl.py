@@ -107,10 +107,6 @@ class ChainTask(SequenceTask):
         """Do this step; returns the marker payload."""
         raise NotImplementedError
 
-    def extract_payload(self) -> dict:
-        """The chain's extract marker payload (column types, row count, window)."""
-        return markers.read_json(_marker(self.execution_sequence, f"{self.marker_prefix()}.extract.json").path)
-
     def forget_extract(self) -> None:
         """Delete the chain's extract marker, so the next run extracts again (same recorded window).
 
@@ -159,8 +155,7 @@ class LoadLandingTable(MySQLTableTask):
     upstream = ExtractMySQLTable
 
     def work(self, ctx):
-        return load_landing(ctx, self.meta(), self.execution_sequence, self.extract_payload(),
-                            forget_extract=self.forget_extract)
+        return load_landing(ctx, self.meta(), self.execution_sequence, forget_extract=self.forget_extract)
 
 
 class UpsertStoreTable(MySQLTableTask):
@@ -175,7 +170,7 @@ class UpsertStoreTable(MySQLTableTask):
         return _chain_sizes(self.execution_sequence).get(self.marker_prefix(), 0)
 
     def work(self, ctx):
-        return upsert_store(ctx, self.meta(), self.execution_sequence, self.extract_payload())
+        return upsert_store(ctx, self.meta(), self.execution_sequence)
 
 
 class WeblogTask(ChainTask):
@@ -202,7 +197,7 @@ class LoadWeblogLanding(WeblogTask):
 
     def work(self, ctx):
         return load_landing(
-            ctx, weblog_load.META, self.execution_sequence, self.extract_payload(), source=weblog_load.SOURCE,
+            ctx, weblog_load.META, self.execution_sequence, source=weblog_load.SOURCE,
             forget_extract=self.forget_extract,
         )
 
@@ -220,7 +215,7 @@ class UpsertWeblogStore(WeblogTask):
 
     def work(self, ctx):
         return upsert_store(
-            ctx, weblog_load.META, self.execution_sequence, self.extract_payload(), from_mysql=False,
+            ctx, weblog_load.META, self.execution_sequence, from_mysql=False,
             in_transaction=lambda conn: weblog_load.advance_files(conn, self.execution_sequence),
         )
 

@@ -14,7 +14,12 @@ Tables (created idempotently by :func:`ensure_schema`)::
                                  the weblog store upsert transaction)
     etl_control.weblog_window    (execution_sequence, file_id) -> [start_offset, end_offset) of a log
                                  file, recorded before reading, reused when a run is resumed
-    etl_control.step_log         one row per finished step: rows and seconds
+    etl_control.table_run        (execution_sequence, table_name) -> what the chain's steps hand on:
+                                 the extract's column types, rows, staging parts, source counts and
+                                 streamed landing load (written in the extract's commit), then the
+                                 rows landed and the store step's counts (see TableRun)
+    etl_control.step_log         one row per finished step: rows and seconds (an audit log, never
+                                 read by the steps)
     etl_control.pres_watermark   per sql/pres file: the start of its last build (etl.pres)
     etl_control.pres_shape       per sql/pres file: fingerprint of its text and of the store
                                  column types its tables were last matched to (etl.pres)
@@ -29,6 +34,7 @@ dialect's statements.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -84,6 +90,12 @@ CONTROL_TABLES = {
     "extract_tail": _columns(
         "execution_sequence integer key; table_name name key; tail_start timestamp; tail_end timestamp; "
         "tail_rows bigint; tail_checksum checksum; fingerprint_version label; recorded_datetime moment now"),
+    "table_run": _columns(
+        "execution_sequence integer key; table_name name key; column_types json; extracted_rows bigint; "
+        "staged_parts integer; source_rows bigint null; source_rows_below_end bigint null; streamed_load_id label null; "
+        "streamed_rows bigint null; streamed_replaced_rows bigint null; streamed_seconds seconds null; "
+        "landed_rows bigint null; landed_streamed boolean null; counted_source_rows bigint null; "
+        "counted_store_rows bigint null; extracted_datetime moment now"),
     "step_log": _columns(
         "execution_sequence integer; step label; table_name name; row_count bigint null; seconds seconds null; "
         "details json null; logged_datetime moment now"),
@@ -266,3 +278,95 @@ def log_step(conn, sequence: int, step: str, table: str, row_count: int | None, 
             "VALUES (%s, %s, %s, %s, %s, %s)",
             [sequence, step, table, row_count, seconds, details],
         )
+
+
+@dataclass(frozen=True)
+class TableRun:
+    """What one table's steps of one sequence hand on to each other (``etl_control.table_run``).
+
+    ``column_types``: column -> PostgreSQL type (``etl.sqlgen.pg_type``) of the extracted
+    columns; ``extracted_rows`` and ``staged_parts`` of the staging file; ``source_counts``
+    ``(all, below the window end)`` counted beside the extract, or None; ``streamed`` the
+    landing load the extract streamed and committed (``{"load_id", "rows", "replaced_rows",
+    "seconds"}``) or None; ``landed_rows`` (None until a landing step finished) and whether
+    it took the streamed load over; ``counted`` the store step's hard-delete counts below the
+    window end (``{"source": n, "store": m}``) or None.
+    """
+
+    sequence: int
+    table: str
+    column_types: dict
+    extracted_rows: int
+    staged_parts: int
+    source_counts: tuple[int, int] | None = None
+    streamed: dict | None = None
+    landed_rows: int | None = None
+    landed_streamed: bool | None = None
+    counted: dict | None = None
+
+
+_TABLE_RUN_COLUMNS = ("column_types, extracted_rows, staged_parts, source_rows, source_rows_below_end, streamed_load_id, "
+                      "streamed_rows, streamed_replaced_rows, streamed_seconds, landed_rows, landed_streamed, "
+                      "counted_source_rows, counted_store_rows")
+
+
+def record_extract(conn, run: TableRun) -> None:
+    """Record (replace) the extract's row of ``etl_control.table_run``; no commit (the extract's
+    own). Portable SQL; landing, store and quality read it back with :func:`table_run`."""
+    counts = run.source_counts or (None, None)
+    streamed = run.streamed or {}
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM etl_control.table_run WHERE execution_sequence = %s AND table_name = %s",
+                    [run.sequence, run.table])
+        cur.execute(
+            "INSERT INTO etl_control.table_run (execution_sequence, table_name, column_types, extracted_rows, "
+            "staged_parts, source_rows, source_rows_below_end, streamed_load_id, streamed_rows, streamed_replaced_rows, "
+            "streamed_seconds) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [run.sequence, run.table, json.dumps(run.column_types), run.extracted_rows, run.staged_parts, *counts,
+             streamed.get("load_id"), streamed.get("rows"), streamed.get("replaced_rows"), streamed.get("seconds")],
+        )
+
+
+def table_run(conn, sequence: int, table: str) -> TableRun | None:
+    """The ``etl_control.table_run`` row of (sequence, table), or None when no extract recorded one."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {_TABLE_RUN_COLUMNS} FROM etl_control.table_run "
+                    "WHERE execution_sequence = %s AND table_name = %s", [sequence, table])
+        row = cur.fetchone()
+    if row is None:
+        return None
+    (types, rows, parts, source_rows, source_below, load_id, streamed_rows, replaced, seconds, landed, landed_streamed,
+     counted_source, counted_store) = row
+    return TableRun(
+        sequence, table, json.loads(types) if isinstance(types, str) else types, int(rows), int(parts),
+        None if source_rows is None else (int(source_rows), int(source_below)),
+        None if load_id is None else {"load_id": load_id, "rows": int(streamed_rows), "replaced_rows": int(replaced),
+                                      "seconds": seconds},
+        None if landed is None else int(landed), landed_streamed,
+        None if counted_source is None else {"source": int(counted_source), "store": int(counted_store)},
+    )
+
+
+def record_landed(conn, sequence: int, table: str, rows: int, streamed: bool) -> None:
+    """Record that the landing step loaded ``rows`` (``streamed``: by taking the extract's streamed
+    load over); no commit (the landing step's own)."""
+    with conn.cursor() as cur:
+        cur.execute("UPDATE etl_control.table_run SET landed_rows = %s, landed_streamed = %s "
+                    "WHERE execution_sequence = %s AND table_name = %s", [rows, streamed, sequence, table])
+
+
+def record_counted(conn, sequence: int, table: str, counts: dict) -> None:
+    """Record the store step's row counts below the window end (``{"source": n, "store": m}``); no
+    commit (the upsert's transaction). The quality step's count check reuses them."""
+    with conn.cursor() as cur:
+        cur.execute("UPDATE etl_control.table_run SET counted_source_rows = %s, counted_store_rows = %s "
+                    "WHERE execution_sequence = %s AND table_name = %s",
+                    [counts["source"], counts["store"], sequence, table])
+
+
+def counted_rows(conn, sequence: int) -> dict[str, dict]:
+    """``{table: {"source": n, "store": m}}`` counted by the sequence's store steps; tables without are absent."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT table_name, counted_source_rows, counted_store_rows FROM etl_control.table_run "
+                    "WHERE execution_sequence = %s AND counted_source_rows IS NOT NULL", [sequence])
+        return {table: {"source": int(source), "store": int(store)} for table, source, store in cur.fetchall()}

@@ -20,7 +20,7 @@ from etl.errors import ExtractError, SourceError, StagingError
 from etl.landing import StreamedLanding
 from etl.domain import TableMeta, Window
 from etl.schema import columns_missing_in_store
-from etl.staging import altered_message, write_lines
+from etl.staging_format import altered_message, write_lines
 from etl.store import source_row_counts
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,12 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
     The window is taken from etl_control when this sequence already recorded one (a
     resumed run), else computed from the committed watermark and the source clock and
     recorded before any row is read. ``progress(rows)`` is called every ~200,000 rows.
+    Records what the next steps need in ``etl_control.table_run`` (column types, rows,
+    parts, source counts, the streamed landing load; :func:`etl.control.record_extract`).
     Returns the marker payload: window, row count, column types, file, seconds, and the
     values changed on the way (``invalid_dates`` per column; ``altered_rows``,
     ``altered_values`` per column and the first ``altered_keys``: NUL characters removed
-    from text, see ``etl.staging.write_lines``), each logged as a warning.
+    from text, see ``etl.staging_format.write_lines``), each logged as a warning.
     Raises SourceError / ExtractError naming the table.
     """
     started = time.monotonic()
@@ -144,7 +146,10 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
             ) from None
         if tail is not None:  # the staged rows and this fingerprint come from one snapshot
             control.record_tail(wh, sequence, meta.name, tail.fingerprint())
-            wh.commit()
+        # what landing, store and quality take from here (etl_control.table_run), in the extract's commit
+        control.record_extract(wh, control.TableRun(sequence, meta.name, pg_types, rows, parts.count,
+                                                    tuple(source_counts) if source_counts else None, landing))
+        wh.commit()
     seconds = round(time.monotonic() - started, 3)
     for column, n in staged.invalid_dates.items():
         log.warning("table %s, column %s: %d zero or partial dates (e.g. 0000-00-00) staged as NULL", meta.name, column, n)

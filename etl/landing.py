@@ -35,20 +35,20 @@ log = logging.getLogger(__name__)
 DATA_ERROR_CLASSES = ("22", "23")
 
 
-def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, source: str = SOURCE,
-                 forget_extract=None) -> dict:
+def load_landing(ctx: Context, meta: TableMeta, sequence: int, source: str = SOURCE, forget_extract=None) -> dict:
     """COPY the sequence's staging files into the landing table, replacing that sequence's rows.
 
-    ``extracted`` is the extract marker payload (column types, row count, parts). In one
+    What the extract staged (column types, row count, parts, a streamed load) is read from
+    its ``etl_control.table_run`` row (:func:`etl.control.table_run`). In one
     transaction (PostgreSQL, :func:`_replace_landing_rows`): truncate or create the
     sequence's partition, COPY, drop the partitions older than the kept ones (Redshift:
     delete the sequence's rows, COPY, delete older sequences). A split extract (``parts``
     > 1) is loaded by one COPY per part on parallel connections, each committing on its
     own after the truncate or create committed: a failure leaves
     part of the sequence in landing, which the rerun (no marker was written) replaces.
-    When the extract already streamed its rows into landing (``extracted["landing"]``, see
-    :class:`StreamedLanding`) and that load was not taken over before, it is taken over
-    (recorded in step_log) without a second COPY; a rerun of this step
+    When the extract already streamed its rows into landing (see :class:`StreamedLanding`)
+    and no landing step finished since that extract, the load is taken over (recorded in
+    table_run) without a second COPY; a rerun of this step
     (its marker deleted) always COPYs the staging file again. ``source`` names the staging
     folder (``mysql``, ``weblog``). Raises LoadError naming table and file when COPY fails
     or loads another row count than was extracted. Returns ``{"rows", "seconds"}``.
@@ -65,15 +65,19 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
     path = ctx.staging.part_path(source, meta.name, sequence)
     with warehouse.connection(ctx.warehouse) as conn:
         dialect = dialect_of(conn)
-        streamed = extracted.get("landing")
-        if streamed is not None and dialect.streams_landing and _take_over_streamed(conn, meta, sequence, extracted["rows"], streamed, started):
+        run = control.table_run(conn, sequence, meta.name)
+        if run is None:  # e.g. the extract ran under an earlier release, which kept this in its marker
+            raise _bad_staging(f"table {meta.name!r}: sequence {sequence} has no extract record in "
+                               "etl_control.table_run", meta, sequence, forget_extract)
+        streamed = run.streamed
+        if streamed is not None and dialect.streams_landing and _take_over_streamed(conn, run, started):
             seconds = round(time.monotonic() - started, 3)
             log.info("landing %s: %d rows, streamed by the extract (COPY %.2f s beside it); taken over in %.2f s",
                      meta.landing_table, streamed["rows"], streamed["seconds"], seconds)
             return {"table": meta.name, "execution_sequence": sequence, "rows": streamed["rows"],
                     "replaced_rows": streamed["replaced_rows"], "seconds": seconds, "streamed": True,
                     "streamed_copy_seconds": streamed["seconds"]}
-        ensure_landing_table(conn, meta, extracted["pg_types"])
+        ensure_landing_table(conn, meta, run.column_types)
         try:
             with conn.cursor() as cur:
                 if not dialect.copies_from_stdin:  # the warehouse reads the staged objects itself
@@ -83,7 +87,7 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
                                                      ctx.warehouse.iam_role)
                     cur.execute(warehouse_sql.landing_purge_sql(meta), [sequence - ctx.etl.landing_keep_sequences + 1])
                 else:
-                    parts = extracted.get("parts", 1)
+                    parts = run.staged_parts
 
                     def copy(cursor) -> int:
                         if parts == 1:
@@ -102,11 +106,12 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, extracted: dict, 
             if (exc.pgcode or "")[:2] in DATA_ERROR_CLASSES and dialect.copies_from_stdin:
                 raise _bad_staging(message, meta, sequence, forget_extract) from None
             raise LoadError(message, transient=is_transient_postgres(exc)) from None
-        if rows != extracted["rows"]:
+        if rows != run.extracted_rows:
             conn.rollback()
-            raise _bad_staging(f"table {meta.name!r}: {path} held {extracted['rows']} rows at extract but COPY "
+            raise _bad_staging(f"table {meta.name!r}: {path} held {run.extracted_rows} rows at extract but COPY "
                                f"loaded {rows}", meta, sequence, forget_extract)
         seconds = round(time.monotonic() - started, 3)
+        control.record_landed(conn, sequence, meta.name, rows, streamed=False)
         control.log_step(conn, sequence, "landing", meta.name, rows, seconds, json.dumps({"replaced": replaced}))
         conn.commit()
     log.info("landing %s: %d rows in %.2f s", meta.landing_table, rows, seconds)
@@ -294,31 +299,21 @@ def streams_landing(ctx: Context) -> bool:
     return ctx.etl.stream_landing and ctx.dialect.streams_landing and ctx.etl.parallel_copies == 1
 
 
-def _take_over_streamed(conn, meta: TableMeta, sequence: int, extracted_rows: int, streamed: dict,
-                        started: float) -> bool:
+def _take_over_streamed(conn, run: control.TableRun, started: float) -> bool:
     """True when the extract's streamed landing load is still this sequence's landing rows and is
-    taken over now (recorded in step_log with the seconds since ``started``, a ``time.monotonic()``
-    value; committed); False when the landing step must COPY.
+    taken over now (recorded in table_run and, with the seconds since ``started``, a
+    ``time.monotonic()`` value, in step_log; committed); False when the landing step must COPY.
 
-    The streamed load committed its rows together with its ``landing_streamed`` step_log row,
-    after checking that COPY loaded exactly the extract's rows; only this step replaces a
-    sequence's landing rows afterwards, and it logs a ``landing`` row when it does (a later
-    extract streams under a new load id). So the two step_log rows decide, without a count.
+    The extract records its streamed load in table_run only after that load committed, having
+    loaded exactly the extract's rows; only this step replaces a sequence's landing rows
+    afterwards, and it records ``landed_rows`` when it does (a new extract records a new row).
+    So the row decides, without a count.
     """
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT count(*) FILTER (WHERE step = 'landing_streamed' AND details->>'load_id' = %(id)s), "
-            "count(*) FILTER (WHERE step = 'landing' AND details->>'streamed_load' = %(id)s) "
-            "FROM etl_control.step_log WHERE execution_sequence = %(seq)s AND table_name = %(table)s "
-            "AND step IN ('landing', 'landing_streamed')",
-            {"id": streamed["load_id"], "seq": sequence, "table": meta.name},
-        )
-        loaded, taken = cur.fetchone()
-        if not loaded or taken or extracted_rows != streamed["rows"]:
-            conn.rollback()
-            return False
-    control.log_step(conn, sequence, "landing", meta.name, extracted_rows, round(time.monotonic() - started, 3),
-                     json.dumps({"streamed_load": streamed["load_id"], "replaced": streamed["replaced_rows"]}))
+    if run.landed_rows is not None or run.extracted_rows != run.streamed["rows"]:
+        return False
+    control.record_landed(conn, run.sequence, run.table, run.extracted_rows, streamed=True)
+    control.log_step(conn, run.sequence, "landing", run.table, run.extracted_rows, round(time.monotonic() - started, 3),
+                     json.dumps({"streamed_load": run.streamed["load_id"], "replaced": run.streamed["replaced_rows"]}))
     conn.commit()
     return True
 

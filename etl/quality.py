@@ -16,7 +16,6 @@ table and the count; ``warn`` logs and records it.
 
 from __future__ import annotations
 
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -113,18 +112,6 @@ def _source_counts(ctx, tables: dict[str, TableMeta], windows: dict) -> dict[str
     return counts
 
 
-def _recorded_counts(cur, sequence: int) -> dict[str, dict]:
-    """``{table: {"source": n, "store": m}}`` counted below the window end by the sequence's
-    store steps (the hard-delete check; its latest run per table). Tables without are absent."""
-    cur.execute("SELECT table_name, details FROM etl_control.step_log WHERE execution_sequence = %s AND step = 'store' "
-                "ORDER BY logged_datetime", [sequence])
-    recorded = {}
-    for table, details in cur.fetchall():
-        details = json.loads(details) if isinstance(details, str) else (details or {})
-        recorded[table] = details.get("counts_below_window_end")
-    return {table: counts for table, counts in recorded.items() if counts}
-
-
 def _nullable(cur, table, columns) -> list[str]:
     """The ``columns`` of ``table`` (QualifiedName) that the catalog allows to be NULL."""
     cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
@@ -148,7 +135,7 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
         source_counts = None
         if level["count_mismatch"] != "off":
             windows = {name: control.recorded_window(conn, sequence, name) for name in tables}
-            recorded = _recorded_counts(cur, sequence)  # counted by this sequence's store steps
+            recorded = control.counted_rows(conn, sequence)  # counted by this sequence's store steps
             counted = {name: meta for name, meta in tables.items() if name not in recorded}
             source_counts = pool.submit(_source_counts, ctx, counted, windows)
             store_counts = {}

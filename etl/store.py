@@ -22,17 +22,18 @@ from etl.context import Context
 from etl.errors import MergeError, is_transient_postgres, pg_message
 from etl.domain import TableMeta, Window
 from etl.schema import run_ddl
-from etl.staging import csv_writer
+from etl.staging_format import csv_writer
 
 log = logging.getLogger(__name__)
 
 BULK_INDEX_MEMORY = "256MB"  # maintenance_work_mem for the first load's index builds (server side)
 
 
-def upsert_store(
-    ctx: Context, meta: TableMeta, sequence: int, extracted: dict, from_mysql: bool = True, in_transaction=None
-) -> dict:
+def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool = True, in_transaction=None) -> dict:
     """Upsert the sequence's landing rows into store and advance the watermark, in one transaction.
+
+    The column types, extracted rows and source counts come from the extract's
+    ``etl_control.table_run`` row; the hard-delete counts go back to it (for the quality step).
 
     Rows with a NULL key column are not merged; they stay in landing and are counted
     (``null_key_rows``) with a warning. With ``[dw_etl] detect_hard_deletes`` on, store
@@ -45,14 +46,18 @@ def upsert_store(
     started = time.monotonic()
     with warehouse.connection(ctx.warehouse) as conn, ThreadPoolExecutor(1) as pool:
         window = control.recorded_window(conn, sequence, meta.name)
+        run = control.table_run(conn, sequence, meta.name)
+        if run is None:
+            raise MergeError(f"table {meta.name!r}: sequence {sequence} has no extract record in etl_control.table_run; "
+                             "delete the table's extract marker of this sequence and run again")
         counts = None  # () -> the source's (all, below the window end) row counts
         if from_mysql and ctx.etl.detect_hard_deletes:
-            if extracted.get("source_counts") is not None:  # counted beside the extract, after its snapshot
-                counts = lambda: tuple(extracted["source_counts"])  # noqa: E731
+            if run.source_counts is not None:  # counted beside the extract, after its snapshot
+                counts = lambda: run.source_counts  # noqa: E731
             else:  # the source count runs on MySQL while PostgreSQL upserts
                 counts = pool.submit(source_row_counts, ctx, meta, window).result
         dialect = dialect_of(conn)
-        run_ddl(conn, dialect.store_ddl(meta, extracted["pg_types"]), meta.store_table, extracted["pg_types"], meta.name)
+        run_ddl(conn, dialect.store_ddl(meta, run.column_types), meta.store_table, run.column_types, meta.name)
         try:
             with conn.cursor() as cur:
                 if dialect.bulk_loads_store and warehouse.scalar(cur, warehouse_sql.is_empty_sql(meta.store_table)):
@@ -60,7 +65,7 @@ def upsert_store(
                     updated = 0
                     # landing holds exactly the extracted rows (the landing step checked), so unless the batch
                     # was deduplicated the rows left out are the NULL-key ones: no second scan of the batch
-                    null_keys = _null_key_rows(cur, meta, sequence) if deduplicated else extracted["rows"] - inserted
+                    null_keys = _null_key_rows(cur, meta, sequence) if deduplicated else run.extracted_rows - inserted
                 else:
                     null_keys = _null_key_rows(cur, meta, sequence)
                     inserted, updated = dialect.upsert(cur, meta, sequence)
@@ -75,6 +80,7 @@ def upsert_store(
             details = {"inserted": inserted, "updated": updated, "deleted": deleted, "null_key_rows": null_keys}
             if counts is not None:  # reused by the quality step's count check
                 details["counts_below_window_end"] = counts
+                control.record_counted(conn, sequence, meta.name, counts)
             control.log_step(conn, sequence, "store", meta.name, inserted + updated + deleted, seconds, json.dumps(details))
             conn.commit()
         except psycopg2.Error as exc:

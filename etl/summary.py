@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from etl.markers import read_json
-from etl.staging import altered_message
+from etl.staging_format import altered_message
 
 
 def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict | None, weblog: bool = False,

@@ -22,7 +22,7 @@ from etl.config import WeblogSettings
 from etl.context import Context
 from etl.landing import StreamedLanding
 from etl.domain import QualifiedName, TableMeta
-from etl.staging import header_line
+from etl.staging_format import header_line
 from etl.weblog import FIELDS, parse_block
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,9 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         finally:
             for rejects in reject_handles.values():
                 rejects.close()
+        # what landing and store take from here (etl_control.table_run), in this extract's commit
+        control.record_extract(conn, control.TableRun(sequence, META.name, COLUMN_TYPES, totals["rows"], parts.count,
+                                                      None, landing))
         conn.commit()
     seconds = round(time.monotonic() - started, 3)
     rate = totals["lines"] / seconds if seconds else 0

@@ -17,7 +17,8 @@ import pytest
 
 from conftest import _norm, source_rows, store_rows
 from etl.errors import StagingError
-from etl.staging import ALTERED_KEYS_KEPT, PartFiles, altered_message, staged_fields, write_lines
+from etl.staging import PartFiles
+from etl.staging_format import ALTERED_KEYS_KEPT, altered_message, staged_fields, write_lines
 
 integration = pytest.mark.integration
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -208,8 +209,9 @@ ROLE = "arn:aws:iam::123456789012:role/etl-copy"
 class RecordingCursor:
     """Records every statement (as text) and params; answers the few queries the steps read."""
 
-    def __init__(self, log, rows):
+    def __init__(self, log, rows, extracted=None):
         self.log, self.rows, self.rowcount, self._result = log, rows, -1, None
+        self.extracted = rows if extracted is None else extracted  # the extract's rows in etl_control.table_run
 
     def __enter__(self):
         return self
@@ -227,6 +229,8 @@ class RecordingCursor:
             self._result = [(self.rows,)]
         elif text.startswith("SELECT count(*) FROM"):
             self._result = [(0,)]
+        elif text.startswith("SELECT column_types"):  # etl_control.table_run, as the extract recorded it
+            self._result = [(json.dumps(TYPES), self.extracted, 1) + (None,) * 10]
         elif text.startswith("SELECT window_start"):
             self._result = [(datetime(2024, 1, 1), datetime(2024, 1, 2), datetime(2024, 1, 2, 0, 0, 5))]
         elif text.startswith("UPDATE \"store_mysql\""):
@@ -250,10 +254,10 @@ class RecordingConnection:
     flavor = "redshift"
 
     def __init__(self, rows=0):
-        self.log, self.rows, self.commits = [], rows, 0
+        self.log, self.rows, self.commits, self.extracted = [], rows, 0, None
 
     def cursor(self):
-        return RecordingCursor(self.log, self.rows)
+        return RecordingCursor(self.log, self.rows, self.extracted)
 
     def commit(self):
         self.commits += 1
@@ -293,23 +297,28 @@ def recorded(monkeypatch):
 def test_landing_load_copies_from_s3_with_the_iam_role(recorded, tmp_path):
     from etl.landing import load_landing
 
-    result = load_landing(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1234})
+    result = load_landing(redshift_context(tmp_path), META, 3)
     statements = [text for text, _ in recorded.log]
     landing = '"landing"."mysql_order_lines"'
-    assert statements[0] == "LOCK etl_control.run"
-    assert statements[1:3] == [as_text(s) for s in redshift.landing_ddl(META, TYPES)]
-    assert statements[3].startswith("SELECT a.attname")
-    assert statements[4:] == [
+    assert statements[0].startswith("SELECT column_types, extracted_rows, staged_parts")
+    assert recorded.log[0][1] == [3, "order_lines"]
+    assert statements[1] == "LOCK etl_control.run"
+    assert statements[2:4] == [as_text(s) for s in redshift.landing_ddl(META, TYPES)]
+    assert statements[4].startswith("SELECT a.attname")
+    assert statements[5:] == [
         f"DELETE FROM {landing} WHERE execution_sequence = %s",
         as_text(redshift.copy_sql(META)),
         "SELECT pg_last_copy_count()",
         f"DELETE FROM {landing} WHERE execution_sequence < %s",
+        "UPDATE etl_control.table_run SET landed_rows = %s, landed_streamed = %s "
+        "WHERE execution_sequence = %s AND table_name = %s",
         "INSERT INTO etl_control.step_log (execution_sequence, step, table_name, row_count, seconds, details) "
         "VALUES (%s, %s, %s, %s, %s, %s)",
     ]
-    copy_params = recorded.log[5][1]
+    copy_params = recorded.log[6][1]
     assert copy_params == ["s3://dw-bucket/staging/mysql/order_lines/execution_sequence=3/part-", ROLE]
-    assert recorded.log[7][1] == [3 - 7 + 1]
+    assert recorded.log[8][1] == [3 - 7 + 1]
+    assert recorded.log[9][1] == [1234, False, 3, "order_lines"]
     assert result["rows"] == 1234
 
 
@@ -317,18 +326,20 @@ def test_landing_load_checks_the_copied_row_count(recorded, tmp_path):
     from etl.errors import LoadError
     from etl.landing import load_landing
 
+    recorded.extracted = 1300
     with pytest.raises(LoadError, match="held 1300 rows at extract but COPY loaded 1234"):
-        load_landing(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1300})
+        load_landing(redshift_context(tmp_path), META, 3)
 
 
 def test_store_upsert_runs_the_redshift_statements_and_advances_the_watermark(recorded, tmp_path):
     from etl.store import upsert_store
 
-    result = upsert_store(redshift_context(tmp_path), META, 3, {"pg_types": TYPES, "rows": 1234})
+    result = upsert_store(redshift_context(tmp_path), META, 3)
     statements = [text for text, _ in recorded.log]
     assert statements[0].startswith("SELECT window_start, window_end, source_clock FROM etl_control.extract_window")
-    assert statements[1] == "LOCK etl_control.run"
-    assert statements[2:4] == [as_text(s) for s in redshift.store_ddl(META, TYPES)]
+    assert statements[1].startswith("SELECT column_types, extracted_rows, staged_parts")
+    assert statements[2] == "LOCK etl_control.run"
+    assert statements[3:5] == [as_text(s) for s in redshift.store_ddl(META, TYPES)]
     upsert = [as_text(s) for s in redshift.upsert_statements(META)]
     start = statements.index(upsert[0])
     assert statements[start:start + 4] == upsert

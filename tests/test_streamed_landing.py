@@ -65,10 +65,17 @@ def test_extract_streams_landing_and_the_landing_step_takes_it_over(project):
         cur.execute("SELECT step, row_count, details->>'load_id', details->>'streamed_load' FROM etl_control.step_log "
                     "WHERE execution_sequence = 1 AND table_name = %s AND step LIKE 'landing%%' ORDER BY step", [table])
         logged = cur.fetchall()
+        # the chain's channel: the extract's row in etl_control.table_run, completed by the landing step
+        cur.execute("SELECT column_types, extracted_rows, streamed_load_id, streamed_rows, landed_rows, landed_streamed "
+                    "FROM etl_control.table_run WHERE execution_sequence = 1 AND table_name = %s", [table])
+        types, rows, load_id, streamed_rows, landed, landed_streamed = cur.fetchone()
+        assert (types, rows, landed) == (extract["pg_types"], extract["rows"], extract["rows"]), table
         if staged <= StreamedLanding.START_BYTES:  # small: the landing step COPYs the file
             assert extract["landing"] is None and "streamed" not in landing, table
             assert [(step, rows) for step, rows, _, _ in logged] == [("landing", extract["rows"])]
+            assert (load_id, streamed_rows, landed_streamed) == (None, None, False), table
             continue
+        assert (load_id, streamed_rows, landed_streamed) == (extract["landing"]["load_id"], extract["rows"], True)
         streamed.append(table)
         assert extract["landing"]["rows"] == extract["rows"] and landing["streamed"] is True
         (step1, rows1, _, taken), (step2, rows2, load_id, _) = logged
@@ -86,6 +93,9 @@ def test_extract_streams_landing_and_the_landing_step_takes_it_over(project):
     assert rerun["rows"] == rerun["replaced_rows"] == extracted
     cur.execute("SELECT count(*) FROM landing.mysql_order_lines WHERE execution_sequence = 1")
     assert cur.fetchone()[0] == rerun["rows"]
+    cur.execute("SELECT landed_rows, landed_streamed FROM etl_control.table_run "
+                "WHERE execution_sequence = 1 AND table_name = 'order_lines'")
+    assert cur.fetchone() == (extracted, False)
     pg.close()
     assert_store_equals_source(project)
 
