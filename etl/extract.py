@@ -3,8 +3,9 @@
 :func:`extract_table` records the table's window in ``etl_control``, counts the rows
 outside it (NULL and future watermarks), verifies the look-back overlap (``etl.overlap``)
 and streams the window through a server-side cursor into the staging files, feeding the
-landing COPY on the way when streaming is on (``etl.landing.StreamedLanding``). It
-returns the extract marker payload that the landing and store steps read.
+landing COPY on the way when streaming is on (``etl.landing.StreamedLanding``). What the
+landing and store steps need it records in ``etl_control.table_run``; it returns the
+extract marker payload (a completion record, shown in the run summary).
 """
 
 from __future__ import annotations
@@ -47,64 +48,18 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         control.ensure_schema(wh)
         control.open_run(wh, sequence)
         wh.commit()
-        window = control.recorded_window(wh, sequence, meta.name)
-        if window is None:
-            if meta.is_incremental:
-                window = control.next_window(
-                    wh, meta.name, meta.watermark_column, source_mysql.source_clock(src),
-                    ctx.etl.lookback_seconds, ctx.etl.safety_lag_seconds,
-                )
-                missing = columns_missing_in_store(wh, meta)
-                if missing and window.start is not None:
-                    log.warning("table %s: %s new in the metadata; extracting the whole table once to fill %s",
-                                meta.name, ", ".join(missing), "them" if len(missing) > 1 else "it")
-                    window = Window(None, window.end, window.source_clock)
-            else:
-                window = Window(None, None)
-            window = control.record_window(wh, sequence, meta.name, meta.is_incremental, meta.watermark_column, window)
+        window = _sequence_window(ctx, wh, src, meta, sequence)
         types = source_mysql.read_column_types(src, ctx.source.database, [meta.name]).get(meta.name)
         if types is None:
             raise SourceError(f"table {meta.name!r} no longer exists in source database {ctx.source.database!r}")
         pg_types = {c: sqlgen.pg_type(meta.name, types[c]) for c in meta.columns}
-        null_watermarks = future_watermarks = 0
-        if meta.is_incremental and window.source_clock is not None:
-            cur = src.cursor()
-            clock = window.source_clock
-            cur.execute(sqlgen.build_outside_window_count_query(meta, ctx.source.database), [clock, clock])
-            null_watermarks, future_watermarks = (int(v) for v in cur.fetchone())
-            cur.close()
-            if null_watermarks and meta.null_watermark_policy == "fail":
-                cur = src.cursor()
-                cur.execute(sqlgen.null_watermark_keys_query(meta, ctx.source.database))
-                keys = ["/".join(source_mysql.text_value(v) for v in row) for row in cur.fetchall()]
-                cur.close()
-                raise ExtractError(
-                    f"table {meta.name!r}: {null_watermarks} rows have a NULL {meta.watermark_column} "
-                    f"({', '.join(meta.unique_columns)} = {', '.join(keys)}{', ...' if null_watermarks > len(keys) else ''}); "
-                    f"fix them in the source, or set null_watermark_policy: include (read them every run) or "
-                    f"exclude (skip them, counted) for {meta.name} in {meta.source_file}"
-                )
-            if null_watermarks:
-                action = "read by every extract" if meta.null_watermark_policy == "include" else "skipped (policy exclude)"
-                log.warning("table %s: %d rows have a NULL %s; %s",
-                            meta.name, null_watermarks, meta.watermark_column, action)
-            if future_watermarks:
-                log.warning("table %s: %d rows have a %s later than the source clock %s; they are read by every "
-                            "extract until that time has passed", meta.name, future_watermarks, meta.watermark_column, clock)
+        null_watermarks, future_watermarks = _rows_outside_windows(ctx, src, meta, window)
         select, date_columns = sqlgen.staged_line_select(meta, types, sequence, ctx.dialect.binary_staging)
         snapshotted = source_mysql.is_transactional(src, ctx.source.database, meta.name)
         fingerprinted = snapshotted and meta.is_incremental and window.end is not None
         previous_tail = control.committed_tail(wh, meta.name) if fingerprinted and window.start is not None else None
         wh.commit()  # no warehouse transaction stays open while the rows stream
-        next_report = [PROGRESS_EVERY_ROWS]
-
-        def on_batch(rows: int) -> None:
-            if rows >= next_report[0]:
-                next_report[0] += PROGRESS_EVERY_ROWS
-                log.info("extract %s: %d rows", meta.name, rows)
-                if progress is not None:
-                    progress(rows)
-
+        on_batch = _progress_reporter(meta, progress)
         counting = None
         try:
             with StreamedLanding(ctx, meta, sequence, pg_types) as streamed:
@@ -176,3 +131,72 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         "source_counts": source_counts,
         "seconds": seconds,
     }
+
+
+def _sequence_window(ctx: Context, wh, src, meta: TableMeta, sequence: int) -> Window:
+    """The table's window for ``sequence``: the one recorded in etl_control (a resumed run), else a
+    new one, recorded (committed) before any row is read. A new incremental window starts at the
+    committed watermark minus the look-back and ends at the source clock minus the safety lag; it
+    is widened to the whole table once when store lacks a column new in the metadata. A full
+    table's window is unbounded."""
+    window = control.recorded_window(wh, sequence, meta.name)
+    if window is not None:
+        return window
+    if meta.is_incremental:
+        window = control.next_window(
+            wh, meta.name, meta.watermark_column, source_mysql.source_clock(src),
+            ctx.etl.lookback_seconds, ctx.etl.safety_lag_seconds,
+        )
+        missing = columns_missing_in_store(wh, meta)
+        if missing and window.start is not None:
+            log.warning("table %s: %s new in the metadata; extracting the whole table once to fill %s",
+                        meta.name, ", ".join(missing), "them" if len(missing) > 1 else "it")
+            window = Window(None, window.end, window.source_clock)
+    else:
+        window = Window(None, None)
+    return control.record_window(wh, sequence, meta.name, meta.is_incremental, meta.watermark_column, window)
+
+
+def _rows_outside_windows(ctx: Context, src, meta: TableMeta, window: Window) -> tuple[int, int]:
+    """Count an incremental table's rows that no window holds: ``(NULL watermark, watermark later than
+    the source clock)``, each logged as a warning; (0, 0) for a full table. Raises ExtractError,
+    naming the first keys and the choices, for NULL watermarks under ``null_watermark_policy: fail``."""
+    if not meta.is_incremental or window.source_clock is None:
+        return 0, 0
+    clock = window.source_clock
+    null_watermarks, future_watermarks = source_mysql.fetch_one(
+        src, sqlgen.build_outside_window_count_query(meta, ctx.source.database), [clock, clock])
+    null_watermarks, future_watermarks = int(null_watermarks), int(future_watermarks)
+    if null_watermarks and meta.null_watermark_policy == "fail":
+        cur = src.cursor()
+        cur.execute(sqlgen.null_watermark_keys_query(meta, ctx.source.database))
+        keys = ["/".join(source_mysql.text_value(v) for v in row) for row in cur.fetchall()]
+        cur.close()
+        raise ExtractError(
+            f"table {meta.name!r}: {null_watermarks} rows have a NULL {meta.watermark_column} "
+            f"({', '.join(meta.unique_columns)} = {', '.join(keys)}{', ...' if null_watermarks > len(keys) else ''}); "
+            f"fix them in the source, or set null_watermark_policy: include (read them every run) or "
+            f"exclude (skip them, counted) for {meta.name} in {meta.source_file}"
+        )
+    if null_watermarks:
+        action = "read by every extract" if meta.null_watermark_policy == "include" else "skipped (policy exclude)"
+        log.warning("table %s: %d rows have a NULL %s; %s", meta.name, null_watermarks, meta.watermark_column, action)
+    if future_watermarks:
+        log.warning("table %s: %d rows have a %s later than the source clock %s; they are read by every "
+                    "extract until that time has passed", meta.name, future_watermarks, meta.watermark_column, clock)
+    return null_watermarks, future_watermarks
+
+
+def _progress_reporter(meta: TableMeta, progress):
+    """A per-batch callback ``(rows so far) -> None`` that logs, and calls ``progress(rows)``, every
+    ``PROGRESS_EVERY_ROWS`` rows."""
+    next_report = [PROGRESS_EVERY_ROWS]
+
+    def on_batch(rows: int) -> None:
+        if rows >= next_report[0]:
+            next_report[0] += PROGRESS_EVERY_ROWS
+            log.info("extract %s: %d rows", meta.name, rows)
+            if progress is not None:
+                progress(rows)
+
+    return on_batch
