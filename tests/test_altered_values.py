@@ -15,9 +15,9 @@ import json
 
 import pytest
 
-from conftest import _norm, source_rows, store_rows
 from etl.errors import StagingError
 from etl.staging import ALTERED_KEYS_KEPT, PartFiles, altered_message, staged_fields, write_lines
+from tests.support.oracle import norm, source_rows, store_rows
 
 integration = pytest.mark.integration
 
@@ -124,7 +124,7 @@ def _source_rows_without_nul(project, table: str) -> list[tuple]:
     conn = project.mysql()
     cur = conn.cursor()
     cur.execute(f"SELECT {', '.join('`%s`' % c for c in columns)} FROM `{table}`")
-    rows = sorted(tuple(_norm(_without_nul(v)) for v in row) for row in cur.fetchall())
+    rows = sorted(tuple(norm(_without_nul(v)) for v in row) for row in cur.fetchall())
     conn.close()
     return rows
 

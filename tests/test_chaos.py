@@ -1,4 +1,4 @@
-"""A short chaos run in CI (the long one: ``tests/chaos.py --rounds 100``, see README)."""
+"""A short chaos run in CI (the long one: ``python -m tests.chaos --rounds 100``, see README)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from chaos import SAFETY_LAG_SECONDS, ChaosState, chaos_round
+from tests.chaos import SAFETY_LAG_SECONDS, ChaosState, chaos_round
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from conftest import mysql_connect
+from tests.support.databases import mysql_connect
 
 pytestmark = pytest.mark.integration
 

@@ -36,9 +36,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import iptocc
 import pytest
 
-from conftest import REPO, mysql_connect
 from populate.weblog import IpPool
-from test_weblog_unit import AGENTS
+from tests.support.databases import mysql_connect
+from tests.support.paths import REPO
+from tests.support.useragents import AGENTS
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import pg_connect
 from etl.geo import CountryLookup
+from tests.support.databases import pg_connect
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import assert_store_equals_source
+from tests.support.oracle import assert_store_equals_source
 
 
 def _partitions(cur, table: str) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import assert_store_equals_source
+from tests.support.oracle import assert_store_equals_source
 
 pytestmark = pytest.mark.integration
 

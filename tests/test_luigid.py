@@ -2,57 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from conftest import assert_store_equals_source
+from tests.support.luigid import api
+from tests.support.oracle import assert_store_equals_source
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def api(port: int, method: str, data: dict) -> dict:
-    url = f"http://127.0.0.1:{port}/api/{method}?data=" + urllib.parse.quote(json.dumps(data))
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())["response"]
-
-
-@pytest.fixture
-def luigid(tmp_path):
-    port = free_port()
-    state = tmp_path / "luigid"
-    state.mkdir()
-    pidfile = state / "luigid.pid"
-    luigid_bin = Path(sys.executable).with_name("luigid")
-    subprocess.run(
-        [str(luigid_bin), "--address", "127.0.0.1", "--port", str(port), "--background", "--pidfile", str(pidfile),
-         "--logdir", str(state), "--state-path", str(state / "state.pickle")],
-        check=True, cwd=tmp_path, env={k: v for k, v in os.environ.items() if not k.startswith("LUIGI")},
-    )
-    for _ in range(100):
-        try:
-            api(port, "task_list", {"status": "DONE", "upstream_status": "", "search": ""})
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        pytest.fail(f"luigid did not start: {(state / 'luigi-server.log').read_text() if (state / 'luigi-server.log').exists() else ''}")
-    yield port
-    os.kill(int(pidfile.read_text()), signal.SIGTERM)
 
 
 def test_run_against_luigid(project, luigid):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import _norm, assert_store_equals_source, store_rows
+from tests.support.oracle import assert_store_equals_source, norm, store_rows
 
 pytestmark = pytest.mark.integration
 
@@ -49,12 +49,12 @@ def assert_report_order_lines_matches_source(project) -> None:
     conn = project.mysql()
     cur = conn.cursor()
     cur.execute(EXPECTED_REPORT_SQL)
-    expected = sorted(tuple(_norm(v) for v in row) for row in cur.fetchall())
+    expected = sorted(tuple(norm(v) for v in row) for row in cur.fetchall())
     conn.close()
     pg = project.pg()
     cur = pg.cursor()
     cur.execute(f"SELECT {REPORT_COLUMNS} FROM pres.report_order_lines")
-    actual = sorted(tuple(_norm(v) for v in row) for row in cur.fetchall())
+    actual = sorted(tuple(norm(v) for v in row) for row in cur.fetchall())
     pg.close()
     assert len(expected) > 0
     assert actual == expected, f"{len(actual)} vs {len(expected)}: {sorted(set(expected) - set(actual))[:2]}"
@@ -69,7 +69,7 @@ def store_snapshot(project) -> dict[str, list]:
 
 
 def test_first_run_changes_and_noop_run(project, variant):
-    """The whole job on each source variant (conftest.VARIANTS)."""
+    """The whole job on each source variant (tests.support.project.VARIANTS)."""
     project.populate("--scale", SCALE, "--seed", "7")
     first = project.run()
     assert "Run summary, execution sequence 1" in first.stderr

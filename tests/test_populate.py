@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from conftest import REPO
 from populate.orders import COLUMNS, SAMPLE, STRINGS, STRINGS_ORDER_BASE, TABLES, VARIANTS, WIDE, Generator, OrderContext, Sizes
+from tests.support.paths import REPO
 
 NOW = datetime(2026, 3, 5, 12, 34, 56)
 # sha256 of the sample variant's rows for seeds 42 (scale 0.01) and 7 (scale 0.002) at NOW, plus a day of

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from etl import redshift
 from etl.errors import ConfigError
 from etl.domain import TableMeta
-from test_sqlgen import META, as_text
-
-TYPES = {"order_no": "varchar(20)", "order_line_no": "integer", "quantity": "integer", "updated_datetime": "timestamp(0)"}
+from tests.support.paths import REPO
+from tests.support.sqltext import META, TYPES, as_text
 
 
 @pytest.mark.parametrize(
@@ -153,7 +151,7 @@ def test_upsert_semantics_on_postgres(services):
     """Run the Redshift upsert on PostgreSQL (with a GETDATE() shim): newest wins, NULL-safe, idempotent."""
     import uuid
 
-    from conftest import pg_connect
+    from tests.support.databases import pg_connect
     from etl import sqlgen
 
     name = "t_rs_" + uuid.uuid4().hex[:8]
@@ -273,7 +271,7 @@ def redshift_context(tmp_path):
         source=MySQLSettings(host="127.0.0.1", port=3306, user="etl", database="b2b"),
         warehouse=WarehouseSettings(flavor="redshift", host="example.redshift.amazonaws.com", port=5439, user="etl",
                                     database="dw", password="s3cret", iam_role=ROLE),
-        etl=EtlSettings(extract_config_dir="x", sql_dir=str(Path(__file__).resolve().parents[1] / "sql"),
+        etl=EtlSettings(extract_config_dir="x", sql_dir=str(REPO / "sql"),
                         output_dir=str(tmp_path / "output"), completed_dir=str(tmp_path / "completed"),
                         reports_dir=str(tmp_path / "reports"), staging_uri="s3://dw-bucket/staging",
                         s3_endpoint_url="", lookback_seconds=300, safety_lag_seconds=2, batch_rows=10000,
@@ -419,7 +417,7 @@ def test_pres_runner_keeps_an_existing_table_on_redshift():
 
 # --- translation of the sql/ files -----------------------------------------------------------
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SQL_DIR = REPO / "sql"
 SQL_FILES = sorted(SQL_DIR.glob("pres/*.sql")) + sorted(SQL_DIR.glob("reports/*.sql"))
 # PostgreSQL-only spellings that must not reach Redshift
 POSTGRES_ONLY = ["ON CONFLICT", "NOW()", "CURRENT_TIMESTAMP", "COLLATE", "GENERATE_SERIES", "TO_REGCLASS", "::",
@@ -485,7 +483,7 @@ def test_control_statements_on_postgres(services):
     """The Redshift etl_control statements (LOCK, UPDATE, INSERT ... WHERE NOT EXISTS) keep PostgreSQL's semantics."""
     import uuid
 
-    from conftest import pg_connect
+    from tests.support.databases import pg_connect
     from etl import control
     from etl.domain import Window
 

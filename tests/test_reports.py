@@ -1,6 +1,6 @@
 """Every report equals an independent computation over the source tables and known log lines.
 
-Runs on both source variants (conftest.VARIANTS): on the strings variant company ids are
+Runs on both source variants (tests.support.project.VARIANTS): on the strings variant company ids are
 strings, totals DECIMAL(65,30) and some names, countries and usernames NULL.
 """
 
@@ -14,9 +14,9 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import REPO
 from populate.weblog import IpPool
-from test_weblog_unit import AGENTS
+from tests.support.paths import REPO
+from tests.support.useragents import AGENTS
 
 pytestmark = pytest.mark.integration
 

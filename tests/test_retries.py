@@ -8,9 +8,9 @@ import time
 import psycopg2
 import pytest
 
-from conftest import assert_store_equals_source
 from etl.errors import EltError, LoadError
 from etl.retries import with_retries
+from tests.support.oracle import assert_store_equals_source
 
 
 def flaky(failures: list):

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from conftest import assert_store_equals_source, source_rows, store_rows
+from tests.support.oracle import assert_store_equals_source, source_rows, store_rows
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from conftest import assert_store_equals_source
 from etl.errors import ConfigError
 from etl.staging import S3Staging
+from tests.support.oracle import assert_store_equals_source
 
 pytestmark = pytest.mark.integration
 

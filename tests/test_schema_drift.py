@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import assert_store_equals_source
+from tests.support.oracle import assert_store_equals_source
 
 pytestmark = pytest.mark.integration
 

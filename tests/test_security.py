@@ -7,13 +7,12 @@ import uuid
 
 import pytest
 
-from conftest import mysql_connect
-from test_luigid import luigid  # noqa: F401 - fixture
+from tests.support.databases import mysql_connect
 
 pytestmark = pytest.mark.integration
 
 
-def test_no_secret_in_anything_written(project, luigid, tmp_path):  # noqa: F811
+def test_no_secret_in_anything_written(project, luigid, tmp_path):
     project.populate("--scale", "0.001", "--seed", "91")
     mysql_secret = "My-" + uuid.uuid4().hex
     pg_secret = "Pg-" + uuid.uuid4().hex

@@ -26,34 +26,7 @@ from etl.sqlgen import (
     staged_line_select,
     upsert_sql,
 )
-
-META = TableMeta(
-    name="order_lines",
-    columns=("order_no", "order_line_no", "quantity", "updated_datetime"),
-    where_clause="is_test = 0",
-    is_incremental=True,
-    watermark_column="updated_datetime",
-    landing_table=QualifiedName("landing", "mysql_order_lines"),
-    store_table=QualifiedName("store_mysql", "order_lines"),
-    unique_columns=("order_no", "order_line_no"),
-    source_file="x.yaml",
-)
-
-
-def as_text(composable) -> str:
-    """Render a psycopg2.sql composition without a connection (identifiers double-quoted)."""
-    from psycopg2 import sql
-
-    def render(part):
-        if isinstance(part, sql.Composed):
-            return "".join(render(p) for p in part.seq)
-        if isinstance(part, sql.Identifier):
-            return ".".join('"' + s.replace('"', '""') + '"' for s in part.strings)
-        if isinstance(part, sql.SQL):
-            return part.string
-        raise TypeError(part)
-
-    return render(composable)
+from tests.support.sqltext import META, as_text
 
 
 def test_extract_query_incremental_window():

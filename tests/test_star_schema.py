@@ -1,6 +1,6 @@
 """The pres star schema: SCD2 products, SCD1 customers, facts keyed to the right dimension rows.
 
-Runs on both source variants (conftest.VARIANTS): the sample's integer company ids and NOT NULL
+Runs on both source variants (tests.support.project.VARIANTS): the sample's integer company ids and NOT NULL
 names, and the strings variant's varchar company ids, bigint order numbers and NULL attributes.
 """
 

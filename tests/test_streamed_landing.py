@@ -8,12 +8,13 @@ import time
 
 import pytest
 
-from conftest import PG, assert_store_equals_source
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings
 from etl.context import Context
 from etl.landing import StreamedLanding
 from etl.metadata import load_metadata
 from etl.staging import BytePipe
+from tests.support.databases import PG
+from tests.support.oracle import assert_store_equals_source
 
 
 def test_byte_pipe_bounds_memory_and_hands_over_every_byte():
