@@ -64,8 +64,11 @@ class Project:
         self.cfg_path.write_text(text)
 
     def env(self, **extra) -> dict:
+        """The environment of the project's subprocesses: no LUIGI*/PG*/MYSQL* variables of the caller,
+        its luigi.cfg, and this checkout first on PYTHONPATH (an editable install may point elsewhere)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LUIGI", "PG", "MYSQL"))}
         env["LUIGI_CONFIG_PATH"] = str(self.cfg_path)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
         env.update(extra)
         return env
 
