@@ -1,6 +1,6 @@
 """A luigid central scheduler on a free local port, and calls to its JSON API.
 
-The ``luigid`` fixture (tests/conftest.py) starts one per test with
+The ``luigid`` fixture (tests/integration/conftest.py) starts one per test with
 :func:`start` and stops it with :func:`stop`.
 """
 

@@ -2,7 +2,7 @@
 
 The pipeline runs as a real ``luigi`` subprocess with its own luigi.cfg (via
 LUIGI_CONFIG_PATH) in the project folder; ``populate`` fills the source database. The
-``project`` fixture (tests/conftest.py) creates the folder and databases and
+``project`` fixture (tests/integration/conftest.py) creates the folder and databases and
 drops them afterwards.
 """
 

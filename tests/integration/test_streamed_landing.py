@@ -1,10 +1,9 @@
-"""Landing loads streamed beside the extract: the byte pipe, the take-over, reruns and a failing COPY."""
+"""Landing loads streamed beside the extract: the take-over, reruns and a failing COPY (the byte pipe:
+tests/unit/test_streamed_landing.py)."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import pytest
 
@@ -12,41 +11,8 @@ from etl.config import EtlSettings, MySQLSettings, WarehouseSettings
 from etl.context import Context
 from etl.landing import StreamedLanding
 from etl.metadata import load_metadata
-from etl.staging import BytePipe
 from tests.support.databases import PG
 from tests.support.oracle import assert_store_equals_source
-
-
-def test_byte_pipe_bounds_memory_and_hands_over_every_byte():
-    pipe = BytePipe(limit_bytes=10)
-    pipe.write(b"0123456789")  # full now: the next write waits for the reader
-    second = threading.Thread(target=pipe.write, args=(b"abc",))
-    second.start()
-    time.sleep(0.2)
-    assert second.is_alive()
-    assert pipe.read(4) == b"0123"  # a read smaller than a chunk keeps the rest
-    second.join(timeout=5)
-    assert not second.is_alive()
-    pipe.close()
-    assert pipe.read(100) == b"456789abc"
-    assert pipe.read(100) == b""
-
-
-def test_byte_pipe_abort_reaches_the_reader_and_discard_frees_the_writer():
-    pipe = BytePipe(limit_bytes=4)
-    pipe.abort(RuntimeError("extract failed"))
-    with pytest.raises(RuntimeError, match="extract failed"):
-        pipe.read(1)
-    pipe = BytePipe(limit_bytes=4)
-    pipe.write(b"full")
-    writer = threading.Thread(target=pipe.write, args=(b"more",))
-    writer.start()
-    pipe.discard()  # the reader gave up: the blocked writer returns, later writes are dropped
-    writer.join(timeout=5)
-    assert not writer.is_alive()
-    pipe.write(b"dropped")
-    pipe.close()
-    assert pipe.read(100) == b""
 
 
 @pytest.mark.integration

@@ -1,4 +1,5 @@
-"""The pres runner keeps each file's watermark: a file gets ``pres_build.since`` and holds only its transform."""
+"""The pres runner keeps each file's watermark: a file gets ``pres_build.since`` and holds only its transform
+(that the repository's files do: tests/unit/test_pres_runner.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,6 @@ import pytest
 from tests.support.paths import REPO
 
 pytestmark = pytest.mark.integration
-
-
-def test_no_pres_file_keeps_its_own_watermark():
-    for path in sorted((REPO / "sql" / "pres").glob("*.sql")):
-        code = "\n".join(line.split("--")[0] for line in path.read_text().splitlines())
-        assert "pres_watermark" not in code and "pres_build" in code, path.name
 
 
 def test_a_new_pres_file_gets_its_since_and_its_watermark_advances_in_its_transaction(project):

@@ -43,7 +43,7 @@ COLUMNS = {  # column: MySQL type
     "ubig": "BIGINT UNSIGNED", "big": "BIGINT", "dec65": "DECIMAL(65,30)",
     "dt6": "DATETIME(6)", "ts6": "TIMESTAMP(6) NULL",
     "flag": "TINYINT(1)", "utiny": "TINYINT UNSIGNED",
-    # the types tests/test_roundtrip.py and the sample tables already cover, at their ends here
+    # the types tests/integration/test_roundtrip.py and the sample tables already cover, at their ends here
     "usmall": "SMALLINT UNSIGNED", "med": "MEDIUMINT", "umed": "MEDIUMINT UNSIGNED", "i": "INT", "ui": "INT UNSIGNED",
     "ch": "CHAR(3)", "tt": "TINYTEXT", "mt": "MEDIUMTEXT", "lt": "LONGTEXT", "d": "DATE",
 }
