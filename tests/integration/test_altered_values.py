@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.support.oracle import norm, source_rows, store_rows
-
-integration = pytest.mark.integration
 
 NOTES_DDL = """CREATE TABLE notes (
     id INT NOT NULL PRIMARY KEY,
@@ -58,7 +54,6 @@ def _summary(project, sequence: int) -> dict:
     return json.loads((project.output(sequence) / "RunJob.json").read_text())
 
 
-@integration
 def test_nul_characters_are_removed_counted_and_named_and_nothing_else_changes(project):
     project.populate("--scale", "0.001", "--seed", "3")
     nul = "\x00"
@@ -145,7 +140,6 @@ CREATE TRIGGER refuse_bad BEFORE INSERT ON landing.mysql_notes FOR EACH ROW EXEC
 """
 
 
-@integration
 def test_a_value_landing_cannot_load_fails_clearly_and_the_rerun_after_the_fix_needs_no_marker_deleted(project):
     project.populate("--scale", "0.001", "--seed", "4")
     _setup_notes(project, [(1, "fine", "v", "1.00", "2024-01-01 00:00:00")])
@@ -193,7 +187,6 @@ def test_a_value_landing_cannot_load_fails_clearly_and_the_rerun_after_the_fix_n
     pg.close()
 
 
-@integration
 def test_a_corrupted_staging_file_is_extracted_again_by_the_rerun(project):
     project.populate("--scale", "0.001", "--seed", "5")
     _setup_notes(project, [(1, "one", "v", "1.00", "2024-01-01 00:00:00"), (2, "two", "w", "2.00", "2024-01-01 00:00:01")])

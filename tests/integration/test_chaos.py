@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import random
 
-import pytest
-
 from tests.chaos import SAFETY_LAG_SECONDS, ChaosState, chaos_round
-
-pytestmark = pytest.mark.integration
 
 ROUNDS = 6
 

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from tests.support.databases import mysql_connect
-
-pytestmark = pytest.mark.integration
 
 SECRET = "S3cr3t-" + uuid.uuid4().hex[:8]
 

@@ -34,14 +34,11 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 import iptocc
-import pytest
 
 from populate.weblog import IpPool
 from tests.support.databases import mysql_connect
 from tests.support.paths import REPO
 from tests.support.useragents import AGENTS
-
-pytestmark = pytest.mark.integration
 
 NOW = datetime.now(timezone.utc)
 TODAY = NOW.date()

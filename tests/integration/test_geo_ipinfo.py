@@ -13,8 +13,6 @@ import pytest
 from etl.geo import CountryLookup
 from tests.support.databases import pg_connect
 
-pytestmark = pytest.mark.integration
-
 TOKEN = "tok_" + uuid.uuid4().hex[:8]
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.support.oracle import assert_store_equals_source
 
 
@@ -16,7 +14,6 @@ def _partitions(cur, table: str) -> list[tuple[str, str]]:
     return cur.fetchall()
 
 
-@pytest.mark.integration
 def test_each_sequence_lands_in_its_own_partition_and_old_ones_are_dropped(project):
     project.populate("--scale", "0.002", "--seed", "41")
     project.write_cfg(dw_etl={"landing_keep_sequences": "2"})
@@ -39,7 +36,6 @@ def test_each_sequence_lands_in_its_own_partition_and_old_ones_are_dropped(proje
     assert_store_equals_source(project)
 
 
-@pytest.mark.integration
 def test_an_unpartitioned_landing_table_is_converted_keeping_its_rows(project):
     project.populate("--scale", "0.001", "--seed", "42")
     project.run()

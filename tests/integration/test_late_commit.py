@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.support.oracle import assert_store_equals_source
-
-pytestmark = pytest.mark.integration
 
 
 def test_late_committing_row_lands_on_the_next_run(project):

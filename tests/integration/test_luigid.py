@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import urllib.request
 
-import pytest
-
 from tests.support.luigid import api
 from tests.support.oracle import assert_store_equals_source
-
-pytestmark = pytest.mark.integration
 
 
 def test_run_against_luigid(project, luigid):

@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from tests.support.oracle import assert_store_equals_source
-
-pytestmark = pytest.mark.integration
 
 
 def _extract(project, sequence: int, table: str) -> dict:

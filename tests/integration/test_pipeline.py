@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from tests.support.oracle import assert_store_equals_source, norm, store_rows
-
-pytestmark = pytest.mark.integration
 
 SCALE = "0.002"  # 500 orders, ~2,000 lines, 100 customers
 

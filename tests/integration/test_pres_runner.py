@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
-
 from tests.support.paths import REPO
-
-pytestmark = pytest.mark.integration
 
 
 def test_a_new_pres_file_gets_its_since_and_its_watermark_advances_in_its_transaction(project):

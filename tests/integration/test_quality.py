@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-pytestmark = pytest.mark.integration
-
 
 def checks(project, sequence: int) -> dict:
     conn = project.pg()

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
-
 from etl import redshift
 from tests.support.sqltext import META, TYPES, as_text
 
 
-@pytest.mark.integration
 def test_upsert_semantics_on_postgres(services):
     """Run the Redshift upsert on PostgreSQL (with a GETDATE() shim): newest wins, NULL-safe, idempotent."""
     import uuid
@@ -63,7 +60,6 @@ def test_upsert_semantics_on_postgres(services):
         admin.close()
 
 
-@pytest.mark.integration
 def test_control_statements_on_postgres(services):
     """The Redshift etl_control statements (LOCK, UPDATE, INSERT ... WHERE NOT EXISTS) keep PostgreSQL's semantics."""
     import uuid

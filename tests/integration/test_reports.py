@@ -12,13 +12,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-import pytest
-
 from populate.weblog import IpPool
 from tests.support.paths import REPO
 from tests.support.useragents import AGENTS
-
-pytestmark = pytest.mark.integration
 
 TODAY = datetime.now(timezone.utc).date()
 LAST_YEAR = TODAY.year - 1

@@ -5,12 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 from tests.support.oracle import assert_store_equals_source
 
 
-@pytest.mark.integration
 def test_run_survives_killed_warehouse_connections(project):
     project.populate("--scale", "0.01", "--seed", "61")
     project.write_cfg(dw_etl={"retry_count": 5, "retry_delay_seconds": 0.2})

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.support.oracle import assert_store_equals_source, source_rows, store_rows
-
-pytestmark = pytest.mark.integration
 
 HARD = [
     None, "", " ", "NULL", "\\N", "\\", "a\\nb", 'say "hi"', "'single'", "a,b,c", "tab\there", "line\nbreak",

@@ -15,8 +15,6 @@ from etl.errors import ConfigError
 from etl.staging import S3Staging
 from tests.support.oracle import assert_store_equals_source
 
-pytestmark = pytest.mark.integration
-
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 

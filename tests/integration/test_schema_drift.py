@@ -3,12 +3,9 @@ narrowing is a clear error, source columns outside the metadata are reported and
 
 from __future__ import annotations
 
-import pytest
 import yaml
 
 from tests.support.oracle import assert_store_equals_source
-
-pytestmark = pytest.mark.integration
 
 
 def column_type(project, schema: str, table: str, column: str) -> str:

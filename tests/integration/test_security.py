@@ -5,11 +5,7 @@ from __future__ import annotations
 import stat
 import uuid
 
-import pytest
-
 from tests.support.databases import mysql_connect
-
-pytestmark = pytest.mark.integration
 
 
 def test_no_secret_in_anything_written(project, luigid, tmp_path):

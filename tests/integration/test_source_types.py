@@ -29,8 +29,6 @@ from decimal import Decimal
 
 import pytest
 
-pytestmark = pytest.mark.integration
-
 COLUMNS = {  # column: MySQL type
     "bin4": "BINARY(4)", "vbin": "VARBINARY(300)", "tblob": "TINYBLOB", "blb": "BLOB", "mblob": "MEDIUMBLOB",
     "lblob": "LONGBLOB",

@@ -6,10 +6,6 @@ names, and the strings variant's varchar company ids, bigint order numbers and N
 
 from __future__ import annotations
 
-import pytest
-
-pytestmark = pytest.mark.integration
-
 
 def one(cur, query, params=None):
     cur.execute(query, params)

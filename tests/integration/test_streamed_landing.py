@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings
 from etl.context import Context
 from etl.landing import StreamedLanding
@@ -15,7 +13,6 @@ from tests.support.databases import PG
 from tests.support.oracle import assert_store_equals_source
 
 
-@pytest.mark.integration
 def test_extract_streams_landing_and_the_landing_step_takes_it_over(project):
     project.populate("--scale", "0.02", "--seed", "31")
     project.run()
@@ -57,7 +54,6 @@ def test_extract_streams_landing_and_the_landing_step_takes_it_over(project):
     assert_store_equals_source(project)
 
 
-@pytest.mark.integration
 def test_a_failing_streamed_copy_leaves_landing_untouched_and_the_extract_goes_on(project, caplog):
     project.populate("--scale", "0.001", "--seed", "32")
     project.write_cfg(dw_etl={"stream_landing": "false"})
@@ -91,7 +87,6 @@ def test_a_failing_streamed_copy_leaves_landing_untouched_and_the_extract_goes_o
     pg.close()
 
 
-@pytest.mark.integration
 def test_a_large_access_log_is_copied_into_landing_while_it_is_parsed(project):
     project.populate("--scale", "0.001")
     (project.root / "logs").mkdir()

@@ -7,10 +7,6 @@ import json
 import os
 from collections import Counter
 
-import pytest
-
-pytestmark = pytest.mark.integration
-
 UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1"
 BAD = [
     b"\n",

@@ -1,6 +1,7 @@
 """Connections to the local MariaDB/MySQL (127.0.0.1:3306, root) and PostgreSQL (127.0.0.1:5432, root) servers.
 
-Started by scripts/services.sh (scripts/test.sh runs it).
+Started by scripts/services.sh (scripts/test.sh runs it). For integration tests only: unit tests
+never connect (tests/unit/conftest.py refuses it).
 """
 
 from __future__ import annotations
