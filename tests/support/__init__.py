@@ -6,5 +6,6 @@
 * ``oracle``: comparing store with source, row by row;
 * ``sqltext``: the sample table the SQL-generation tests use, and rendering psycopg2 compositions as text;
 * ``useragents``: real user agents and the device each is classified as;
-* ``luigid``: starting a local luigid central scheduler and calling its API.
+* ``luigid``: starting a local luigid central scheduler and calling its API;
+* ``fakes``: a connection that records statements and answers with canned rows (unit tests).
 """
