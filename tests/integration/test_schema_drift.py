@@ -5,20 +5,8 @@ from __future__ import annotations
 
 import yaml
 
+from tests.support.catalog import column_type
 from tests.support.oracle import assert_store_equals_source
-
-
-def column_type(project, schema: str, table: str, column: str) -> str:
-    conn = project.pg()
-    cur = conn.cursor()
-    cur.execute(
-        "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s",
-        [schema, table, column],
-    )
-    (value,) = cur.fetchone()
-    conn.close()
-    return value
 
 
 def test_widening_new_columns_and_narrowing(project):

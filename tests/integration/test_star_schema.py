@@ -176,7 +176,7 @@ def test_pres_tables_of_an_earlier_layout_are_matched_to_the_store_types(project
     """pres tables made by an earlier release (integer ids, NOT NULL names) are altered in place to the
     store's types; the strings variant's varchar ids and NULL names then build (store type changes:
     test_schema_drift)."""
-    from test_schema_drift import column_type
+    from tests.support.catalog import column_type
 
     project.variant = "strings"
     project.populate("--scale", "0.002", "--seed", "5")
