@@ -1,8 +1,8 @@
 """Chaos rounds: kills, concurrent writers, late commits, log rotation; nothing lost or duplicated.
 
-Long run (documented in the README)::
+Long run (documented in the README), from the repository root::
 
-    .venv/bin/python tests/chaos.py --rounds 100 --seed 1
+    .venv/bin/python -m tests.chaos --rounds 100 --seed 1
 
 Each round: a day of source changes; a concurrent writer process keeps updating,
 inserting, soft- and hard-deleting (some transactions commit late, after sleeping) while
@@ -29,10 +29,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from conftest import Project, assert_store_equals_source, mysql_connect  # noqa: E402
+from tests.support.databases import mysql_connect, pg_connect
+from tests.support.oracle import assert_store_equals_source
+from tests.support.paths import REPO
+from tests.support.project import Project
 
 SAFETY_LAG_SECONDS = 1
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
@@ -155,8 +155,8 @@ def chaos_round(project: Project, state: ChaosState, rng: random.Random, round_n
     subprocess.run([sys.executable, "-m", "populate", "orders", "--changes", "2", "--seed", str(round_no)],
                    cwd=project.root, env=project.env(), check=True, capture_output=True)
     append_log(project, state, rng, round_no)
-    writer_proc = subprocess.Popen([sys.executable, __file__, "writer", project.source_db, "4", str(round_no)],
-                                   cwd=project.root, env=project.env())
+    writer_proc = subprocess.Popen([sys.executable, "-m", "tests.chaos", "writer", project.source_db, "4", str(round_no)],
+                                   cwd=REPO, env=project.env())
     kills = 0
     try:
         while True:
@@ -181,7 +181,7 @@ def chaos_round(project: Project, state: ChaosState, rng: random.Random, round_n
 
 
 def main(argv=None) -> int:
-    """CLI: ``chaos.py --rounds N [--seed S]`` or the internal ``writer DB SECONDS SEED``."""
+    """CLI: ``python -m tests.chaos --rounds N [--seed S]`` or the internal ``writer DB SECONDS SEED``."""
     if argv is None:
         argv = sys.argv[1:]
     if argv and argv[0] == "writer":
@@ -195,14 +195,12 @@ def main(argv=None) -> int:
     import tempfile
     import uuid
 
-    from conftest import pg_connect
-
     root = Path(tempfile.mkdtemp(prefix="chaos-"))
     suffix = uuid.uuid4().hex[:10]
     project = Project(root=root, source_db=f"t_src_{suffix}", warehouse_db=f"t_dw_{suffix}")
     import shutil
 
-    shutil.copytree(HERE.parent / "extract_config", root / "extract_config")
+    shutil.copytree(REPO / "extract_config", root / "extract_config")
     admin = pg_connect("postgres")
     admin.cursor().execute(f'CREATE DATABASE "{project.warehouse_db}"')
     project.write_cfg(dw_etl={"lookback_seconds": 300, "safety_lag_seconds": SAFETY_LAG_SECONDS, "retry_delay_seconds": 0.2})

@@ -1,0 +1,177 @@
+"""Every report equals an independent computation over the source tables and known log lines.
+
+Runs on both source variants (tests.support.project.VARIANTS): on the strings variant company ids are
+strings, totals DECIMAL(65,30) and some names, countries and usernames NULL.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from populate.weblog import IpPool
+from tests.support.paths import REPO
+from tests.support.useragents import AGENTS
+
+TODAY = datetime.now(timezone.utc).date()
+LAST_YEAR = TODAY.year - 1
+OFFSETS = ["+0000", "-0700", "+0530", "+0900", "-1100", "+1400"]
+
+
+def in_last_year(moment) -> bool:
+    return moment.year == LAST_YEAR
+
+
+def make_log(users: list[tuple[str, str]], seed: int) -> tuple[bytes, list[tuple]]:
+    """Log lines with known answers; returns (file bytes, [(utc datetime, username, country, device)])."""
+    rng = random.Random(seed)
+    pool = IpPool(rng, {c for _, c in users if c}, per_country=3)
+    start = datetime(LAST_YEAR - 1, 6, 1)
+    span = int((datetime.combine(TODAY, datetime.min.time()) - start).total_seconds())
+    lines, truth = [], []
+    for i in range(3000):
+        utc = start + timedelta(seconds=rng.randrange(span))
+        if i < 40:  # crowd the year boundaries: local time in one year, UTC in the other
+            utc = datetime(LAST_YEAR + rng.choice((0, 1)), 1, 1) + timedelta(minutes=rng.randrange(-900, 900))
+        offset = rng.choice(OFFSETS)
+        sign = 1 if offset[0] == "+" else -1
+        local = utc + sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:]))
+        agent, device, _ = rng.choice(AGENTS)
+        if rng.random() < 0.7:
+            user, home = rng.choice(users)
+            country = home if rng.random() < 0.8 else rng.choice(sorted(pool.by_country))
+            ip = pool.home(rng, country)
+            if not pool.by_country.get(country):
+                country = None  # the pool had no address there: look it up below
+        else:
+            user, ip, country = "-", f"10.1.{rng.randrange(255)}.{rng.randrange(1, 255)}", ""
+        if country is None:
+            import iptocc
+            country = iptocc.country_code(ip) or ""
+        if rng.random() < 0.05:
+            ip, country = f"192.168.{rng.randrange(255)}.1", ""
+        stamp = local.strftime("%d/%b/%Y:%H:%M:%S ") + offset
+        lines.append(f'{ip} - {user} [{stamp}] "GET /x/{i} HTTP/1.1" 200 {i} "-" "{agent}"\n'.encode())
+        truth.append((utc, user, country, device))
+    return b"".join(lines), truth
+
+
+def run_sql_file(project, name: str) -> tuple[list[str], list[tuple]]:
+    conn = project.pg()
+    cur = conn.cursor()
+    cur.execute((REPO / "sql" / "reports" / f"{name}.sql").read_text())
+    columns = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    conn.close()
+    return columns, rows
+
+
+def source_sales(project) -> list[dict]:
+    """Live order lines of last year from the MySQL source, with customer country and product name."""
+    conn = project.mysql()
+    cur = conn.cursor(dictionary=True)
+    cur.execute(
+        "SELECT l.order_no, l.order_date, l.product_code, l.supplier_id, l.quantity, l.line_total, "
+        "c.country AS customer_country, p.product_name FROM order_lines l "
+        "JOIN order_headers h ON h.order_no = l.order_no "
+        "LEFT JOIN customers c ON c.customer_document_no = h.customer_document_no "
+        "LEFT JOIN products p ON p.product_code = l.product_code AND p.supplier_id = l.supplier_id "
+        "WHERE COALESCE(l.is_deleted, 0) = 0 AND COALESCE(h.is_deleted, 0) = 0"
+    )
+    rows = [r for r in cur.fetchall() if r["order_date"].year == LAST_YEAR]
+    conn.close()
+    return rows
+
+
+def top_products(sales: list[dict], key) -> list[tuple]:
+    grouped = defaultdict(lambda: [0, Decimal(0), None])
+    for r in sales:
+        g = grouped[(r["product_code"], r["supplier_id"])]
+        g[0] += r["quantity"]
+        g[1] += r["line_total"]
+        g[2] = r["product_name"]
+    items = [(code, sup, name, qty, amount) for (code, sup), (qty, amount, name) in grouped.items()]
+    return sorted(items, key=key)[:10]
+
+
+def test_reports_match_an_independent_computation(project, variant):
+    project.populate("--scale", "0.004", "--seed", "31")
+    conn = project.mysql()
+    cur = conn.cursor()
+    # customers without a username never log in; without a country they log in from anywhere
+    cur.execute("SELECT username, country FROM customers WHERE username IS NOT NULL ORDER BY username")
+    users = cur.fetchall()
+    conn.close()
+    data, truth = make_log(users, seed=5)
+    (project.root / "logs").mkdir()
+    (project.root / "logs" / "access.log").write_bytes(data)
+    project.run()
+
+    # every report file also runs as it is with psql -f
+    for path in sorted((REPO / "sql" / "reports").glob("*.sql")):
+        proc = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "root", "-d", project.warehouse_db, "-v", "ON_ERROR_STOP=1",
+                               "-f", str(path)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+
+    sales = source_sales(project)
+    assert len(sales) > 300
+
+    # monthly sales: 12 rows, empty months as 0
+    expected = []
+    for month in range(1, 13):
+        rows = [r for r in sales if r["order_date"].month == month]
+        expected.append((f"{LAST_YEAR}-{month:02d}", len({r["order_no"] for r in rows}),
+                         sum(r["quantity"] for r in rows), sum((r["line_total"] for r in rows), Decimal(0)).quantize(Decimal("0.01"))))
+    columns, rows = run_sql_file(project, "sql_monthly_sales")
+    assert columns == ["year_month", "order_count", "total_quantity", "total_amount"]
+    assert rows == expected
+
+    # top 10 revenue products
+    top = top_products(sales, key=lambda t: (-t[4], t[0], t[1]))
+    columns, rows = run_sql_file(project, "sql_top_10_revenue_products")
+    assert columns == ["rank", "product_code", "supplier_id", "product_name", "total_quantity", "total_amount"]
+    assert rows == [(i, c, s, n, q, a.quantize(Decimal("0.01"))) for i, (c, s, n, q, a) in enumerate(top, 1)]
+
+    logins = [t for t in truth if t[1] != "-" and in_last_year(t[0])]
+    assert len(logins) > 500
+
+    # devices
+    by_device = defaultdict(list)
+    for _, user, _, device in logins:
+        by_device[device].append(user)
+    expected = sorted(((d, len(u), len(set(u))) for d, u in by_device.items()), key=lambda t: (-t[1], t[0]))[:5]
+    columns, rows = run_sql_file(project, "sql_top_5_most_used_devices")
+    assert columns == ["device", "request_count", "user_count"]
+    assert rows == expected
+
+    # countries
+    by_country = defaultdict(list)
+    for _, user, country, _ in logins:
+        if country:
+            by_country[country].append(user)
+    ranked = sorted(((c, len(set(u)), len(u)) for c, u in by_country.items()), key=lambda t: (-t[1], -t[2], t[0]))
+    columns, rows = run_sql_file(project, "sql_top_login_countries")
+    assert columns == ["rank", "country", "user_count", "request_count"]
+    assert rows == [(i, c, users_, requests) for i, (c, users_, requests) in enumerate(ranked[:10], 1)]
+
+    # the top country's customers' top products by quantity
+    country = ranked[0][0]
+    top = top_products([r for r in sales if r["customer_country"] == country], key=lambda t: (-t[3], -t[4], t[0], t[1]))
+    columns, rows = run_sql_file(project, "sql_most_popular_products_from_country_with_most_logins")
+    assert columns == ["country", "rank", "product_code", "supplier_id", "product_name", "total_quantity", "total_amount"]
+    assert rows == [(country, i, c, s, n, q, a.quantize(Decimal("0.01"))) for i, (c, s, n, q, a) in enumerate(top, 1)]
+    assert len(rows) > 0
+
+    # the runner wrote CSV, charts and the dashboard of this sequence, with step markers
+    folder = project.root / "reports" / "1"
+    for name in ("sql_monthly_sales", "sql_top_5_most_used_devices", "sql_top_login_countries",
+                 "sql_top_10_revenue_products", "sql_most_popular_products_from_country_with_most_logins"):
+        assert (folder / f"{name}.csv").read_text().count("\n") > 1
+        assert (folder / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (project.root / "completed" / "1" / "reports" / name).exists()
+        assert f"{name}.png" in (folder / "dashboard.html").read_text()
+    monthly_csv = (folder / "sql_monthly_sales.csv").read_text().splitlines()
+    assert monthly_csv[0] == "year_month,order_count,total_quantity,total_amount" and len(monthly_csv) == 13

@@ -1,0 +1,44 @@
+"""Unit tests need no database, no service and no network: every test here runs with
+connections refused.
+
+psycopg2.connect, mysql.connector.connect and TCP connects raise AssertionError naming what
+was attempted, so a test that reaches a database or a server fails at once (and belongs in
+tests/integration) rather than passing only while the local services happen to run. The
+database fixtures (``services``, ``project``) live in tests/integration/conftest.py and are
+not visible here.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import mysql.connector
+import psycopg2
+import pytest
+
+
+def _refused(what: str):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a unit test tried to connect ({what}); tests that need a server belong in tests/integration")
+    return refuse
+
+
+@pytest.fixture(autouse=True)
+def no_connections(monkeypatch):
+    """Refuse database connections and TCP connects for the duration of each unit test."""
+    monkeypatch.setattr(psycopg2, "connect", _refused("psycopg2.connect"))
+    monkeypatch.setattr(mysql.connector, "connect", _refused("mysql.connector.connect"))
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            _refused(f"TCP connect to {address}")()
+        return real_connect(sock, address)
+
+    def connect_ex(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            _refused(f"TCP connect to {address}")()
+        return real_connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
