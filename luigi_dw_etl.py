@@ -24,7 +24,7 @@ from pathlib import Path
 
 import luigi
 
-from etl import markers, pres, quality, reports, summary, weblog_load
+from etl import markers, pres, quality, reports, summary
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
 from etl.context import Context, close_run, estimated_rows, load_context, preflight, warehouse_latest_sequence
 from etl.errors import EltError
@@ -34,6 +34,7 @@ from etl.logs import ensure_logging
 from etl.metadata import load_metadata
 from etl.retries import with_retries
 from etl.store import upsert_store
+from etl.weblog import load as weblog_load
 
 log = logging.getLogger("etl.job")
 

@@ -25,10 +25,11 @@ from datetime import datetime, timezone
 import luigi
 from psycopg2 import sql
 
-from etl import control, source_mysql, sqlgen, warehouse, weblog_load
+from etl import control, source_mysql, sqlgen, warehouse
 from etl.errors import ConfigError, EltError
 from etl.domain import TableMeta
 from etl.sqlgen import qualified
+from etl.weblog import load as weblog_load
 
 log = logging.getLogger(__name__)
 

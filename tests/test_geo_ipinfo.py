@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import pg_connect
-from etl.geo import CountryLookup
+from etl.weblog.geo import CountryLookup
 
 pytestmark = pytest.mark.integration
 

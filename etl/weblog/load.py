@@ -1,7 +1,7 @@
 """The access-log source: parse + enrich new log lines into staging, then landing and store.
 
 Tables: ``landing.weblog_access`` and ``store_weblog.access`` (key ``access_key`` =
-``<file identity>:<line number>``, see ``etl.logfiles``). Per execution sequence, the byte
+``<file identity>:<line number>``, see ``etl.weblog.files``). Per execution sequence, the byte
 range of every log file to read is recorded in ``etl_control.weblog_window`` before any
 line is read (a resumed run reads exactly the same lines); the files' read positions in
 ``etl_control.weblog_file`` advance in the store upsert transaction, so a line is loaded
@@ -17,13 +17,15 @@ import os
 import time
 from pathlib import Path
 
-from etl import control, logfiles, warehouse
+from etl import control, warehouse
 from etl.config import WeblogSettings
 from etl.context import Context
 from etl.landing import StreamedLanding
 from etl.domain import QualifiedName, TableMeta
 from etl.staging import header_line
-from etl.weblog import FIELDS, parse_block
+from etl.weblog import files as logfiles
+from etl.weblog.enrich import enrich_block
+from etl.weblog.parse import parse_block
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         control.ensure_schema(conn)
         control.open_run(conn, sequence)
         conn.commit()
-        from etl.geo import CountryLookup  # the IP database and user-agent parser load only when logs are read
+        from etl.weblog.geo import CountryLookup  # the IP database and user-agent parser load only when logs are read
 
         countries = CountryLookup(
             settings.ipinfo_token, settings.ipinfo_api_url, settings.ipinfo_timeout_seconds, cache_conn=cache_conn
@@ -216,7 +218,7 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
                 reject_handles[name] = open(reject_dir / f"{name}.rejects.jsonl", "w", encoding="utf-8")
             reject_handles[name].write(json.dumps(
                 {"file": lf.path, "line_no": line_no + row + 1, "reason": reason, "raw": text}, ensure_ascii=False) + "\n")
-        staged = _enrich(parsed, sequence, file_id, lf.path, line_no, countries)
+        staged = enrich_block(parsed, sequence, file_id, lf.path, line_no, countries)
         staged.write_csv(handle, include_header=False, quote_style="non_numeric", null_value="",
                          datetime_format="%Y-%m-%d %H:%M:%S")
         line_no += block_lines
@@ -231,40 +233,6 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
         "path": lf.path, "file_id": file_id, "start_offset": window["start_offset"], "read_offset": read_offset,
         "read_line_no": line_no, "lines": lines, "rejected": rejected,
     }
-
-
-def _enrich(parsed, sequence: int, file_id: str, path: str, first_line_no: int, countries):
-    """The staged rows of a parsed block (polars DataFrame in META column order, ``execution_sequence`` first).
-
-    Each distinct IP address and user agent of the block is resolved once (country via
-    ``countries`` (an ``etl.geo.CountryLookup``), device via :func:`etl.device.classify`, both
-    cached across blocks).
-    """
-    import polars as pl
-
-    from etl.device import classify
-
-    ips = parsed["ip_address"].unique().to_list()
-    known = countries.countries(ips)
-    agents = parsed["user_agent"].unique().to_list()
-    infos = [classify(agent) for agent in agents]
-    line_no = pl.col("row").cast(pl.Int64) + first_line_no + 1
-
-    def lookup(column: str, keys: list[str], values: list[str]):
-        return pl.col(column).replace_strict(keys, values, return_dtype=pl.String)
-
-    return parsed.select(
-        pl.lit(sequence, dtype=pl.Int64).alias("execution_sequence"),
-        (pl.lit(f"{file_id}:") + line_no.cast(pl.String)).alias("access_key"),
-        pl.lit(path).alias("source_file"),
-        line_no.alias("line_no"),
-        *FIELDS,
-        lookup("ip_address", ips, [known[ip] for ip in ips]).alias("country"),
-        lookup("user_agent", agents, [i.device for i in infos]).alias("device"),
-        lookup("user_agent", agents, [i.device_type for i in infos]).alias("device_type"),
-        lookup("user_agent", agents, [i.os_family for i in infos]).alias("os_family"),
-        lookup("user_agent", agents, [i.browser_family for i in infos]).alias("browser_family"),
-    )
 
 
 def advance_files(conn, sequence: int) -> None:
