@@ -165,7 +165,7 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
             for meta in counted.values():
                 cur.execute(sqlgen.store_count_sql(meta), sqlgen.count_params(meta, windows[meta.name]))
                 store_counts[meta.name] = int(cur.fetchone()[1])
-        for meta in [*tables.values(), weblog_load.META]:
+        for meta in [*tables.values(), weblog_load.meta(ctx.etl.extract_config_dir)]:
             keys = sql.SQL(", ").join(sql.Identifier(c) for c in meta.unique_columns)
             table = qualified(meta.store_table)
             if level["duplicate_keys"] != "off":

@@ -1,7 +1,9 @@
 """The access-log source: parse + enrich new log lines into staging, then landing and store.
 
-Tables: ``landing.weblog_access`` and ``store_weblog.access`` (key ``access_key`` =
-``<file identity>:<line number>``, see ``etl.weblog.files``). Per execution sequence, the byte
+Tables, columns and their warehouse types come from the source's declaration
+(``extract_config/weblog.yaml``, read by ``etl.metadata.load_weblog_source``):
+``landing.weblog_access`` and ``store_weblog.access``, key ``access_key`` =
+``<file identity>:<line number>`` (see ``etl.weblog.files``). Per execution sequence, the byte
 range of every log file to read is recorded in ``etl_control.weblog_window`` before any
 line is read (a resumed run reads exactly the same lines); the files' read positions in
 ``etl_control.weblog_file`` advance in the store upsert transaction, so a line is loaded
@@ -21,7 +23,8 @@ from etl import control, warehouse
 from etl.config import WeblogSettings
 from etl.context import Context
 from etl.landing import StreamedLanding
-from etl.domain import QualifiedName, TableMeta
+from etl.domain import TableMeta
+from etl.metadata import load_weblog_source
 from etl.staging import header_line
 from etl.weblog import files as logfiles
 from etl.weblog.enrich import enrich_block
@@ -30,41 +33,13 @@ from etl.weblog.parse import parse_block
 log = logging.getLogger(__name__)
 
 SOURCE = "weblog"
-COLUMN_TYPES = {
-    "access_key": "text",
-    "source_file": "text",
-    "line_no": "bigint",
-    "ip_address": "text",
-    "request_identity": "text",
-    "username": "text",
-    "request_timestamp": "text",
-    "request_timestamp_converted": "timestamp(0)",
-    "request_timestamp_has_issue": "boolean",
-    "request_line": "text",
-    "method": "text",
-    "path": "text",
-    "protocol": "text",
-    "status_code": "smallint",
-    "response_size": "bigint",
-    "referer": "text",
-    "user_agent": "text",
-    "country": "varchar(2)",
-    "device": "text",
-    "device_type": "text",
-    "os_family": "text",
-    "browser_family": "text",
-}
-META = TableMeta(
-    name="access",
-    columns=tuple(COLUMN_TYPES),
-    where_clause="",
-    is_incremental=False,
-    watermark_column=None,
-    landing_table=QualifiedName("landing", "weblog_access"),
-    store_table=QualifiedName("store_weblog", "access"),
-    unique_columns=("access_key",),
-    source_file=__file__,
-)
+
+
+def meta(config_dir: str) -> TableMeta:
+    """The access-log source's TableMeta, built from its declaration in ``config_dir``
+    (``extract_config/weblog.yaml``, through the cached loader); raises ConfigError when it is
+    missing or wrong (see ``etl.metadata.load_weblog_source``)."""
+    return load_weblog_source(config_dir)[0]
 
 
 AVERAGE_LINE_BYTES = 250  # a combined-format line with a browser's user agent
@@ -123,6 +98,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
     seconds. Rejected lines are written to the rejects folder, never dropped silently.
     """
     started = time.monotonic()
+    table, column_types = load_weblog_source(ctx.etl.extract_config_dir)
     totals = {"lines": 0, "rows": 0, "rejected": 0}
     files = []
     reject_dir = Path(settings.rejects_dir) / str(sequence)
@@ -146,10 +122,10 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         by_id = {fid: lf for fid, (lf, _) in logfiles.identify(
             discovered, {w["file_id"]: w["fingerprint_bytes"] for w in windows}).items()}
         try:
-            with StreamedLanding(ctx, META, sequence, COLUMN_TYPES) as streamed:
-                with ctx.staging.write_parts(SOURCE, META.name, sequence) as parts:
+            with StreamedLanding(ctx, table, sequence, column_types) as streamed:
+                with ctx.staging.write_parts(SOURCE, table.name, sequence) as parts:
                     streamed.attach(parts)
-                    handle = parts.part(0, header_line(["execution_sequence", *META.columns]))
+                    handle = parts.part(0, header_line(["execution_sequence", *table.columns]))
                     for window in windows:
                         lf = by_id.get(window["file_id"])
                         if lf is None:
@@ -157,7 +133,8 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
                                         "unless it comes back", window["path"], window["file_id"], sequence)
                             files.append({"path": window["path"], "file_id": window["file_id"], "lines": 0, "rejected": 0, "missing": True})
                             continue
-                        stats = _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress)
+                        stats = _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals,
+                                             progress, table.columns)
                         files.append(stats)
                         with conn.cursor() as cur:
                             cur.execute(
@@ -187,7 +164,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         "lines": totals["lines"],
         "rejected": totals["rejected"],
         "files": files,
-        "pg_types": COLUMN_TYPES,
+        "pg_types": column_types,
         "rejects_dir": str(reject_dir),
         "distinct_ips": countries.lookups,
         "ipinfo": {"looked_up": countries.ipinfo_lookups, "cache_hits": countries.cache_hits,
@@ -197,7 +174,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
     }
 
 
-def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress) -> dict:
+def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress, columns) -> dict:
     """Parse, enrich and stage one file's window, a block of lines at a time (polars frames)."""
     import polars as pl
 
@@ -218,7 +195,7 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
                 reject_handles[name] = open(reject_dir / f"{name}.rejects.jsonl", "w", encoding="utf-8")
             reject_handles[name].write(json.dumps(
                 {"file": lf.path, "line_no": line_no + row + 1, "reason": reason, "raw": text}, ensure_ascii=False) + "\n")
-        staged = enrich_block(parsed, sequence, file_id, lf.path, line_no, countries)
+        staged = enrich_block(parsed, sequence, file_id, lf.path, line_no, countries, columns)
         staged.write_csv(handle, include_header=False, quote_style="non_numeric", null_value="",
                          datetime_format="%Y-%m-%d %H:%M:%S")
         line_no += block_lines
