@@ -24,7 +24,7 @@ from pathlib import Path
 
 import luigi
 
-from etl import markers, pres, quality, reports, summary, weblog_load
+from etl import markers, pres, quality, reports, summary
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
 from etl.context import Context, close_run, estimated_rows, load_context, preflight, warehouse_latest_sequence
 from etl.errors import EltError
@@ -34,6 +34,7 @@ from etl.logs import ensure_logging
 from etl.metadata import load_metadata
 from etl.retries import with_retries
 from etl.store import upsert_store
+from etl.weblog import load as weblog_load
 
 log = logging.getLogger("etl.job")
 
@@ -179,6 +180,10 @@ class WeblogTask(ChainTask):
     def marker_prefix(self):
         return "weblog_access"
 
+    def meta(self):
+        """The access-log source's metadata, from its declaration (``extract_config/weblog.yaml``)."""
+        return weblog_load.meta(etl_settings().extract_config_dir)
+
 
 class ExtractWeblog(WeblogTask):
     """Parse and enrich the new access-log lines into a staging CSV file (rejects to the rejects folder)."""
@@ -197,7 +202,7 @@ class LoadWeblogLanding(WeblogTask):
 
     def work(self, ctx):
         return load_landing(
-            ctx, weblog_load.META, self.execution_sequence, source=weblog_load.SOURCE,
+            ctx, self.meta(), self.execution_sequence, source=weblog_load.SOURCE,
             forget_extract=self.forget_extract,
         )
 
@@ -215,7 +220,7 @@ class UpsertWeblogStore(WeblogTask):
 
     def work(self, ctx):
         return upsert_store(
-            ctx, weblog_load.META, self.execution_sequence, from_mysql=False,
+            ctx, self.meta(), self.execution_sequence, from_mysql=False,
             in_transaction=lambda conn: weblog_load.advance_files(conn, self.execution_sequence),
         )
 
@@ -246,7 +251,8 @@ class BuildPres(SequenceTask):
         ensure_logging()
         settings = etl_settings()
         tables = load_metadata(settings.extract_config_dir)
-        schemas = sorted({m.store_table.schema for m in [*tables.values(), weblog_load.META]} | {"pres"})
+        weblog = weblog_load.meta(settings.extract_config_dir)
+        schemas = sorted({m.store_table.schema for m in [*tables.values(), weblog]} | {"pres"})
         files = self.retried(lambda: pres.run_pres(
             load_context().warehouse, settings.sql_dir, settings.completed_dir, self.execution_sequence, schemas
         ))
@@ -314,6 +320,7 @@ class RunJob(SequenceTask):
         try:
             ctx = load_context()
             quality.levels()  # a wrong [quality] level stops the run before any task
+            weblog_load.meta(ctx.etl.extract_config_dir)  # so does a missing or wrong access-log declaration
             preflight(ctx)
             latest = max(markers.latest_sequence_on_disk(ctx.etl.output_dir), warehouse_latest_sequence(ctx))
         except EltError as exc:

@@ -1,4 +1,6 @@
-"""Logging set-up for the pipeline's own loggers (``etl.*``).
+"""Python logging set-up for the job's own loggers (``etl.*``): not about web access logs.
+
+(The access-log source, parsing and loading web server logs, is :mod:`etl.weblog`.)
 
 The ``luigi`` command configures only its ``luigi-interface`` logger by default, so the
 pipeline's progress lines would be dropped. :func:`ensure_logging` gives ``etl`` an INFO

@@ -24,11 +24,12 @@ from datetime import datetime, timezone
 import luigi
 from psycopg2 import sql
 
-from etl import control, source_mysql, sqlgen, warehouse, warehouse_sql, weblog_load
+from etl import control, source_mysql, sqlgen, warehouse, warehouse_sql
 from etl.dialects import dialect_of
 from etl.errors import ConfigError, EltError
 from etl.domain import TableMeta
 from etl.warehouse_sql import qualified
+from etl.weblog import load as weblog_load
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
             for meta in counted.values():
                 cur.execute(warehouse_sql.store_count_sql(meta), sqlgen.count_params(meta, windows[meta.name]))
                 store_counts[meta.name] = int(cur.fetchone()[1])
-        for meta in [*tables.values(), weblog_load.META]:
+        for meta in [*tables.values(), weblog_load.meta(ctx.etl.extract_config_dir)]:
             keys = sql.SQL(", ").join(sql.Identifier(c) for c in meta.unique_columns)
             table = qualified(meta.store_table)
             if level["duplicate_keys"] != "off":

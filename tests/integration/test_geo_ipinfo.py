@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from etl.geo import CountryLookup
+from etl.weblog.geo import CountryLookup
 from tests.support.databases import pg_connect
 
 TOKEN = "tok_" + uuid.uuid4().hex[:8]

@@ -100,11 +100,11 @@ class Project:
         return proc.stdout
 
     def metadata(self) -> dict:
-        """The project's extract_config as parsed YAML: {table: entry}."""
+        """The project's extract_config MySQL tables as parsed YAML: {table: entry} (not the weblog source)."""
         merged = {}
         for path in sorted((self.root / "extract_config").glob("*.yaml")):
             merged.update(yaml.safe_load(path.read_text()) or {})
-        return merged
+        return {name: entry for name, entry in merged.items() if entry.get("source", "mysql") == "mysql"}
 
     def add_table(self, name: str, columns: list[str], unique: list[str], **fields) -> None:
         """Write ``extract_config/<name>.yaml`` for a test table (incremental on updated_datetime unless

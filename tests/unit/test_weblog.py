@@ -7,9 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from etl.device import classify
-from etl.geo import CountryLookup
-from etl.weblog import UNPARSEABLE_TIMESTAMP, RejectedLine, convert_timestamp, parse_line
+from etl.weblog.device import classify
+from etl.weblog.geo import CountryLookup
+from etl.weblog.parse import UNPARSEABLE_TIMESTAMP, RejectedLine, convert_timestamp, parse_line
 from tests.support.useragents import AGENTS
 
 COMBINED = ('127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 '
@@ -109,7 +109,7 @@ def test_countries_of_known_ips():
 
 
 def test_identities_survive_growth_and_tell_same_first_lines_apart(tmp_path):
-    from etl.logfiles import discover, identify
+    from etl.weblog.files import discover, identify
 
     first = b'1.1.1.1 - - [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "x"\n'
     a = tmp_path / "a.log"
@@ -131,7 +131,7 @@ def test_identities_survive_growth_and_tell_same_first_lines_apart(tmp_path):
 def test_block_keeps_line_order_across_plain_escaped_and_rejected_lines():
     import polars as pl
 
-    from etl.weblog import parse_block
+    from etl.weblog.parse import parse_block
 
     escaped = '::1 - - [01/Jan/2025:00:00:00 +0000] "GET /q?x=\\"a\\" HTTP/1.1" 200 5 "-" "agent \\\\ \\"q\\""'
     lines = [COMBINED, "garbage", escaped, "", COMBINED + " \t\r", COMBINED.replace("frank", "fr\x00nk"),
@@ -149,7 +149,7 @@ def test_block_keeps_line_order_across_plain_escaped_and_rejected_lines():
 
 
 def test_blocks_hold_complete_lines_only(tmp_path):
-    from etl.logfiles import discover, read_blocks
+    from etl.weblog.files import discover, read_blocks
 
     lines = [b"x" * n + b"\n" for n in (3, 40, 1, 100, 7)]
     path = tmp_path / "a.log"

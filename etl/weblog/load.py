@@ -1,7 +1,9 @@
 """The access-log source: parse + enrich new log lines into staging, then landing and store.
 
-Tables: ``landing.weblog_access`` and ``store_weblog.access`` (key ``access_key`` =
-``<file identity>:<line number>``, see ``etl.logfiles``). Per execution sequence, the byte
+Tables, columns and their warehouse types come from the source's declaration
+(``extract_config/weblog.yaml``, read by ``etl.metadata.load_weblog_source``):
+``landing.weblog_access`` and ``store_weblog.access``, key ``access_key`` =
+``<file identity>:<line number>`` (see ``etl.weblog.files``). Per execution sequence, the byte
 range of every log file to read is recorded in ``etl_control.weblog_window`` before any
 line is read (a resumed run reads exactly the same lines); the files' read positions in
 ``etl_control.weblog_file`` advance in the store upsert transaction, so a line is loaded
@@ -17,52 +19,27 @@ import os
 import time
 from pathlib import Path
 
-from etl import control, logfiles, warehouse
+from etl import control, warehouse
 from etl.config import WeblogSettings
 from etl.context import Context
 from etl.landing import StreamedLanding
-from etl.domain import QualifiedName, TableMeta
+from etl.domain import TableMeta
+from etl.metadata import load_weblog_source
 from etl.staging_format import header_line
-from etl.weblog import FIELDS, parse_block
+from etl.weblog import files as logfiles
+from etl.weblog.enrich import enrich_block
+from etl.weblog.parse import parse_block
 
 log = logging.getLogger(__name__)
 
 SOURCE = "weblog"
-COLUMN_TYPES = {
-    "access_key": "text",
-    "source_file": "text",
-    "line_no": "bigint",
-    "ip_address": "text",
-    "request_identity": "text",
-    "username": "text",
-    "request_timestamp": "text",
-    "request_timestamp_converted": "timestamp(0)",
-    "request_timestamp_has_issue": "boolean",
-    "request_line": "text",
-    "method": "text",
-    "path": "text",
-    "protocol": "text",
-    "status_code": "smallint",
-    "response_size": "bigint",
-    "referer": "text",
-    "user_agent": "text",
-    "country": "varchar(2)",
-    "device": "text",
-    "device_type": "text",
-    "os_family": "text",
-    "browser_family": "text",
-}
-META = TableMeta(
-    name="access",
-    columns=tuple(COLUMN_TYPES),
-    where_clause="",
-    is_incremental=False,
-    watermark_column=None,
-    landing_table=QualifiedName("landing", "weblog_access"),
-    store_table=QualifiedName("store_weblog", "access"),
-    unique_columns=("access_key",),
-    source_file=__file__,
-)
+
+
+def meta(config_dir: str) -> TableMeta:
+    """The access-log source's TableMeta, built from its declaration in ``config_dir``
+    (``extract_config/weblog.yaml``, through the cached loader); raises ConfigError when it is
+    missing or wrong (see ``etl.metadata.load_weblog_source``)."""
+    return load_weblog_source(config_dir)[0]
 
 
 AVERAGE_LINE_BYTES = 250  # a combined-format line with a browser's user agent
@@ -121,6 +98,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
     seconds. Rejected lines are written to the rejects folder, never dropped silently.
     """
     started = time.monotonic()
+    table, column_types = load_weblog_source(ctx.etl.extract_config_dir)
     totals = {"lines": 0, "rows": 0, "rejected": 0}
     files = []
     reject_dir = Path(settings.rejects_dir) / str(sequence)
@@ -129,7 +107,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         control.ensure_schema(conn)
         control.open_run(conn, sequence)
         conn.commit()
-        from etl.geo import CountryLookup  # the IP database and user-agent parser load only when logs are read
+        from etl.weblog.geo import CountryLookup  # the IP database and user-agent parser load only when logs are read
 
         countries = CountryLookup(
             settings.ipinfo_token, settings.ipinfo_api_url, settings.ipinfo_timeout_seconds, cache_conn=cache_conn
@@ -144,10 +122,10 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         by_id = {fid: lf for fid, (lf, _) in logfiles.identify(
             discovered, {w["file_id"]: w["fingerprint_bytes"] for w in windows}).items()}
         try:
-            with StreamedLanding(ctx, META, sequence, COLUMN_TYPES) as streamed:
-                with ctx.staging.write_parts(SOURCE, META.name, sequence) as parts:
+            with StreamedLanding(ctx, table, sequence, column_types) as streamed:
+                with ctx.staging.write_parts(SOURCE, table.name, sequence) as parts:
                     streamed.attach(parts)
-                    handle = parts.part(0, header_line(["execution_sequence", *META.columns]))
+                    handle = parts.part(0, header_line(["execution_sequence", *table.columns]))
                     for window in windows:
                         lf = by_id.get(window["file_id"])
                         if lf is None:
@@ -155,7 +133,8 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
                                         "unless it comes back", window["path"], window["file_id"], sequence)
                             files.append({"path": window["path"], "file_id": window["file_id"], "lines": 0, "rejected": 0, "missing": True})
                             continue
-                        stats = _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress)
+                        stats = _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals,
+                                             progress, table.columns)
                         files.append(stats)
                         with conn.cursor() as cur:
                             cur.execute(
@@ -169,7 +148,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
             for rejects in reject_handles.values():
                 rejects.close()
         # what landing and store take from here (etl_control.table_run), in this extract's commit
-        control.record_extract(conn, control.TableRun(sequence, META.name, COLUMN_TYPES, totals["rows"], parts.count,
+        control.record_extract(conn, control.TableRun(sequence, table.name, column_types, totals["rows"], parts.count,
                                                       None, landing))
         conn.commit()
     seconds = round(time.monotonic() - started, 3)
@@ -188,7 +167,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         "lines": totals["lines"],
         "rejected": totals["rejected"],
         "files": files,
-        "pg_types": COLUMN_TYPES,
+        "pg_types": column_types,
         "rejects_dir": str(reject_dir),
         "distinct_ips": countries.lookups,
         "ipinfo": {"looked_up": countries.ipinfo_lookups, "cache_hits": countries.cache_hits,
@@ -198,7 +177,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
     }
 
 
-def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress) -> dict:
+def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress, columns) -> dict:
     """Parse, enrich and stage one file's window, a block of lines at a time (polars frames)."""
     import polars as pl
 
@@ -219,7 +198,7 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
                 reject_handles[name] = open(reject_dir / f"{name}.rejects.jsonl", "w", encoding="utf-8")
             reject_handles[name].write(json.dumps(
                 {"file": lf.path, "line_no": line_no + row + 1, "reason": reason, "raw": text}, ensure_ascii=False) + "\n")
-        staged = _enrich(parsed, sequence, file_id, lf.path, line_no, countries)
+        staged = enrich_block(parsed, sequence, file_id, lf.path, line_no, countries, columns)
         staged.write_csv(handle, include_header=False, quote_style="non_numeric", null_value="",
                          datetime_format="%Y-%m-%d %H:%M:%S")
         line_no += block_lines
@@ -234,40 +213,6 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
         "path": lf.path, "file_id": file_id, "start_offset": window["start_offset"], "read_offset": read_offset,
         "read_line_no": line_no, "lines": lines, "rejected": rejected,
     }
-
-
-def _enrich(parsed, sequence: int, file_id: str, path: str, first_line_no: int, countries):
-    """The staged rows of a parsed block (polars DataFrame in META column order, ``execution_sequence`` first).
-
-    Each distinct IP address and user agent of the block is resolved once (country via
-    ``countries`` (an ``etl.geo.CountryLookup``), device via :func:`etl.device.classify`, both
-    cached across blocks).
-    """
-    import polars as pl
-
-    from etl.device import classify
-
-    ips = parsed["ip_address"].unique().to_list()
-    known = countries.countries(ips)
-    agents = parsed["user_agent"].unique().to_list()
-    infos = [classify(agent) for agent in agents]
-    line_no = pl.col("row").cast(pl.Int64) + first_line_no + 1
-
-    def lookup(column: str, keys: list[str], values: list[str]):
-        return pl.col(column).replace_strict(keys, values, return_dtype=pl.String)
-
-    return parsed.select(
-        pl.lit(sequence, dtype=pl.Int64).alias("execution_sequence"),
-        (pl.lit(f"{file_id}:") + line_no.cast(pl.String)).alias("access_key"),
-        pl.lit(path).alias("source_file"),
-        line_no.alias("line_no"),
-        *FIELDS,
-        lookup("ip_address", ips, [known[ip] for ip in ips]).alias("country"),
-        lookup("user_agent", agents, [i.device for i in infos]).alias("device"),
-        lookup("user_agent", agents, [i.device_type for i in infos]).alias("device_type"),
-        lookup("user_agent", agents, [i.os_family for i in infos]).alias("os_family"),
-        lookup("user_agent", agents, [i.browser_family for i in infos]).alias("browser_family"),
-    )
 
 
 def advance_files(conn, sequence: int) -> None:

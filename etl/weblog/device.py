@@ -1,6 +1,6 @@
 """User agent -> device, device type, OS and browser family (via the ua-parser library).
 
-Devices (DESIGN.md): Android, iPhone, iPad, Windows, Macintosh, Other. Device types:
+Devices (the dashboard's device groups): Android, iPhone, iPad, Windows, Macintosh, Other. Device types:
 mobile, tablet, desktop, bot, other. Rules, applied to ua-parser's result:
 
 * a bot or crawler (ua-parser device family ``Spider``, or an agent family naming a

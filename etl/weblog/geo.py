@@ -17,14 +17,9 @@ from datetime import datetime, timezone
 
 import iptocc
 
-log = logging.getLogger(__name__)
+from etl import control
 
-# portable: the same DDL and statements run on PostgreSQL and Redshift
-CACHE_DDL = """CREATE TABLE IF NOT EXISTS etl_control.ip_country_cache (
-    ip_address varchar(64) NOT NULL PRIMARY KEY,
-    country varchar(2) NOT NULL,
-    source varchar(16) NOT NULL,
-    looked_up_datetime timestamp NOT NULL)"""
+log = logging.getLogger(__name__)
 
 
 def offline_countries(addresses: list[str]) -> list[str]:
@@ -50,9 +45,7 @@ class CountryLookup:
         self.cache_conn = cache_conn
         self.lookups = self.ipinfo_lookups = self.cache_hits = self.fallbacks = 0
         if token and cache_conn is not None:
-            with cache_conn.cursor() as cur:
-                cur.execute(CACHE_DDL)
-            cache_conn.commit()
+            control.ensure_schema(cache_conn)  # etl_control.ip_country_cache (etl.control.CONTROL_TABLES)
 
     def countries(self, addresses: Iterable[str]) -> dict[str, str]:
         """Resolve every distinct address not yet known; returns the whole {address: country} cache."""
