@@ -1,4 +1,4 @@
-"""The suite's own layout: helpers come from tests.support, never from conftest or another test module.
+"""The suite's own layout: helpers come from tests.support, never out of a conftest.py or another test module.
 
 A test module importing ``conftest``, ``test_x`` or ``chaos`` works only while tests/ (or
 its folder) happens to be on sys.path, and ties one test's file to another's.
