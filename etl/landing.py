@@ -168,8 +168,8 @@ class StreamedLanding:
     returns None. The COPY starts (landing DDL, then the COPY in a thread of this process,
     on its own connection) once more than ``START_BYTES`` were staged: a smaller extract
     gains nothing from it, and its landing step COPYs the file.
-    The landing rows commit only after the staging file exists, and the extract marker
-    (written after ``commit()``) records the load in ``"landing"``, which
+    The landing rows commit only after the staging file exists, and the extract then records
+    the load in its ``etl_control.table_run`` row (after ``commit()`` succeeded), which
     :func:`load_landing` takes over. A COPY that fails does not fail the extract: the load
     is rolled back and the landing step COPYs the staging file as usual (and reports the
     error, if it persists). Same transaction as :func:`load_landing`: truncate or create
@@ -267,9 +267,9 @@ class StreamedLanding:
         return False
 
     def commit(self) -> dict | None:
-        """Commit the load (with its step_log row); returns the ``"landing"`` entry of the extract
-        marker, or None when nothing was loaded or the commit failed (the landing step then COPYs
-        the staging file)."""
+        """Commit the load (with its audit step_log row); returns ``{"load_id", "rows", "replaced_rows",
+        "seconds"}`` for the extract's table_run row, or None when nothing was loaded or the commit
+        failed (the landing step then COPYs the staging file)."""
         if not self._loaded:
             return None
         rows, replaced = self.result
