@@ -82,6 +82,30 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyY
 _LOADED: dict = {}  # folder -> (file stats, tables, weblog source): see load_metadata
 
 
+def _repeated_keys(path: Path, node, where: str = "") -> list[str]:
+    """Keys given twice in one mapping of a YAML document (``node``: its composed root, or None).
+
+    PyYAML keeps the last of two equal keys without a word, so a table defined twice in a
+    file, or a field given twice, would silently replace the first. Returns one problem per
+    repeated key, naming the file, both lines (1-based), the table and the field; nested
+    mappings (e.g. the weblog ``columns``) are checked too.
+    """
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    problems, first_line = [], {}
+    for key_node, value_node in node.value:
+        key, line = key_node.value, key_node.start_mark.line + 1
+        label = f"table {key!r}" if not where else f"{where}: field {key!r}" if where.count(":") == 0 else \
+            f"{where}: key {key!r}"
+        if key in first_line:
+            problems.append(f"{path}, line {line}: {label} is given twice (also on line {first_line[key]}); "
+                            "keep one: YAML keeps only the last")
+        else:
+            first_line[key] = line
+        problems.extend(_repeated_keys(path, value_node, label))
+    return problems
+
+
 def load_metadata(config_dir: str | Path) -> dict[str, TableMeta]:
     """Load and validate every ``*.yaml``/``*.yml`` file of ``config_dir``; return its MySQL tables.
 
@@ -89,7 +113,8 @@ def load_metadata(config_dir: str | Path) -> dict[str, TableMeta]:
     weblog entry is not among them (see :func:`load_weblog_source`). The parsed result is
     kept per folder while its files' names, sizes and modification times stay the same:
     every Luigi task asks for it, and parsing costs milliseconds. Raises ConfigError when the
-    folder holds no metadata, a file is not valid YAML, a table is defined twice, or any
+    folder holds no metadata, a file is not valid YAML, a table is defined twice (in two files or
+    twice in one: :func:`_repeated_keys`) or a field twice, or any
     entry (the weblog entry included) breaks the rules above (all problems are listed in
     one message).
     """
@@ -134,7 +159,9 @@ def _load_folder(config_dir: str | Path) -> tuple[dict[str, TableMeta], tuple[Ta
     problems: list[str] = []
     for path in files:
         try:
-            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+            text = path.read_text(encoding="utf-8")
+            document = yaml.load(text, Loader=_YAML_LOADER)
+            problems.extend(_repeated_keys(path, yaml.compose(text, Loader=_YAML_LOADER)))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if document is None:

@@ -106,3 +106,52 @@ def test_check_against_source_lists_every_problem(tmp_path):
     text = str(info.value)
     assert "table 'lines': no such table in source database 'shop'" in text
     assert "table 'orders', field 'columns': column 'total' does not exist in shop.orders" in text
+
+
+def test_a_table_or_field_given_twice_in_one_file_is_refused_naming_file_lines_table_and_field(tmp_path):
+    # PyYAML keeps the last of two equal keys without a word: the first definition would vanish
+    (tmp_path / "tables.yaml").write_text(
+        "orders:\n"
+        "  columns: [order_no, total, updated_datetime]\n"
+        "  where_clause: \"\"\n"
+        "  where_clause: \"total > 0\"\n"
+        "  is_incremental: true\n"
+        "  watermark_column: updated_datetime\n"
+        "  landing_table: landing.mysql_orders\n"
+        "  store_table: store_mysql.orders\n"
+        "  unique_columns: [order_no]\n"
+        "orders:\n"
+        "  columns: [order_no]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_metadata(tmp_path)
+    message = str(info.value)
+    path = tmp_path / "tables.yaml"
+    assert (f"{path}, line 4: table 'orders': field 'where_clause' is given twice (also on line 3); keep one"
+            in message)
+    assert f"{path}, line 10: table 'orders' is given twice (also on line 1); keep one" in message
+
+
+def test_a_weblog_column_given_twice_is_refused(tmp_path):
+    import shutil
+
+    shutil.copy("extract_config/weblog.yaml", tmp_path / "weblog.yaml")
+    write(tmp_path, {"orders": GOOD})
+    text = (tmp_path / "weblog.yaml").read_text()
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("status_code:"))
+    lines.insert(at + 1, lines[at])  # the same column again, on the next line
+    (tmp_path / "weblog.yaml").write_text("".join(lines))
+    with pytest.raises(ConfigError) as info:
+        load_metadata(tmp_path)
+    assert (f"{tmp_path / 'weblog.yaml'}, line {at + 2}: table 'access': field 'columns': key 'status_code' is "
+            f"given twice (also on line {at + 1})") in str(info.value)
+
+
+def test_the_shipped_metadata_repeats_no_key():
+    from pathlib import Path
+
+    from etl.metadata import _repeated_keys
+
+    for path in sorted(Path("extract_config").glob("*.yaml")):
+        assert _repeated_keys(path, yaml.compose(path.read_text())) == [], path
