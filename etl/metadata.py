@@ -82,7 +82,7 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyY
 _LOADED: dict = {}  # folder -> (file stats, tables, weblog source): see load_metadata
 
 
-def _repeated_keys(path: Path, node, where: str = "") -> list[str]:
+def _repeated_keys(path: Path, node, where: str = "", depth: int = 0) -> list[str]:
     """Keys given twice in one mapping of a YAML document (``node``: its composed root, or None).
 
     PyYAML keeps the last of two equal keys without a word, so a table defined twice in a
@@ -95,14 +95,13 @@ def _repeated_keys(path: Path, node, where: str = "") -> list[str]:
     problems, first_line = [], {}
     for key_node, value_node in node.value:
         key, line = key_node.value, key_node.start_mark.line + 1
-        label = f"table {key!r}" if not where else f"{where}: field {key!r}" if where.count(":") == 0 else \
-            f"{where}: key {key!r}"
+        label = f"table {key!r}" if depth == 0 else f"{where}: {'field' if depth == 1 else 'key'} {key!r}"
         if key in first_line:
             problems.append(f"{path}, line {line}: {label} is given twice (also on line {first_line[key]}); "
                             "keep one: YAML keeps only the last")
         else:
             first_line[key] = line
-        problems.extend(_repeated_keys(path, value_node, label))
+        problems.extend(_repeated_keys(path, value_node, label, depth + 1))
     return problems
 
 

@@ -13,7 +13,8 @@ from tests.support.databases import PG
 from tests.support.oracle import assert_store_equals_source
 
 
-def test_extract_streams_landing_and_the_landing_step_takes_it_over(project):
+def test_extract_streams_landing_and_the_landing_step_takes_it_over(project, variant):
+    """On each source variant: the streamed load, its take-over and its etl_control.table_run row."""
     project.populate("--scale", "0.02", "--seed", "31")
     project.run()
     out = project.output(1)
