@@ -26,6 +26,7 @@ from etl.errors import ConfigError
 WAREHOUSE_FLAVORS = ("postgres", "redshift")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Exit codes used when the configuration has no [retcode] value (Luigi's own defaults are 0).
+DEFAULT_MAX_DELETE_FRACTION = 0.5  # [dw_etl] max_delete_fraction
 RETCODE_DEFAULTS = {
     "already_running": 10, "missing_data": 20, "not_run": 25, "task_failed": 30,
     "scheduling_error": 35, "unhandled_exception": 40,
@@ -125,6 +126,11 @@ class dw_etl(luigi.Config):  # noqa: N801
     stream_landing = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
     retry_count = luigi.IntParameter(default=3)
     retry_delay_seconds = luigi.FloatParameter(default=2.0)
+    # the delete guard: a store step that would tombstone more than this fraction of a table's live rows fails
+    max_delete_fraction = luigi.FloatParameter(default=DEFAULT_MAX_DELETE_FRACTION)
+    # tables (comma separated, or *) whose store step may exceed max_delete_fraction: give it on the command
+    # line (--dw-etl-allow-deletes companies) for the one run that should apply a mass delete
+    allow_deletes = luigi.Parameter(default="")
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,13 @@ class EtlSettings:
     parallel_copies: int = 1
     parallel_copy_min_rows: int = 200000
     stream_landing: bool = True
+    max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
+    allow_deletes: frozenset = frozenset()
+
+    def allows_deletes(self, table: str) -> bool:
+        """True when ``[dw_etl] allow_deletes`` names ``table`` (or is ``*``): its store step may
+        tombstone more than ``max_delete_fraction`` of its live rows."""
+        return table in self.allow_deletes or "*" in self.allow_deletes
 
 
 @_memoised
@@ -229,6 +242,9 @@ def etl_settings() -> EtlSettings:
     for key in ("batch_rows", "landing_keep_sequences", "parallel_copies", "parallel_copy_min_rows"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 1")
+    if not 0 <= cfg.max_delete_fraction <= 1:
+        raise ConfigError(f"[dw_etl] max_delete_fraction = {cfg.max_delete_fraction} must be between 0 and 1 "
+                          f"(a fraction of a table's live rows; default {DEFAULT_MAX_DELETE_FRACTION})")
     return EtlSettings(
         extract_config_dir=cfg.extract_config_dir or str(PROJECT_ROOT / "extract_config"),
         sql_dir=cfg.sql_dir or str(PROJECT_ROOT / "sql"),
@@ -247,6 +263,8 @@ def etl_settings() -> EtlSettings:
         parallel_copies=cfg.parallel_copies,
         parallel_copy_min_rows=cfg.parallel_copy_min_rows,
         stream_landing=cfg.stream_landing,
+        max_delete_fraction=cfg.max_delete_fraction,
+        allow_deletes=frozenset(t for t in cfg.allow_deletes.replace(",", " ").split() if t),
     )
 
 

@@ -50,6 +50,8 @@ class PostgresDialect:
     ddl_lock = "SELECT pg_advisory_xact_lock(hashtext('luigi_dw_etl.ddl'))"
     control_lock = "SELECT pg_advisory_xact_lock(hashtext('etl_control.ensure_schema'))"
     upsert_work_memory = "64MB"  # work_mem of the upsert: its per-key dedup sort stays in memory
+    # store's own columns a table made by an earlier version may lack (column -> DDL type; etl.schema.run_ddl)
+    store_added_columns = warehouse_sql.STORE_ADDED_COLUMNS
 
     # etl_control writes (named parameters); PostgreSQL's unique keys make them single statements
     open_run = ["INSERT INTO etl_control.run (execution_sequence) VALUES (%(seq)s) ON CONFLICT DO NOTHING"]
@@ -165,6 +167,7 @@ class RedshiftDialect(PostgresDialect):
     copies_from_stdin = matches_pres_shapes = refreshes_statistics = alters_column_types = False
     ddl_lock = "LOCK etl_control.run"
     control_lock = None  # RunJob creates the schema before any worker starts (etl.context)
+    store_added_columns = redshift.STORE_ADDED_COLUMNS
 
     open_run = [
         "LOCK etl_control.run",

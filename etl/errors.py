@@ -92,3 +92,8 @@ class MergeError(EltError):
 
 class PresError(EltError):
     """Running a presentation SQL file failed."""
+
+
+class DeleteGuardError(MergeError):
+    """A store step would tombstone more of a table's live rows than ``[dw_etl] max_delete_fraction``
+    allows (a truncated source table, a mistaken ``where_clause``); nothing of the step was applied."""

@@ -27,7 +27,7 @@ import re
 
 from psycopg2 import sql
 
-from etl import sqlfile
+from etl import sqlfile, warehouse_sql
 from etl.errors import ConfigError
 from etl.domain import TableMeta
 from etl.warehouse_sql import qualified
@@ -104,14 +104,20 @@ def landing_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
     ]
 
 
+# the Redshift spelling of store's own columns (etl.warehouse_sql.STORE_ETL_COLUMNS): times as TIMESTAMP (UTC)
+STORE_ETL_TYPES = {"timestamptz": "TIMESTAMP", "integer": "INTEGER"}
+STORE_ADDED_COLUMNS = {name: STORE_ETL_TYPES[type_] for name, type_ in warehouse_sql.STORE_ADDED_COLUMNS.items()}
+
+
 def store_ddl(meta: TableMeta, types: dict[str, str], distkey: str | None = None, sortkey: tuple[str, ...] = ()) -> list[sql.Composable]:
     """Store schema and table: informational primary key, DISTKEY (default: first key column), SORTKEY (default: the key)."""
     cols = []
     for c in meta.columns:
         not_null = sql.SQL(" NOT NULL") if c in meta.unique_columns else sql.SQL("")
         cols.append(sql.SQL("{} {}{}").format(sql.Identifier(c), sql.SQL(redshift_type(meta.name, c, types[c])), not_null))
-    cols.append(sql.SQL("etl_created_datetime TIMESTAMP NOT NULL"))
-    cols.append(sql.SQL("etl_updated_datetime TIMESTAMP NOT NULL"))
+    for name, type_, not_null in warehouse_sql.STORE_ETL_COLUMNS:
+        cols.append(sql.SQL("{} {}{}").format(sql.Identifier(name), sql.SQL(STORE_ETL_TYPES[type_]),
+                                               sql.SQL(" NOT NULL" if not_null else "")))
     cols.append(sql.SQL("PRIMARY KEY ({})").format(_idents(meta.unique_columns)))
     return [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(meta.store_table.schema)),
@@ -138,10 +144,11 @@ BATCH_TABLE = "etl_batch"
 def upsert_statements(meta: TableMeta) -> list[sql.Composable]:
     """The store upsert as four statements for one transaction (param of the first: execution_sequence).
 
-    1. temp batch: the sequence's landing rows with non-NULL keys, newest version per key
-       (ROW_NUMBER by watermark desc, then landing_row_id desc);
-    2. ``UPDATE`` store rows whose values differ (null-safe), never with an older watermark
-       - its row count is the number updated;
+    1. temp batch: the sequence's landing rows with non-NULL keys (and their execution_sequence),
+       newest version per key (ROW_NUMBER by watermark desc, then landing_row_id desc);
+    2. ``UPDATE`` store rows whose values differ (null-safe) or that are tombstones (they come
+       back to life), only with a newer version (``etl.warehouse_sql.newer_version_sql``:
+       execution sequence, then watermark) - its row count is the number updated;
     3. ``INSERT`` keys not yet in store - its row count is the number inserted;
     4. drop the batch.
     """
@@ -151,11 +158,12 @@ def upsert_statements(meta: TableMeta) -> list[sql.Composable]:
     order = [sql.SQL("{} DESC NULLS LAST").format(sql.Identifier(meta.watermark_column))] if meta.watermark_column else []
     order.append(sql.SQL("landing_row_id DESC"))
     not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in keys)
+    batch_cols = _idents(meta.columns + ("execution_sequence",))
     create = sql.SQL(
         "CREATE TEMP TABLE {batch} AS SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY {keys} "
         "ORDER BY {order}) AS etl_rn FROM {landing} WHERE execution_sequence = %s AND {not_null}) AS ranked "
         "WHERE etl_rn = 1"
-    ).format(batch=batch, cols=_idents(meta.columns), keys=_idents(keys), order=sql.SQL(", ").join(order),
+    ).format(batch=batch, cols=batch_cols, keys=_idents(keys), order=sql.SQL(", ").join(order),
              landing=qualified(meta.landing_table), not_null=not_null)
 
     def target(c):
@@ -165,30 +173,26 @@ def upsert_statements(meta: TableMeta) -> list[sql.Composable]:
         return sql.SQL("b.{}").format(sql.Identifier(c))
 
     match = sql.SQL(" AND ").join(sql.SQL("{} = {}").format(target(c), source(c)) for c in keys)
-    statements = [create]
-    values = meta.value_columns
-    if values:
-        differs = sql.SQL(" OR ").join(
-            sql.SQL("NOT ({t} = {s} OR ({t} IS NULL AND {s} IS NULL))").format(t=target(c), s=source(c)) for c in values
-        )
-        condition = sql.SQL("{} AND ({})").format(match, differs)
-        if meta.watermark_column:
-            wm = meta.watermark_column
-            condition = sql.SQL("{} AND ({t} IS NULL OR {s} IS NULL OR {s} >= {t})").format(
-                condition, t=target(wm), s=source(wm)
-            )
-        assignments = [sql.SQL("{} = {}").format(sql.Identifier(c), source(c)) for c in values]
-        assignments.append(sql.SQL("etl_updated_datetime = GETDATE()"))
-        statements.append(sql.SQL("UPDATE {} SET {} FROM {} AS b WHERE {}").format(
-            store, sql.SQL(", ").join(assignments), batch, condition))
+    changed = [sql.SQL("NOT ({t} = {s} OR ({t} IS NULL AND {s} IS NULL))").format(t=target(c), s=source(c))
+               for c in meta.value_columns]
+    changed.append(sql.SQL("{} IS NOT NULL").format(target("etl_deleted_datetime")))
+    condition = sql.SQL("{} AND ({}) AND {}").format(
+        match, sql.SQL(" OR ").join(changed),
+        warehouse_sql.newer_version_sql(sql.SQL("b"), store, meta.watermark_column, "execution_sequence"))
+    assignments = [sql.SQL("{} = {}").format(sql.Identifier(c), source(c)) for c in meta.value_columns]
+    assignments += [sql.SQL("etl_updated_datetime = GETDATE()"),
+                    sql.SQL("etl_execution_sequence = b.execution_sequence"),
+                    sql.SQL("etl_deleted_datetime = NULL")]
+    update = sql.SQL("UPDATE {} SET {} FROM {} AS b WHERE {}").format(
+        store, sql.SQL(", ").join(assignments), batch, condition)
     new_match = sql.SQL(" AND ").join(sql.SQL("s.{0} = b.{0}").format(sql.Identifier(c)) for c in keys)
-    statements.append(sql.SQL(
-        "INSERT INTO {store} ({cols}, etl_created_datetime, etl_updated_datetime) "
-        "SELECT {bcols}, GETDATE(), GETDATE() FROM {batch} AS b LEFT JOIN {store} AS s ON {match} WHERE s.{first} IS NULL"
+    insert = sql.SQL(
+        "INSERT INTO {store} ({cols}, etl_created_datetime, etl_updated_datetime, etl_execution_sequence) "
+        "SELECT {bcols}, GETDATE(), GETDATE(), b.execution_sequence FROM {batch} AS b LEFT JOIN {store} AS s ON {match} "
+        "WHERE s.{first} IS NULL"
     ).format(store=store, cols=_idents(meta.columns), bcols=sql.SQL(", ").join(source(c) for c in meta.columns),
-             batch=batch, match=new_match, first=sql.Identifier(keys[0])))
-    statements.append(sql.SQL("DROP TABLE {}").format(batch))
-    return statements
+             batch=batch, match=new_match, first=sql.Identifier(keys[0]))
+    return [create, update, insert, sql.SQL("DROP TABLE {}").format(batch)]
 
 
 # --- pres and report SQL files -------------------------------------------------------------

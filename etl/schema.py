@@ -30,7 +30,7 @@ def columns_missing_in_store(conn, meta: TableMeta) -> list[str]:
 
 
 def run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, table_name: str = "",
-            before=None) -> None:
+            before=None, own_columns: dict[str, str] | None = None) -> None:
     """Run idempotent DDL under a lock (parallel workers create schemas too); ``before()``, when
     given, runs under the lock first (a layout migration). Commits; returns None.
 
@@ -39,7 +39,9 @@ def run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, t
     then follows schema drift in the same transaction: columns newly in the metadata are
     added, widened source types are altered; a narrowing or incompatible change rolls back
     and raises ConfigError naming table (``table_name``), column and both types (fix the
-    source or migrate the warehouse table by hand). On Redshift only new columns are added
+    source or migrate the warehouse table by hand). ``own_columns`` (column -> the dialect's DDL type)
+    are the pipeline's own columns a table made by an earlier version may lack (store's
+    tombstone and sequence columns): added when missing, never altered. On Redshift only new columns are added
     (its ALTER COLUMN changes VARCHAR lengths only): a value that no longer fits fails the
     COPY, which names the column. Driver errors (psycopg2.Error) propagate.
     """
@@ -49,10 +51,14 @@ def run_ddl(conn, statements, table=None, types: dict[str, str] | None = None, t
         if before is not None:
             before()
         warehouse.execute_all(conn, statements)
-        if table is not None and types:
+        if table is not None and (types or own_columns):
             cur.execute(warehouse_sql.existing_columns_sql(), [table.schema, table.table])
             existing = dict(cur.fetchall())
-            for column, wanted in types.items():
+            for column, wanted in (own_columns or {}).items():
+                if column not in existing:
+                    log.info("table %s: adding the pipeline's column %s (made by an earlier version)", table, column)
+                    cur.execute(warehouse_sql.add_column_sql(table, column, wanted))
+            for column, wanted in (types or {}).items():
                 if column not in existing:
                     wanted = dialect.column_type(table_name, column, wanted)
                     log.warning("table %s: adding column %s %s (new in the metadata)", table, column, wanted)

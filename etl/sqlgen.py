@@ -358,11 +358,18 @@ def count_params(meta: TableMeta, window: Window | None) -> list:
 
 
 def source_count_query(meta: TableMeta, database: str) -> str:
-    """MySQL row counts of the source rows store mirrors (``where_clause`` applied): all, and
-    those whose watermark is before the window end (param, incremental tables only; else all)."""
-    return f"SELECT COUNT(*), {below_end_count(meta, mysql_ident)}" + _mysql_from_where(meta, database)
+    """MySQL row counts of the source rows store mirrors (``where_clause`` applied): those with a
+    complete (non-NULL) key - store holds no other, so a NULL-key row cannot hide a delete - and
+    all those whose watermark is before the window end (param, incremental tables only; else all)."""
+    keyed = " AND ".join(f"{mysql_ident(c)} IS NOT NULL" for c in meta.unique_columns)
+    return (f"SELECT COUNT(CASE WHEN {keyed} THEN 1 END), {below_end_count(meta, mysql_ident)}"
+            + _mysql_from_where(meta, database))
 
 
 def source_keys_query(meta: TableMeta, database: str) -> str:
-    """MySQL query of every business key of the rows store mirrors (for hard-delete detection)."""
-    return "SELECT " + ", ".join(mysql_ident(c) for c in meta.unique_columns) + _mysql_from_where(meta, database)
+    """MySQL query of every complete (non-NULL) business key of the rows store mirrors (``where_clause``
+    applied): the key set hard-delete detection compares store's live keys with."""
+    keyed = " AND ".join(f"{mysql_ident(c)} IS NOT NULL" for c in meta.unique_columns)
+    from_where = _mysql_from_where(meta, database)
+    return ("SELECT " + ", ".join(mysql_ident(c) for c in meta.unique_columns) + from_where
+            + (" AND " if meta.where_clause else " WHERE ") + keyed)

@@ -1,9 +1,11 @@
-"""The store step: the sequence's landing rows upserted into store, with hard deletes.
+"""The store step: the sequence's landing rows upserted into store, with tombstones for hard deletes.
 
 :func:`upsert_store` merges the landing rows into the store table on its business key
-(the first load of an empty PostgreSQL table inserts, then builds the indexes), deletes
-store rows whose key is gone from the source (:func:`source_row_counts` is the cheap
-check) and advances the watermark, all in one transaction.
+(the first load of an empty PostgreSQL table inserts, then builds the indexes), marks
+store rows whose key is gone from the source as tombstones (``etl_deleted_datetime``; the
+key sets are compared when :func:`source_row_counts` says a key may be missing, or when the
+table's metadata changed), refuses a mass delete beyond ``[dw_etl] max_delete_fraction``
+(the delete guard) and advances the watermark, all in one transaction.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import psycopg2
 from etl import control, source_mysql, sqlgen, warehouse, warehouse_sql
 from etl.dialects import dialect_of
 from etl.context import Context
-from etl.errors import MergeError, is_transient_postgres, pg_message
+from etl.errors import DeleteGuardError, MergeError, is_transient_postgres, pg_message
 from etl.domain import TableMeta, Window
 from etl.schema import run_ddl
 from etl.staging_format import csv_writer
@@ -36,9 +38,12 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
     ``etl_control.table_run`` row; the hard-delete counts go back to it (for the quality step).
 
     Rows with a NULL key column are not merged; they stay in landing and are counted
-    (``null_key_rows``) with a warning. With ``[dw_etl] detect_hard_deletes`` on, store
-    rows whose key no longer exists in the source are deleted in the same transaction
-    (see :func:`_delete_hard_deleted`; MySQL tables only, ``from_mysql``).
+    (``null_key_rows``) with a warning. With ``[dw_etl] detect_hard_deletes`` on, live store
+    rows whose key no longer exists in the source become tombstones in the same transaction
+    (see :func:`_tombstone_deleted`; MySQL tables only, ``from_mysql``); ``deleted`` counts them.
+    Raises DeleteGuardError (nothing applied) when that would be more than
+    ``[dw_etl] max_delete_fraction`` of the table's live rows and ``[dw_etl] allow_deletes`` does
+    not name the table.
     ``in_transaction(conn)``, when given, runs inside the upsert transaction (the weblog
     advances its file offsets there). Returns ``{"inserted", "updated", "deleted",
     "null_key_rows", "seconds"}``. Raises MergeError naming the table.
@@ -57,7 +62,8 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
             else:  # the source count runs on MySQL while PostgreSQL upserts
                 counts = pool.submit(source_row_counts, ctx, meta, window).result
         dialect = dialect_of(conn)
-        run_ddl(conn, dialect.store_ddl(meta, run.column_types), meta.store_table, run.column_types, meta.name)
+        run_ddl(conn, dialect.store_ddl(meta, run.column_types), meta.store_table, run.column_types, meta.name,
+                own_columns=dialect.store_added_columns)
         try:
             with conn.cursor() as cur:
                 if dialect.bulk_loads_store and warehouse.scalar(cur, warehouse_sql.is_empty_sql(meta.store_table)):
@@ -69,7 +75,12 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
                 else:
                     null_keys = _null_key_rows(cur, meta, sequence)
                     inserted, updated = dialect.upsert(cur, meta, sequence)
-            deleted, counts = _delete_hard_deleted(ctx, meta, conn, counts, window) if counts else (0, None)
+            reconcile = bool(getattr(run, "metadata_changes", ()))  # a full extract after a metadata change
+            if reconcile and counts is None and from_mysql:
+                log.warning("table %s: its metadata changed, but [dw_etl] detect_hard_deletes is off: store rows the "
+                            "new metadata no longer selects stay live", meta.name)
+            deleted, counts = (_tombstone_deleted(ctx, meta, conn, counts, window, sequence, reconcile)
+                               if counts else (0, None))
             if in_transaction is not None:
                 in_transaction(conn)
             if meta.is_incremental:
@@ -93,7 +104,8 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
             "table %s: %d landing rows of sequence %d have a NULL in %s and were not merged into store",
             meta.name, null_keys, sequence, ", ".join(meta.unique_columns),
         )
-    log.info("store %s: %d inserted, %d updated, %d deleted in %.2f s", meta.store_table, inserted, updated, deleted, seconds)
+    log.info("store %s: %d inserted, %d updated, %d tombstoned in %.2f s", meta.store_table, inserted, updated, deleted,
+             seconds)
     return {
         "table": meta.name,
         "execution_sequence": sequence,
@@ -140,41 +152,47 @@ def _bulk_load_store(cur, meta: TableMeta, sequence: int) -> tuple[int, bool]:
 
 
 def source_row_counts(ctx: Context, meta: TableMeta, window: Window | None) -> tuple[int, int]:
-    """The source table's row counts (``where_clause`` applied): ``(all, below the window end)``.
+    """The source table's row counts (``where_clause`` applied): ``(rows with a complete key, rows below
+    the window end)``.
 
     Opens its own source connection (it runs beside the extract or the upsert, in a
     thread); ``window`` is the sequence's recorded window (none, an open end or a full table:
-    every row counts as below it). These are what :func:`_delete_hard_deleted` compares store with.
+    every row counts as below it). These are what :func:`_tombstone_deleted` compares store with.
     Raises SourceError when the source is unreachable.
     """
     with source_mysql.connection(ctx.source) as src:
         total, below = source_mysql.fetch_one(src, sqlgen.source_count_query(meta, ctx.source.database),
                                               sqlgen.count_params(meta, window))
-    return int(total), int(below)
+    return int(total or 0), int(below or 0)
 
 
-def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts,
-                         window: Window | None) -> tuple[int, dict | None]:
-    """Delete store rows whose key is gone from the source.
+def _tombstone_deleted(ctx: Context, meta: TableMeta, conn, source_counts, window: Window | None, sequence: int,
+                       reconcile: bool = False) -> tuple[int, dict | None]:
+    """Mark live store rows whose key is gone from the source as tombstones, under the delete guard.
 
-    ``source_counts()`` returns the source's (all, below the window end) row counts,
-    ``where_clause`` applied, taken once the extract's snapshot existed (beside the extract,
-    or beside the upsert: it is called after store was counted). Cheap check first: only when store holds more rows
-    than the source are the source keys streamed into a temp table (via a spooled temp
-    file and COPY, memory bounded) and the missing keys deleted. Runs inside the caller's
-    transaction. A source insert racing with the check can hide a delete until the next
-    run; it can never delete a live row (a key in the snapshot is kept). Returns
-    ``(deleted, counts)``: ``counts`` = ``{"source": n, "store": m}`` below the window end
-    (what the quality step's count check compares), None when rows were deleted.
+    ``source_counts()`` returns the source's (rows with a complete key, rows below the window
+    end), ``where_clause`` applied, taken once the extract's snapshot existed. The key sets are
+    compared when store holds more live keys than the source has (a delete must make that so:
+    preflight holds ``unique_columns`` to a source key, and NULL keys are counted on neither
+    side), or always with ``reconcile`` (the metadata changed: rows it no longer selects go).
+    Then every source key is streamed into a temp table (a spooled temp file and COPY, memory
+    bounded) and the live store rows without one become tombstones (``etl_deleted_datetime``
+    set, last values kept). A source insert racing with the count can postpone a delete to the
+    next run; a live source row is never tombstoned (its key is read after the extract).
+    Runs inside the caller's transaction. Raises DeleteGuardError (the caller's transaction is
+    then rolled back: nothing applied) when the tombstones would exceed ``[dw_etl]
+    max_delete_fraction`` of the live rows and ``[dw_etl] allow_deletes`` does not name the table.
+    Returns ``(tombstoned, counts)``: ``counts`` = ``{"source": n, "store": m}`` below the window
+    end (what the quality step's count check compares), None when rows were tombstoned.
     """
     with conn.cursor() as cur:
         cur.execute(warehouse_sql.store_count_sql(meta), sqlgen.count_params(meta, window))
         store_total, store_below = (int(v) for v in cur.fetchone())
     source_total, source_below = source_counts()
-    if store_total <= source_total:
+    if store_total <= source_total and not reconcile:
         return 0, {"source": source_below, "store": store_below}
     with source_mysql.connection(ctx.source) as src, conn.cursor() as cur:
-        create, copy = warehouse_sql.source_keys_temp_sql(meta)
+        create, copy, analyze = warehouse_sql.source_keys_temp_sql(meta)
         cur.execute(create)
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
             writer = csv_writer(spool)
@@ -183,9 +201,30 @@ def _delete_hard_deleted(ctx: Context, meta: TableMeta, conn, source_counts,
                 writer.writerows([v.decode("utf-8") for v in row] for row in rows)
             spool.seek(0)
             cur.copy_expert(copy, spool, size=warehouse.COPY_BUFFER_BYTES)
-        cur.execute(warehouse_sql.delete_missing_keys_sql(meta))
-        deleted = cur.rowcount
-    log.info("table %s: store had %d rows, source %d: %d hard-deleted keys removed from store",
-             meta.name, store_total, source_total, deleted)
-    return deleted, None if deleted else {"source": source_below, "store": store_below}
+        cur.execute(analyze)
+        cur.execute(warehouse_sql.tombstone_sql(meta), [sequence])
+        tombstoned = cur.rowcount
+    _check_delete_guard(ctx, meta, tombstoned, store_total)
+    if tombstoned:
+        log.info("table %s: store had %d live rows, the source %d keys: %d hard-deleted rows kept as tombstones",
+                 meta.name, store_total, source_total, tombstoned)
+    return tombstoned, None if tombstoned else {"source": source_below, "store": store_below}
 
+
+def _check_delete_guard(ctx: Context, meta: TableMeta, tombstoned: int, live: int) -> None:
+    """Raise DeleteGuardError when ``tombstoned`` of ``live`` rows is more than ``[dw_etl]
+    max_delete_fraction`` and ``[dw_etl] allow_deletes`` does not name the table; log when it does."""
+    limit = ctx.etl.max_delete_fraction
+    if not tombstoned or tombstoned <= limit * live:
+        return
+    share = f"{tombstoned} of {live} live rows ({tombstoned / live:.0%})"
+    if ctx.etl.allows_deletes(meta.name):
+        log.warning("table %s: %s tombstoned, above [dw_etl] max_delete_fraction = %s, allowed by [dw_etl] "
+                    "allow_deletes", meta.name, share, limit)
+        return
+    raise DeleteGuardError(
+        f"table {meta.name!r}: this run would mark {share} of {meta.store_table} as deleted, more than "
+        f"[dw_etl] max_delete_fraction = {limit}; nothing was applied. Check the source table (truncated?) and its "
+        f"where_clause in {meta.source_file}; if the rows are really gone, allow it for one run: luigi RunJob "
+        f"--module luigi_dw_etl --local-scheduler --dw-etl-allow-deletes {meta.name}"
+    )

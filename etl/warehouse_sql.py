@@ -123,16 +123,29 @@ def relkind_sql() -> str:
             "WHERE n.nspname = %s AND c.relname = %s")
 
 
+# store's own columns beside the source ones: (name, PostgreSQL type, NOT NULL). etl_deleted_datetime marks a
+# tombstone (the source row was hard-deleted; NULL = live); etl_execution_sequence is the sequence whose landing
+# batch last wrote the row (the upsert's order of versions: sequence, then watermark)
+STORE_ETL_COLUMNS = (
+    ("etl_created_datetime", "timestamptz", True),
+    ("etl_updated_datetime", "timestamptz", True),
+    ("etl_deleted_datetime", "timestamptz", False),
+    ("etl_execution_sequence", "integer", False),
+)
+# the ones a store table made by an earlier version may lack (added in place: etl.schema.run_ddl)
+STORE_ADDED_COLUMNS = {name: type_ for name, type_, _ in STORE_ETL_COLUMNS[2:]}
+
+
 def store_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
-    """Statements creating the store schema, table, unique index on ``unique_columns`` and an
-    index on ``etl_updated_datetime`` (incremental pres builds)."""
+    """Statements creating the store schema, table (source columns + :data:`STORE_ETL_COLUMNS`), unique
+    index on ``unique_columns`` and an index on ``etl_updated_datetime`` (incremental pres builds)."""
     table = qualified(meta.store_table)
     cols = []
     for c in meta.columns:
         not_null = sql.SQL(" NOT NULL") if c in meta.unique_columns else sql.SQL("")
         cols.append(sql.SQL("{} {}{}").format(sql.Identifier(c), sql.SQL(types[c]), not_null))
-    cols.append(sql.SQL("etl_created_datetime timestamptz NOT NULL"))
-    cols.append(sql.SQL("etl_updated_datetime timestamptz NOT NULL"))
+    for name, type_, not_null in STORE_ETL_COLUMNS:
+        cols.append(sql.SQL("{} {}{}").format(sql.Identifier(name), sql.SQL(type_), sql.SQL(" NOT NULL" if not_null else "")))
     return [
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(meta.store_table.schema)),
         sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table, sql.SQL(", ").join(cols)),
@@ -185,16 +198,17 @@ def bulk_load_store_sql(meta: TableMeta) -> BulkLoad:
     key wins) instead. A failure leaves the table and its indexes as they were.
     """
     schema = meta.store_table.schema
-    target = sql.SQL("INSERT INTO {store} ({cols}, etl_created_datetime, etl_updated_datetime) ").format(
-        store=qualified(meta.store_table), cols=_ident_list(meta.columns))
+    target = sql.SQL("INSERT INTO {store} ({cols}, etl_created_datetime, etl_updated_datetime, etl_execution_sequence) "
+                     ).format(store=qualified(meta.store_table), cols=_ident_list(meta.columns))
     not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
     create_unique, create_updated = store_index_sql(meta)
     return BulkLoad(
         drop_indexes=[sql.SQL("DROP INDEX IF EXISTS {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
                       for name in _store_index_names(meta)],
-        insert=target + sql.SQL("SELECT {cols}, now(), now() FROM {landing} WHERE execution_sequence = %s AND {nn}").format(
-            cols=_ident_list(meta.columns), landing=qualified(meta.landing_table), nn=not_null),
-        insert_deduplicated=target + sql.SQL("SELECT {cols}, now(), now() FROM ({batch}) AS batch").format(
+        insert=target + sql.SQL(
+            "SELECT {cols}, now(), now(), execution_sequence FROM {landing} WHERE execution_sequence = %s AND {nn}"
+        ).format(cols=_ident_list(meta.columns), landing=qualified(meta.landing_table), nn=not_null),
+        insert_deduplicated=target + sql.SQL("SELECT {cols}, now(), now(), execution_sequence FROM ({batch}) AS batch").format(
             cols=_ident_list(meta.columns), batch=_batch_sql(meta)),
         create_unique_index=create_unique,
         create_updated_index=create_updated,
@@ -228,6 +242,29 @@ def null_key_count_sql(meta: TableMeta) -> sql.Composable:
     )
 
 
+def newer_version_sql(incoming: sql.Composable, stored: sql.Composable, watermark_column: str | None,
+                      incoming_sequence: str = "etl_execution_sequence") -> sql.Composable:
+    """The condition "the ``incoming`` row version is newer than the ``stored`` one" (``incoming`` and
+    ``stored`` are row references: aliases or table names; portable to Redshift).
+
+    Versions are ordered by the execution sequence of the landing batch that carried them, then
+    by the watermark: a later sequence's extract read the source later, so it wins even when
+    the watermark went backwards (a future-dated row corrected to now); within one sequence the
+    later watermark wins; a replayed older sequence never overwrites a newer version. A stored
+    row from before sequences were kept (NULL) compares by watermark only; a NULL watermark on
+    either side does not block the update. The incoming sequence is ``incoming.<incoming_sequence>``
+    (``EXCLUDED.etl_execution_sequence`` in an ON CONFLICT, a landing batch's ``execution_sequence``),
+    the stored one ``stored.etl_execution_sequence``.
+    """
+    parts = {"i": incoming, "s": stored, "iseq": sql.SQL("{}.{}").format(incoming, sql.Identifier(incoming_sequence)),
+             "sseq": sql.SQL("{}.etl_execution_sequence").format(stored)}
+    same_or_unknown = sql.SQL("({iseq} = {sseq} OR {sseq} IS NULL)").format(**parts)
+    if watermark_column:
+        same_or_unknown = sql.SQL("{} AND ({s}.{wm} IS NULL OR {i}.{wm} IS NULL OR {i}.{wm} >= {s}.{wm})").format(
+            same_or_unknown, wm=sql.Identifier(watermark_column), **parts)
+    return sql.SQL("({iseq} > {sseq} OR ({same}))").format(same=same_or_unknown, **parts)
+
+
 def upsert_sql(meta: TableMeta) -> sql.Composable:
     """The store upsert of one sequence's landing rows (param: execution_sequence).
 
@@ -235,36 +272,35 @@ def upsert_sql(meta: TableMeta) -> sql.Composable:
     * within the batch the newest version of a key wins: ``DISTINCT ON (key)`` ordered by
       the watermark descending, then by ``landing_row_id`` descending (later row wins);
     * ``INSERT ... ON CONFLICT (key) DO UPDATE`` only where a value column differs
-      (``IS DISTINCT FROM``), so unchanged rows keep their ``etl_updated_datetime`` and a
-      replay changes nothing; and only when the incoming watermark is not older than the
-      stored one, so replaying an old sequence cannot roll a row back;
-    * returns one row ``(inserted, updated)``, counted with the ``xmax = 0`` test.
+      (``IS DISTINCT FROM``) or the stored row is a tombstone (it comes back to life), so
+      unchanged rows keep their ``etl_updated_datetime`` and a replay changes nothing; and
+      only when the incoming version is newer (:func:`newer_version_sql`: execution sequence,
+      then watermark), so replaying an old sequence cannot roll a row back;
+    * returns one row ``(inserted, updated)``, counted with the ``xmax = 0`` test (a revived
+      tombstone counts as updated).
     """
     store = qualified(meta.store_table)
     keys = _ident_list(meta.unique_columns)
     values = meta.value_columns
-    if values:
-        assignments = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in values]
-        assignments.append(sql.SQL("etl_updated_datetime = EXCLUDED.etl_updated_datetime"))
-        conflict = sql.SQL("DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})").format(
-            sql.SQL(", ").join(assignments),
+    assignments = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in values]
+    assignments += [sql.SQL("etl_updated_datetime = EXCLUDED.etl_updated_datetime"),
+                    sql.SQL("etl_execution_sequence = EXCLUDED.etl_execution_sequence"),
+                    sql.SQL("etl_deleted_datetime = NULL")]
+    changed = [sql.SQL("s.etl_deleted_datetime IS NOT NULL")]
+    if len(values) == 1:  # a one-element row constructor needs no parentheses
+        changed.insert(0, sql.SQL("s.{0} IS DISTINCT FROM EXCLUDED.{0}").format(sql.Identifier(values[0])))
+    elif values:
+        changed.insert(0, sql.SQL("({}) IS DISTINCT FROM ({})").format(
             sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in values),
             sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in values),
-        )
-        if len(values) == 1:  # a one-element row constructor needs no parentheses
-            conflict = sql.SQL("DO UPDATE SET {} WHERE s.{} IS DISTINCT FROM EXCLUDED.{}").format(
-                sql.SQL(", ").join(assignments), sql.Identifier(values[0]), sql.Identifier(values[0])
-            )
-        if meta.watermark_column:  # never let a replayed older version overwrite a newer one
-            conflict = sql.SQL("{} AND (s.{wm} IS NULL OR EXCLUDED.{wm} IS NULL OR EXCLUDED.{wm} >= s.{wm})").format(
-                conflict, wm=sql.Identifier(meta.watermark_column)
-            )
-    else:
-        conflict = sql.SQL("DO NOTHING")
+        ))
+    conflict = sql.SQL("DO UPDATE SET {} WHERE ({}) AND {}").format(
+        sql.SQL(", ").join(assignments), sql.SQL(" OR ").join(changed),
+        newer_version_sql(sql.SQL("EXCLUDED"), sql.SQL("s"), meta.watermark_column))
     return sql.SQL(
         "WITH batch AS ({batch}), merged AS ("
-        "INSERT INTO {store} AS s ({cols}, etl_created_datetime, etl_updated_datetime) "
-        "SELECT {cols}, now(), now() FROM batch "
+        "INSERT INTO {store} AS s ({cols}, etl_created_datetime, etl_updated_datetime, etl_execution_sequence) "
+        "SELECT {cols}, now(), now(), execution_sequence FROM batch "
         "ON CONFLICT ({keys}) {conflict} "
         "RETURNING (s.xmax = 0) AS inserted"
         ") SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
@@ -272,23 +308,26 @@ def upsert_sql(meta: TableMeta) -> sql.Composable:
 
 
 def _batch_sql(meta: TableMeta) -> sql.Composable:
-    """One sequence's landing rows, non-NULL keys, newest version per key (param: execution_sequence)."""
+    """One sequence's landing rows (columns + execution_sequence), non-NULL keys, newest version per key
+    (param: execution_sequence)."""
     order = [sql.SQL("{}").format(sql.Identifier(c)) for c in meta.unique_columns]
     if meta.watermark_column:
         order.append(sql.SQL("{} DESC NULLS LAST").format(sql.Identifier(meta.watermark_column)))
     order.append(sql.SQL("landing_row_id DESC"))
     not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
     return sql.SQL(
-        "SELECT DISTINCT ON ({keys}) {cols} FROM {landing} WHERE execution_sequence = %s AND {not_null} ORDER BY {order}"
+        "SELECT DISTINCT ON ({keys}) {cols}, execution_sequence FROM {landing} WHERE execution_sequence = %s "
+        "AND {not_null} ORDER BY {order}"
     ).format(keys=_ident_list(meta.unique_columns), cols=_ident_list(meta.columns),
              landing=qualified(meta.landing_table), not_null=not_null, order=sql.SQL(", ").join(order))
 
 
 def store_count_sql(meta: TableMeta) -> sql.Composable:
-    """Row counts of the store table: all, and those whose watermark is before the window end
-    (param, incremental tables only; else all). Portable (PostgreSQL and Redshift)."""
+    """Row counts of the store table's live rows (tombstones left out): all, and those whose watermark
+    is before the window end (param, incremental tables only; else all). Portable (PostgreSQL and Redshift)."""
     below = sqlgen.below_end_count(meta, lambda name: '"' + name.replace('"', '""') + '"')
-    return sql.SQL("SELECT count(*), {} FROM {}").format(sql.SQL(below), qualified(meta.store_table))
+    return sql.SQL("SELECT count(*), {} FROM {} WHERE etl_deleted_datetime IS NULL").format(
+        sql.SQL(below), qualified(meta.store_table))
 
 
 SOURCE_KEYS_TABLE = "etl_source_keys"
@@ -302,15 +341,24 @@ def source_keys_temp_sql(meta: TableMeta) -> list[sql.Composable]:
             sql.Identifier(SOURCE_KEYS_TABLE), keys, qualified(meta.store_table)
         ),
         sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(sql.Identifier(SOURCE_KEYS_TABLE), keys),
+        sql.SQL("ANALYZE {}").format(sql.Identifier(SOURCE_KEYS_TABLE)),
     ]
 
 
-def delete_missing_keys_sql(meta: TableMeta) -> sql.Composable:
-    """Delete store rows whose key is not among the copied source keys (hard-deleted at the source)."""
+def _missing_key_sql(meta: TableMeta) -> sql.Composable:
+    """Live store rows ``s`` whose key is not among the copied source keys (hard-deleted at the source)."""
     match = sql.SQL(" AND ").join(sql.SQL("k.{0} = s.{0}").format(sql.Identifier(c)) for c in meta.unique_columns)
-    return sql.SQL("DELETE FROM {} AS s WHERE NOT EXISTS (SELECT 1 FROM {} AS k WHERE {})").format(
-        qualified(meta.store_table), sql.Identifier(SOURCE_KEYS_TABLE), match
-    )
+    return sql.SQL("s.etl_deleted_datetime IS NULL AND NOT EXISTS (SELECT 1 FROM {} AS k WHERE {})").format(
+        sql.Identifier(SOURCE_KEYS_TABLE), match)
+
+
+def tombstone_sql(meta: TableMeta) -> sql.Composable:
+    """Mark live store rows whose key is not among the copied source keys as tombstones (param: the
+    execution sequence): ``etl_deleted_datetime`` and ``etl_updated_datetime`` set (pres builds see the
+    change), the last seen values kept."""
+    return sql.SQL(
+        "UPDATE {} AS s SET etl_deleted_datetime = now(), etl_updated_datetime = now(), etl_execution_sequence = %s "
+        "WHERE {}").format(qualified(meta.store_table), _missing_key_sql(meta))
 
 
 _INTEGER_RANK = {"smallint": 1, "integer": 2, "bigint": 3}

@@ -149,15 +149,22 @@ select
     now() as etl_updated_datetime
 from store_mysql.order_lines as lines
 inner join store_mysql.order_headers as headers
-    on headers.order_no = lines.order_no and (headers.is_deleted = '0' or headers.is_deleted is null)
+    on
+        headers.order_no = lines.order_no and (headers.is_deleted = '0' or headers.is_deleted is null)
+        and headers.etl_deleted_datetime is null
 left join store_mysql.products as products
-    on products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
-left join store_mysql.companies as suppliers on suppliers.company_id = lines.supplier_id
-left join store_mysql.companies as sellers on sellers.company_id = headers.company_id
+    on
+        products.product_code = lines.product_code and products.supplier_id = lines.supplier_id
+        and products.etl_deleted_datetime is null
+left join store_mysql.companies as suppliers
+    on suppliers.company_id = lines.supplier_id and suppliers.etl_deleted_datetime is null
+left join store_mysql.companies as sellers
+    on sellers.company_id = headers.company_id and sellers.etl_deleted_datetime is null
 left join store_mysql.customers as customers
-    on customers.customer_document_no = headers.customer_document_no
+    on customers.customer_document_no = headers.customer_document_no and customers.etl_deleted_datetime is null
 where
     (lines.is_deleted = '0' or lines.is_deleted is null)
+    and lines.etl_deleted_datetime is null
     and lines.order_no in (select order_no from tmp_changed_orders);
 
 drop table tmp_changed_orders;

@@ -5,6 +5,8 @@
 -- only the surrogate key is NOT NULL: a NULL name or country stays NULL.
 -- New companies get the next surrogate keys in company_id order.
 -- Maintained incrementally from store rows changed since the previous build.
+-- Only live store rows feed it: a store tombstone (a row hard-deleted at the source) leaves
+-- its member as last seen (facts of earlier orders still point at it).
 
 create table if not exists pres.dim_company as
 select
@@ -33,7 +35,7 @@ drop table if exists tmp_company_changes;
 create temporary table tmp_company_changes as
 select company_id, company_name, country, is_supplier, is_deleted
 from store_mysql.companies
-where etl_updated_datetime >= (select since from pres_build);
+where etl_updated_datetime >= (select since from pres_build) and etl_deleted_datetime is null;
 
 update pres.dim_company as dim
 set

@@ -5,6 +5,8 @@
 -- Columns take the store columns' own types; only the surrogate key is NOT NULL: a NULL
 -- name, username, city, country or date of birth stays NULL.
 -- New customers get the next surrogate keys in customer_document_no order.
+-- Only live store rows feed it: a store tombstone (a row hard-deleted at the source) leaves
+-- its member as last seen (facts of earlier orders still point at it).
 
 create table if not exists pres.dim_customer as
 select
@@ -39,7 +41,7 @@ drop table if exists tmp_customer_changes;
 create temporary table tmp_customer_changes as
 select customer_document_no, customer_full_name, username, date_of_birth, city, state, country, post_code, is_deleted
 from store_mysql.customers
-where etl_updated_datetime >= (select since from pres_build);
+where etl_updated_datetime >= (select since from pres_build) and etl_deleted_datetime is null;
 
 update pres.dim_customer as dim
 set

@@ -11,6 +11,8 @@
 -- (and a change from or to NULL is a change). A product whose updated_datetime is NULL
 -- (null_watermark_policy: include) changes at the build's time.
 -- New versions get the next surrogate keys in product_code, supplier_id order.
+-- Only live store rows feed it: a store tombstone (a row hard-deleted at the source) leaves
+-- its member as last seen (facts of earlier orders still point at it).
 
 create table if not exists pres.dim_product as
 select
@@ -49,7 +51,7 @@ drop table if exists tmp_product_changes;
 create temporary table tmp_product_changes as
 select product_code, supplier_id, product_name, default_price, is_deleted, updated_datetime
 from store_mysql.products
-where etl_updated_datetime >= (select since from pres_build);
+where etl_updated_datetime >= (select since from pres_build) and etl_deleted_datetime is null;
 
 -- close the current version of products whose tracked attributes changed
 update pres.dim_product as dim

@@ -1,5 +1,6 @@
 -- pres.fact_order_line
--- Grain: one row per live order line (order line and header not soft-deleted).
+-- Grain: one row per live order line (order line and header not soft-deleted, and not
+-- store tombstones: hard-deleted at the source).
 -- Key: (order_no, order_line_no) (degenerate dimensions).
 -- Dimension keys: order_date_key (dim_date), product_key (the dim_product version valid on
 -- the order date: the last version whose valid_from day is on or before order_date),
@@ -99,7 +100,9 @@ select
 from store_mysql.order_lines as lines
 inner join tmp_fact_orders as changed on changed.order_no = lines.order_no
 inner join store_mysql.order_headers as headers
-    on headers.order_no = lines.order_no and (headers.is_deleted = '0' or headers.is_deleted is null)
+    on
+        headers.order_no = lines.order_no and (headers.is_deleted = '0' or headers.is_deleted is null)
+        and headers.etl_deleted_datetime is null
 left join pres.dim_date as dates on dates.full_date = lines.order_date::date
 -- the product version valid on the order date: versions of a product follow each other
 -- (valid_to of one = valid_from of the next), so exactly one matches, or none before the
@@ -113,7 +116,7 @@ left join pres.dim_product as versions
 left join pres.dim_company as suppliers on suppliers.company_id = lines.supplier_id
 left join pres.dim_company as sellers on sellers.company_id = headers.company_id
 left join pres.dim_customer as customers on customers.customer_document_no = headers.customer_document_no
-where (lines.is_deleted = '0' or lines.is_deleted is null);
+where (lines.is_deleted = '0' or lines.is_deleted is null) and lines.etl_deleted_datetime is null;
 
 drop table tmp_fact_orders;
 drop table tmp_fact_products;

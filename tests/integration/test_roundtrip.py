@@ -137,7 +137,7 @@ def test_zero_dates_are_staged_as_null_and_counted(project):
     assert summary["totals"]["invalid_dates"] == 6
 
 
-def test_hard_deletes_in_the_source_are_removed_from_store(project):
+def test_hard_deletes_in_the_source_leave_store_as_tombstones(project):
     project.populate("--scale", "0.002", "--seed", "21")
     project.run()
     conn = project.mysql()
@@ -152,6 +152,8 @@ def test_hard_deletes_in_the_source_are_removed_from_store(project):
     deleted = {r["table"]: r["deleted"] for r in summary["tables"] if r["table"] != "weblog_access"}
     assert deleted == {"companies": 0, "customers": 0, "order_headers": 0, "order_lines": 7,
                        "product_prices": 3, "products": 0}
+    assert len(store_rows(project, "order_lines", tombstones=True)) == 7
+    assert len(store_rows(project, "product_prices", tombstones=True)) == 3
     # the counts were taken beside the extract, in the source as it was after the deletes
     conn = project.mysql()
     cur = conn.cursor()

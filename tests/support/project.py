@@ -72,10 +72,11 @@ class Project:
         env.update(extra)
         return env
 
-    def run(self, *args: str, expect: int | None = 0, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-        """Run ``luigi RunJob --module luigi_dw_etl`` (plus ``args``) in the project folder."""
+    def run(self, *args: str, expect: int | None = 0, env: dict | None = None, timeout: int = 120,
+            task: str = "RunJob") -> subprocess.CompletedProcess:
+        """Run ``luigi <task> --module luigi_dw_etl`` (plus ``args``) in the project folder."""
         luigi = Path(sys.executable).with_name("luigi")
-        cmd = [str(luigi), "RunJob", "--module", "luigi_dw_etl", *args]
+        cmd = [str(luigi), task, "--module", "luigi_dw_etl", *args]
         if "--scheduler-url" not in args:
             cmd.append("--local-scheduler")
         proc = subprocess.run(cmd, cwd=self.root, env=env or self.env(), capture_output=True, text=True, timeout=timeout)

@@ -79,7 +79,8 @@ def test_store_ddl_of_every_source_type():
         '"doc" VARCHAR(65535), "en" VARCHAR(65535), "st" VARCHAR(65535), "tm" VARCHAR(32), "yr" SMALLINT, '
         '"fl" REAL, "db" DOUBLE PRECISION, "amount" NUMERIC(38,30), "dt6" TIMESTAMP, "ts6" TIMESTAMPTZ, '
         '"flag" SMALLINT, "uid" CHAR(36), "ip" VARCHAR(45), '
-        "etl_created_datetime TIMESTAMP NOT NULL, etl_updated_datetime TIMESTAMP NOT NULL, PRIMARY KEY (\"id\")) "
+        '"etl_created_datetime" TIMESTAMP NOT NULL, "etl_updated_datetime" TIMESTAMP NOT NULL, '
+        '"etl_deleted_datetime" TIMESTAMP, "etl_execution_sequence" INTEGER, PRIMARY KEY ("id")) '
         'DISTKEY ("id") SORTKEY ("id")'
     )
     landing = as_text(redshift.landing_ddl(meta, types)[1])
@@ -99,7 +100,8 @@ def test_landing_and_store_ddl():
     assert store[1] == (
         'CREATE TABLE IF NOT EXISTS "store_mysql"."order_lines" ("order_no" VARCHAR(80) NOT NULL, '
         '"order_line_no" INTEGER NOT NULL, "quantity" INTEGER, "updated_datetime" TIMESTAMP, '
-        "etl_created_datetime TIMESTAMP NOT NULL, etl_updated_datetime TIMESTAMP NOT NULL, "
+        '"etl_created_datetime" TIMESTAMP NOT NULL, "etl_updated_datetime" TIMESTAMP NOT NULL, '
+        '"etl_deleted_datetime" TIMESTAMP, "etl_execution_sequence" INTEGER, '
         'PRIMARY KEY ("order_no", "order_line_no")) DISTKEY ("order_no") SORTKEY ("order_no", "order_line_no")'
     )
     custom = as_text(redshift.store_ddl(META, TYPES, distkey="order_line_no", sortkey=("updated_datetime",))[1])
@@ -117,36 +119,47 @@ def test_copy_from_s3():
 def test_upsert_statements():
     create, update, insert, drop = [as_text(s) for s in redshift.upsert_statements(META)]
     assert create == (
-        'CREATE TEMP TABLE "etl_batch" AS SELECT "order_no", "order_line_no", "quantity", "updated_datetime" FROM '
-        '(SELECT "order_no", "order_line_no", "quantity", "updated_datetime", ROW_NUMBER() OVER (PARTITION BY '
-        '"order_no", "order_line_no" ORDER BY "updated_datetime" DESC NULLS LAST, landing_row_id DESC) AS etl_rn '
-        'FROM "landing"."mysql_order_lines" WHERE execution_sequence = %s AND "order_no" IS NOT NULL AND '
-        '"order_line_no" IS NOT NULL) AS ranked WHERE etl_rn = 1'
+        'CREATE TEMP TABLE "etl_batch" AS SELECT "order_no", "order_line_no", "quantity", "updated_datetime", '
+        '"execution_sequence" FROM (SELECT "order_no", "order_line_no", "quantity", "updated_datetime", '
+        '"execution_sequence", ROW_NUMBER() OVER (PARTITION BY "order_no", "order_line_no" ORDER BY '
+        '"updated_datetime" DESC NULLS LAST, landing_row_id DESC) AS etl_rn FROM "landing"."mysql_order_lines" WHERE '
+        'execution_sequence = %s AND "order_no" IS NOT NULL AND "order_line_no" IS NOT NULL) AS ranked WHERE etl_rn = 1'
     )
     t = '"store_mysql"."order_lines"'
+    # changed values or a tombstone, and only a newer version: a later sequence, or the same with a watermark not older
     assert update == (
         f'UPDATE {t} SET "quantity" = b."quantity", "updated_datetime" = b."updated_datetime", '
-        f'etl_updated_datetime = GETDATE() FROM "etl_batch" AS b WHERE {t}."order_no" = b."order_no" AND '
+        'etl_updated_datetime = GETDATE(), etl_execution_sequence = b.execution_sequence, etl_deleted_datetime = NULL '
+        f'FROM "etl_batch" AS b WHERE {t}."order_no" = b."order_no" AND '
         f'{t}."order_line_no" = b."order_line_no" AND (NOT ({t}."quantity" = b."quantity" OR ({t}."quantity" IS NULL '
         f'AND b."quantity" IS NULL)) OR NOT ({t}."updated_datetime" = b."updated_datetime" OR ({t}."updated_datetime" '
-        f'IS NULL AND b."updated_datetime" IS NULL))) AND ({t}."updated_datetime" IS NULL OR b."updated_datetime" IS NULL '
-        f'OR b."updated_datetime" >= {t}."updated_datetime")'
+        f'IS NULL AND b."updated_datetime" IS NULL)) OR {t}."etl_deleted_datetime" IS NOT NULL) AND '
+        f'(b."execution_sequence" > {t}.etl_execution_sequence OR ((b."execution_sequence" = {t}.etl_execution_sequence '
+        f'OR {t}.etl_execution_sequence IS NULL) AND ({t}."updated_datetime" IS NULL OR b."updated_datetime" IS NULL '
+        f'OR b."updated_datetime" >= {t}."updated_datetime")))'
     )
     assert insert == (
         f'INSERT INTO {t} ("order_no", "order_line_no", "quantity", "updated_datetime", etl_created_datetime, '
-        'etl_updated_datetime) SELECT b."order_no", b."order_line_no", b."quantity", b."updated_datetime", GETDATE(), '
-        f'GETDATE() FROM "etl_batch" AS b LEFT JOIN {t} AS s ON s."order_no" = b."order_no" AND '
-        's."order_line_no" = b."order_line_no" WHERE s."order_no" IS NULL'
+        'etl_updated_datetime, etl_execution_sequence) SELECT b."order_no", b."order_line_no", b."quantity", '
+        'b."updated_datetime", GETDATE(), GETDATE(), b.execution_sequence FROM "etl_batch" AS b LEFT JOIN '
+        f'{t} AS s ON s."order_no" = b."order_no" AND s."order_line_no" = b."order_line_no" WHERE s."order_no" IS NULL'
     )
     assert drop == 'DROP TABLE "etl_batch"'
 
 
-def test_upsert_key_only_table_has_no_update():
+def test_upsert_of_a_key_only_table_only_revives_tombstones():
     keys_only = TableMeta(**{**META.__dict__, "columns": ("order_no",), "unique_columns": ("order_no",),
                              "watermark_column": None, "is_incremental": False})
-    statements = [as_text(s) for s in redshift.upsert_statements(keys_only)]
-    assert len(statements) == 3 and statements[1].startswith('INSERT INTO "store_mysql"."order_lines"')
-    assert "ORDER BY landing_row_id DESC" in statements[0]
+    create, update, insert, _ = [as_text(s) for s in redshift.upsert_statements(keys_only)]
+    t = '"store_mysql"."order_lines"'
+    assert update == (
+        f'UPDATE {t} SET etl_updated_datetime = GETDATE(), etl_execution_sequence = b.execution_sequence, '
+        f'etl_deleted_datetime = NULL FROM "etl_batch" AS b WHERE {t}."order_no" = b."order_no" AND '
+        f'({t}."etl_deleted_datetime" IS NOT NULL) AND (b."execution_sequence" > {t}.etl_execution_sequence OR '
+        f'((b."execution_sequence" = {t}.etl_execution_sequence OR {t}.etl_execution_sequence IS NULL)))'
+    )
+    assert insert.startswith(f'INSERT INTO {t}')
+    assert "ORDER BY landing_row_id DESC" in create
 
 
 # --- the Redshift flavour wired into the steps (recorded statements, no cluster) ------------
@@ -411,7 +424,8 @@ def test_dimension_file_translation_exactly():
         f"SELECT -1, NULL, 'Unknown', SYSDATE WHERE NOT EXISTS(SELECT 1 FROM {t} WHERE company_key = -1)",
         "DROP TABLE IF EXISTS tmp_company_changes",
         "CREATE TEMPORARY TABLE tmp_company_changes AS SELECT company_id, company_name, country, is_supplier, "
-        "is_deleted FROM store_mysql.companies WHERE etl_updated_datetime >= (SELECT since FROM pres_build)",
+        "is_deleted FROM store_mysql.companies WHERE etl_updated_datetime >= (SELECT since FROM pres_build) "
+        "AND etl_deleted_datetime IS NULL",
         f"UPDATE {t} AS dim SET company_name = changes.company_name, country = changes.country, "
         "is_supplier = changes.is_supplier, is_deleted = changes.is_deleted, etl_updated_datetime = SYSDATE "
         "FROM tmp_company_changes AS changes WHERE dim.company_id = changes.company_id AND ("

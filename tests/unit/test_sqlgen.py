@@ -64,18 +64,24 @@ def test_copy_sql():
 
 
 def test_upsert_sql_shape():
+    """Newest version per key in the batch; only changed rows or tombstones are updated, and only by a newer
+    version: a later execution sequence, or the same one with a watermark not older."""
     text = as_text(upsert_sql(META))
     assert text == (
         'WITH batch AS (SELECT DISTINCT ON ("order_no", "order_line_no") "order_no", "order_line_no", "quantity", '
-        '"updated_datetime" FROM "landing"."mysql_order_lines" WHERE execution_sequence = %s AND "order_no" IS NOT NULL '
-        'AND "order_line_no" IS NOT NULL ORDER BY "order_no", "order_line_no", "updated_datetime" DESC NULLS LAST, '
-        'landing_row_id DESC), merged AS (INSERT INTO "store_mysql"."order_lines" AS s ("order_no", "order_line_no", '
-        '"quantity", "updated_datetime", etl_created_datetime, etl_updated_datetime) SELECT "order_no", "order_line_no", '
-        '"quantity", "updated_datetime", now(), now() FROM batch ON CONFLICT ("order_no", "order_line_no") DO UPDATE SET '
-        '"quantity" = EXCLUDED."quantity", "updated_datetime" = EXCLUDED."updated_datetime", etl_updated_datetime = '
-        'EXCLUDED.etl_updated_datetime WHERE (s."quantity", s."updated_datetime") IS DISTINCT FROM (EXCLUDED."quantity", '
-        'EXCLUDED."updated_datetime") AND (s."updated_datetime" IS NULL OR EXCLUDED."updated_datetime" IS NULL OR '
-        'EXCLUDED."updated_datetime" >= s."updated_datetime") RETURNING (s.xmax = 0) AS inserted) SELECT count(*) '
+        '"updated_datetime", execution_sequence FROM "landing"."mysql_order_lines" WHERE execution_sequence = %s AND '
+        '"order_no" IS NOT NULL AND "order_line_no" IS NOT NULL ORDER BY "order_no", "order_line_no", '
+        '"updated_datetime" DESC NULLS LAST, landing_row_id DESC), merged AS (INSERT INTO "store_mysql"."order_lines" '
+        'AS s ("order_no", "order_line_no", "quantity", "updated_datetime", etl_created_datetime, etl_updated_datetime, '
+        'etl_execution_sequence) SELECT "order_no", "order_line_no", "quantity", "updated_datetime", now(), now(), '
+        'execution_sequence FROM batch ON CONFLICT ("order_no", "order_line_no") DO UPDATE SET "quantity" = '
+        'EXCLUDED."quantity", "updated_datetime" = EXCLUDED."updated_datetime", etl_updated_datetime = '
+        'EXCLUDED.etl_updated_datetime, etl_execution_sequence = EXCLUDED.etl_execution_sequence, '
+        'etl_deleted_datetime = NULL WHERE ((s."quantity", s."updated_datetime") IS DISTINCT FROM (EXCLUDED."quantity", '
+        'EXCLUDED."updated_datetime") OR s.etl_deleted_datetime IS NOT NULL) AND (EXCLUDED."etl_execution_sequence" > '
+        's.etl_execution_sequence OR ((EXCLUDED."etl_execution_sequence" = s.etl_execution_sequence OR '
+        's.etl_execution_sequence IS NULL) AND (s."updated_datetime" IS NULL OR EXCLUDED."updated_datetime" IS NULL OR '
+        'EXCLUDED."updated_datetime" >= s."updated_datetime"))) RETURNING (s.xmax = 0) AS inserted) SELECT count(*) '
         "FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
     )
 
@@ -88,8 +94,8 @@ def test_first_load_of_an_empty_store_builds_the_indexes_after_the_insert():
         'DROP INDEX IF EXISTS "store_mysql"."order_lines_etl_updated_idx"',
     ]
     target = ('INSERT INTO "store_mysql"."order_lines" ("order_no", "order_line_no", "quantity", "updated_datetime", '
-              'etl_created_datetime, etl_updated_datetime) SELECT "order_no", "order_line_no", "quantity", '
-              '"updated_datetime", now(), now() FROM ')
+              'etl_created_datetime, etl_updated_datetime, etl_execution_sequence) SELECT "order_no", "order_line_no", '
+              '"quantity", "updated_datetime", now(), now(), execution_sequence FROM ')
     assert as_text(bulk.insert) == target + (
         '"landing"."mysql_order_lines" WHERE execution_sequence = %s AND "order_no" IS NOT NULL AND '
         '"order_line_no" IS NOT NULL')
@@ -127,10 +133,14 @@ def test_landing_partition_names_fit_postgres_identifiers_and_stay_unique():
     assert names[0] != names[1]
 
 
-def test_upsert_all_key_columns_does_nothing_on_conflict():
+def test_upsert_of_a_key_only_table_only_revives_tombstones():
     keys_only = TableMeta(**{**META.__dict__, "columns": ("order_no",), "unique_columns": ("order_no",),
                              "watermark_column": None, "is_incremental": False})
-    assert "ON CONFLICT (\"order_no\") DO NOTHING RETURNING" in as_text(upsert_sql(keys_only))
+    assert ('ON CONFLICT ("order_no") DO UPDATE SET etl_updated_datetime = EXCLUDED.etl_updated_datetime, '
+            'etl_execution_sequence = EXCLUDED.etl_execution_sequence, etl_deleted_datetime = NULL WHERE '
+            '(s.etl_deleted_datetime IS NOT NULL) AND (EXCLUDED."etl_execution_sequence" > s.etl_execution_sequence OR '
+            '((EXCLUDED."etl_execution_sequence" = s.etl_execution_sequence OR s.etl_execution_sequence IS NULL))) '
+            'RETURNING') in as_text(upsert_sql(keys_only))
 
 
 @pytest.mark.parametrize(
