@@ -494,9 +494,10 @@ def source_table(project, table):
 
 
 def store_table(project, table):
+    """The live store rows of ``table`` (tombstones left out), canonical and sorted."""
     conn = project.pg()
     cur = conn.cursor()
-    cur.execute(f"SELECT {', '.join(COLUMNS[table])} FROM store_mysql.{table}")
+    cur.execute(f"SELECT {', '.join(COLUMNS[table])} FROM store_mysql.{table} WHERE etl_deleted_datetime IS NULL")
     rows = sorted((tuple(canon(table, c, v) for c, v in zip(COLUMNS[table], r)) for r in cur.fetchall()), key=repr)
     conn.close()
     return rows
@@ -738,7 +739,7 @@ def test_a_foreign_source_end_to_end(project):
             handle.write(f'{ip} - {user} [{utc.strftime("%d/%b/%Y:%H:%M:%S")} +0000] "GET /new HTTP/1.1" 200 5 "-" '
                          f'"{agent}"\n'.encode())
             truth.append((utc, user, country, device))
-    # and a hard delete: the row leaves store and the facts
+    # and a hard delete: the row stays in store as a tombstone and leaves the facts
     cur.execute("DELETE FROM order_lines WHERE order_no = 'F/3' AND order_line_no = 1")
     del src.rows["order_lines"][("F/3", 1)]
     conn.close()

@@ -52,8 +52,18 @@ def test_upsert_semantics_on_postgres(services):
         assert cur.fetchall() == stamps
         land(2, [("B", 1, 3, "2024-01-02 10:00:00"), ("A", 1, 1, "2023-12-31 00:00:00"), ("C", 2, 1, "2024-01-02 10:00:00")])
         updated, inserted, rows = upsert(2)
-        assert (updated, inserted) == (1, 1)  # B changed (NULL -> 3); A's older version is ignored
-        assert rows == [("A", 1, 7, "2024-01-01 11:00:00"), ("B", 1, 3, "2024-01-02 10:00:00"), ("C", 2, 1, "2024-01-02 10:00:00")]
+        # B changed (NULL -> 3); A's watermark went backwards, but a later sequence read the source later: a correction
+        assert (updated, inserted) == (2, 1)
+        assert rows == [("A", 1, 1, "2023-12-31 00:00:00"), ("B", 1, 3, "2024-01-02 10:00:00"), ("C", 2, 1, "2024-01-02 10:00:00")]
+        assert upsert(1)[:2] == (0, 0)  # a replayed older batch never overwrites a newer version
+        assert upsert(2)[2] == rows
+        # a tombstone comes back to life when its key arrives again, even with the same values
+        cur.execute("UPDATE store_mysql.order_lines SET etl_deleted_datetime = now(), etl_execution_sequence = 2 "
+                    "WHERE order_no = 'C'")
+        land(3, [("C", 2, 1, "2024-01-02 10:00:00")])
+        assert upsert(3)[:2] == (1, 0)
+        cur.execute("SELECT count(*) FROM store_mysql.order_lines WHERE etl_deleted_datetime IS NOT NULL")
+        assert cur.fetchone()[0] == 0
     finally:
         conn.close()
         admin.cursor().execute(f'DROP DATABASE "{name}" WITH (FORCE)')
