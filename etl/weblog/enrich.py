@@ -2,7 +2,8 @@
 
 :func:`enrich_block` is the one entry: it takes a block parsed by
 :func:`etl.weblog.parse.parse_block` and adds the line's key (``access_key`` =
-``<file identity>:<line number>``, see :mod:`etl.weblog.files`), its file and line number,
+``<file identity>:<line number>``, or ``<file identity>.g<N>:<line number>`` in
+generation N, see :mod:`etl.weblog.files`), its file and line number,
 the country of its IP address (:class:`etl.weblog.geo.CountryLookup`) and the device of its
 user agent (:func:`etl.weblog.device.classify`). Both lookups load their databases only
 when a block is enriched, not when this module is imported.
@@ -29,10 +30,12 @@ VALUE_KINDS = {
 timestamp (naive UTC, whole seconds); the declared warehouse type must be one that holds it."""
 
 
-def enrich_block(parsed, sequence: int, file_id: str, path: str, first_line_no: int, countries,
+def enrich_block(parsed, sequence: int, key_prefix: str, path: str, first_line_no: int, countries,
                  columns: tuple[str, ...] = COLUMNS):
     """The staged rows of a parsed block: a polars DataFrame of ``execution_sequence`` and ``columns``.
 
+    ``key_prefix`` is the part of the keys before ``:<line number>`` (``etl.weblog.files.key_prefix``),
+    ``first_line_no`` the number of lines before the block.
     ``columns`` are :data:`COLUMNS` in any order (the declaration's, ``TableMeta.columns``).
     Each distinct IP address and user agent of the block is resolved once (country via
     ``countries`` (an ``etl.weblog.geo.CountryLookup``), device via
@@ -52,7 +55,7 @@ def enrich_block(parsed, sequence: int, file_id: str, path: str, first_line_no: 
         return pl.col(column).replace_strict(keys, values, return_dtype=pl.String)
 
     values = {
-        "access_key": pl.lit(f"{file_id}:") + line_no.cast(pl.String),
+        "access_key": pl.lit(f"{key_prefix}:") + line_no.cast(pl.String),
         "source_file": pl.lit(path),
         "line_no": line_no,
         **{name: pl.col(name) for name in FIELDS},

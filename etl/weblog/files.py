@@ -8,10 +8,21 @@ fingerprinted on its decompressed bytes) still hashes to the identity over its f
 bytes, while a new file that merely starts with the same line differs within those bytes.
 (A file first seen with a single short line, and a later file starting with that very
 line, cannot be told apart: a known limit.) The read position of each identity is a byte
-offset into the (decompressed) content plus the number of lines before it; a line's stable
-key is ``<identity>:<line number>``, so two identical requests are two rows. A plain file
-shorter than its recorded offset was truncated and is read from the start again. Only
-complete lines (ending in a newline) are read; a partial last line waits for the next run.
+offset into the (decompressed) content plus the number of lines before it, and the
+**tail digest**: SHA-256 (16 hex digits) of the up to 4 KiB just before that offset
+(:func:`tail_digest`, :class:`TailHash`). Only complete lines (ending in a newline) are
+read; a partial last line waits for the next run.
+
+**Generations.** A plain file shorter than its recorded offset was truncated in place; one
+whose bytes before the offset no longer hash to the tail digest was rewritten in place
+(:func:`resume_check`; one seek and a 4 KiB read per file and run, so a growing or
+renamed file costs no re-read; a compressed file, a rotated copy, is not checked). Either
+starts a new **generation** of the identity: its lines that still equal the stored ones
+stay (``etl.weblog.generations``), the lines after them get keys of the new generation,
+so a stored line is never overwritten. A line's stable key is
+``<identity>:<line number>`` in generation 0 (every key stored before generations
+existed) and ``<identity>.g<N>:<line number>`` in generation N (:func:`key_prefix`); the
+line number is the line's number in the file. Two identical requests are two rows.
 """
 
 from __future__ import annotations
@@ -25,12 +36,34 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 FINGERPRINT_MAX_BYTES = 4096
+TAIL_BYTES = 4096  # the bytes before a read offset that its tail digest covers
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BUFFER_BYTES = 1 << 20
 
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+def key_prefix(file_id: str, generation: int | None) -> str:
+    """The part of a line's key before ``:<line number>``: ``file_id`` in generation 0 (or
+    None, positions recorded before generations existed), ``<file_id>.g<N>`` in generation N."""
+    return f"{file_id}.g{generation}" if generation else file_id
+
+
+class TailHash:
+    """The last :data:`TAIL_BYTES` bytes fed to it (in file order) and their :meth:`digest`."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def feed(self, chunk: bytes) -> None:
+        """Append ``chunk`` (bytes that follow the ones fed before), keeping the last TAIL_BYTES."""
+        self.data = (self.data + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
+
+    def digest(self) -> str:
+        """SHA-256 (16 hex digits) of the kept bytes: what :func:`tail_digest` gives at the offset reached."""
+        return _digest(self.data)
 
 
 @dataclass(frozen=True)
@@ -56,6 +89,39 @@ class LogFile:
     def new_identity(self) -> tuple[str, int]:
         """``(file_id, fingerprint_bytes)`` for a file seen for the first time."""
         return _digest(self.head), len(self.head)
+
+
+def tail_digest(log: LogFile, offset: int) -> str | None:
+    """The tail digest at byte ``offset`` of ``log``'s (decompressed) content: SHA-256 (16 hex
+    digits) of the up to TAIL_BYTES bytes before it, or None when the content is shorter than
+    ``offset``. A plain file costs one seek and read; a compressed one is decompressed up to
+    ``offset`` (the loader never asks for that)."""
+    start = max(0, offset - TAIL_BYTES)
+    with open_binary(log.path, log.compressed) as handle:
+        if log.compressed:
+            _skip(handle, start)
+        else:
+            handle.seek(start)
+        data = handle.read(offset - start)
+    return _digest(data) if len(data) == offset - start else None
+
+
+def resume_check(log: LogFile, offset: int, recorded_tail: str | None) -> str | None:
+    """Why ``log`` cannot be read on from its recorded position, or None when it can.
+
+    ``offset`` is the identity's recorded read offset (bytes), ``recorded_tail`` its tail
+    digest (None: recorded before tail digests existed, not checked). Returns
+    ``"truncated"`` (a plain file shorter than ``offset``), ``"rewritten"`` (the bytes
+    before ``offset`` differ from the recorded tail) or None. Compressed files (rotated
+    copies, never written in place) are not checked: None without a read.
+    """
+    if log.compressed:
+        return None
+    if log.size < offset:
+        return "truncated"
+    if recorded_tail is not None and tail_digest(log, offset) != recorded_tail:
+        return "rewritten"
+    return None
 
 
 def is_gzip(path: str) -> bool:
@@ -127,18 +193,25 @@ BLOCK_BYTES = 2 << 20  # bounds the polars working set: about 200 MB peak RSS fo
 
 
 def read_blocks(log: LogFile, start_offset: int, end_offset: int | None,
-                block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
+                block_bytes: int = BLOCK_BYTES, tail: TailHash | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(offset after the block, block)``: blocks of complete lines, each ending in a newline.
 
     Reads from ``start_offset`` (bytes into the decompressed content) up to ``end_offset``
     (None: to the end of the file), about ``block_bytes`` at a time (a longer line makes a
     longer block); a last line that would end after ``end_offset`` or has no newline yet
-    is not yielded. Memory: one block plus one read.
+    is not yielded. Memory: one block plus one read. ``tail``, when given, is fed the bytes
+    before ``start_offset`` (the skipped ones of a compressed file, one 4 KiB read of a
+    plain one) and every yielded block: at any point its digest is the tail digest at the
+    offset yielded last (or at ``start_offset``).
     """
     with open_binary(log.path, log.compressed) as handle:
         if log.compressed:
-            _skip(handle, start_offset)
+            _skip(handle, start_offset, tail)
         else:
+            if tail is not None:
+                before = max(0, start_offset - TAIL_BYTES)
+                handle.seek(before)
+                tail.feed(handle.read(start_offset - before))
             handle.seek(start_offset)
         offset = start_offset
         pending = b""
@@ -154,12 +227,16 @@ def read_blocks(log: LogFile, start_offset: int, end_offset: int | None,
                 continue
             pending = data[cut:]
             offset += cut
+            if tail is not None:
+                tail.feed(data[:cut])
             yield offset, data[:cut]
 
 
-def _skip(handle: io.BufferedIOBase, count: int) -> None:
+def _skip(handle: io.BufferedIOBase, count: int, tail: TailHash | None = None) -> None:
     while count > 0:
         chunk = handle.read(min(count, READ_BUFFER_BYTES))
         if not chunk:
             return
+        if tail is not None:
+            tail.feed(chunk)
         count -= len(chunk)

@@ -3,11 +3,15 @@
 Tables, columns and their warehouse types come from the source's declaration
 (``extract_config/weblog.yaml``, read by ``etl.metadata.load_weblog_source``):
 ``landing.weblog_access`` and ``store_weblog.access``, key ``access_key`` =
-``<file identity>:<line number>`` (see ``etl.weblog.files``). Per execution sequence, the byte
-range of every log file to read is recorded in ``etl_control.weblog_window`` before any
-line is read (a resumed run reads exactly the same lines); the files' read positions in
+``<file identity>:<line number>`` (``<file identity>.g<N>:<line number>`` in generation N,
+see ``etl.weblog.files``). Per execution sequence, the byte range and generation of every
+log file to read is recorded in ``etl_control.weblog_window`` before any line is read (a
+resumed run reads exactly the same lines with the same keys); the files' read positions in
 ``etl_control.weblog_file`` advance in the store upsert transaction, so a line is loaded
-once across reruns and rotation. Rejected lines go to
+once across reruns and rotation. A file truncated or rewritten in place starts a new
+generation after its lines the store already holds (``etl.weblog.generations``): a
+warning names it, the window records the offset it replaced, the marker counts
+``new_generations``. Rejected lines go to
 ``<rejects_dir>/<seq>/<log file name>.rejects.jsonl`` and are counted.
 """
 
@@ -28,6 +32,7 @@ from etl.metadata import load_weblog_source
 from etl.staging_format import header_line
 from etl.weblog import files as logfiles
 from etl.weblog.enrich import enrich_block
+from etl.weblog.generations import store_lookup, unchanged_prefix
 from etl.weblog.parse import parse_block
 
 log = logging.getLogger(__name__)
@@ -54,39 +59,57 @@ def _windows(conn, sequence: int) -> list[dict]:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT file_id, fingerprint_bytes, path, compressed, start_offset, start_line_no, end_offset, size_bytes, "
-            "mtime_ns FROM etl_control.weblog_window WHERE execution_sequence = %s ORDER BY recorded_datetime, path",
+            "mtime_ns, generation, replaced_offset FROM etl_control.weblog_window WHERE execution_sequence = %s "
+            "ORDER BY recorded_datetime, path",
             [sequence],
         )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
-def _record_windows(conn, sequence: int, logs: list[logfiles.LogFile]) -> None:
-    """Record, for every log with unread lines, the byte range this sequence reads; commit."""
+def _record_windows(conn, sequence: int, logs: list[logfiles.LogFile], table: TableMeta) -> None:
+    """Record, for every log with unread lines, the byte range and generation this sequence reads; commit.
+
+    A plain file truncated or rewritten in place (``files.resume_check``) starts a new
+    generation after its lines ``table``'s store already holds (``generations.unchanged_prefix``),
+    with a warning; the window keeps the offset it replaced.
+    """
     with conn.cursor() as cur:
-        cur.execute("SELECT file_id, fingerprint_bytes, read_offset, line_no, size_bytes, mtime_ns FROM etl_control.weblog_file")
+        cur.execute("SELECT file_id, fingerprint_bytes, read_offset, line_no, size_bytes, mtime_ns, generation, "
+                    "tail_digest FROM etl_control.weblog_file")
         state = {row[0]: row[1:] for row in cur.fetchall()}
         identified = logfiles.identify(logs, {fid: row[0] for fid, row in state.items()})
         for file_id, (lf, nbytes) in identified.items():
-            start, line_no = 0, 0
+            start, line_no, generation, replaced = 0, 0, 0, None
             if file_id in state:
-                _, start, line_no, size, mtime = state[file_id]
+                _, start, line_no, size, mtime, generation, tail = state[file_id]
+                generation = generation or 0
                 if lf.compressed and (size, mtime) == (lf.size, lf.mtime_ns):
                     continue  # this compressed file was read to its end already
-                if not lf.compressed and lf.size < start:
-                    log.warning("log %s (identity %s) is shorter than the %d bytes read before: truncated, "
-                                "reading it from the start", lf.path, file_id, start)
-                    start, line_no = 0, 0
+                change = logfiles.resume_check(lf, start, tail)
+                if change is not None:
+                    kept_lines, kept_offset = unchanged_prefix(lf, file_id, generation, line_no,
+                                                               store_lookup(conn, table.store_table))
+                    if kept_lines < line_no:
+                        replaced, generation = start, generation + 1
+                        log.warning(
+                            "log %s (identity %s) was %s in place: %d lines (%d bytes) had been read, it is %d bytes "
+                            "now; its first %d lines are unchanged and stay; new generation %d starts at line %d "
+                            "(keys %s:<line>), no stored line is overwritten", lf.path, file_id, change, line_no,
+                            start, lf.size, kept_lines, generation, kept_lines + 1,
+                            logfiles.key_prefix(file_id, generation))
+                    start, line_no = kept_offset, kept_lines  # recorded even when nothing is new: a new tail
                 elif not lf.compressed and lf.size == start:
                     continue  # nothing new
             cur.execute(
                 "INSERT INTO etl_control.weblog_window (execution_sequence, file_id, fingerprint_bytes, path, compressed, "
-                "start_offset, start_line_no, end_offset, size_bytes, mtime_ns) "
-                "SELECT %(seq)s, %(id)s, %(fp)s, %(path)s, %(gz)s, %(start)s, %(line)s, %(end)s, %(size)s, %(mtime)s "
-                "WHERE NOT EXISTS (SELECT 1 FROM etl_control.weblog_window "
+                "start_offset, start_line_no, end_offset, size_bytes, mtime_ns, generation, replaced_offset) "
+                "SELECT %(seq)s, %(id)s, %(fp)s, %(path)s, %(gz)s, %(start)s, %(line)s, %(end)s, %(size)s, %(mtime)s, "
+                "%(gen)s, %(replaced)s WHERE NOT EXISTS (SELECT 1 FROM etl_control.weblog_window "
                 "WHERE execution_sequence = %(seq)s AND file_id = %(id)s)",
                 {"seq": sequence, "id": file_id, "fp": nbytes, "path": lf.path, "gz": lf.compressed, "start": start,
-                 "line": line_no, "end": None if lf.compressed else lf.size, "size": lf.size, "mtime": lf.mtime_ns},
+                 "line": line_no, "end": None if lf.compressed else lf.size, "size": lf.size, "mtime": lf.mtime_ns,
+                 "gen": generation, "replaced": replaced},
             )
     conn.commit()
 
@@ -94,8 +117,10 @@ def _record_windows(conn, sequence: int, logs: list[logfiles.LogFile]) -> None:
 def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progress=None) -> dict:
     """Parse and enrich this sequence's new access-log lines into the staging file.
 
-    Returns the marker payload: per file the lines read and rejected, totals, column types,
-    seconds. Rejected lines are written to the rejects folder, never dropped silently.
+    Returns the marker payload: per file the lines read and rejected and its generation
+    (``new_generation`` and ``replaced_offset`` when this sequence started it), totals
+    (``new_generations``: files truncated or rewritten in place), column types, seconds.
+    Rejected lines are written to the rejects folder, never dropped silently.
     """
     started = time.monotonic()
     table, column_types = load_weblog_source(ctx.etl.extract_config_dir)
@@ -117,7 +142,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
             log.info("weblog: [weblog] paths is empty; no access logs are read")
         discovered = logfiles.discover(list(settings.patterns)) if settings.patterns else []
         if not windows:
-            _record_windows(conn, sequence, discovered)
+            _record_windows(conn, sequence, discovered, table)
             windows = _windows(conn, sequence)
         by_id = {fid: lf for fid, (lf, _) in logfiles.identify(
             discovered, {w["file_id"]: w["fingerprint_bytes"] for w in windows}).items()}
@@ -138,9 +163,10 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
                         files.append(stats)
                         with conn.cursor() as cur:
                             cur.execute(
-                                "UPDATE etl_control.weblog_window SET read_offset = %s, read_line_no = %s "
-                                "WHERE execution_sequence = %s AND file_id = %s",
-                                [stats["read_offset"], stats["read_line_no"], sequence, window["file_id"]],
+                                "UPDATE etl_control.weblog_window SET read_offset = %s, read_line_no = %s, "
+                                "read_tail_digest = %s WHERE execution_sequence = %s AND file_id = %s",
+                                [stats["read_offset"], stats["read_line_no"], stats.pop("read_tail_digest"), sequence,
+                                 window["file_id"]],
                             )
                     streamed.finish(totals["rows"])
                 landing = streamed.commit()  # after the staging file is published
@@ -166,6 +192,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         "rows": totals["rows"],
         "lines": totals["lines"],
         "rejected": totals["rejected"],
+        "new_generations": sum(1 for w in windows if w["replaced_offset"] is not None),
         "files": files,
         "pg_types": column_types,
         "rejects_dir": str(reject_dir),
@@ -182,11 +209,13 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
     import polars as pl
 
     file_id = window["file_id"]
+    generation = window["generation"] or 0
     line_no = window["start_line_no"]
     read_offset = window["start_offset"]
     name = os.path.basename(lf.path)
     lines = rejected = 0
-    for read_offset, block in logfiles.read_blocks(lf, window["start_offset"], window["end_offset"]):
+    tail = logfiles.TailHash()
+    for read_offset, block in logfiles.read_blocks(lf, window["start_offset"], window["end_offset"], tail=tail):
         texts = block.decode("utf-8", errors="replace").split("\n")
         texts.pop()  # the block ends with a newline
         block_lines = len(texts)
@@ -198,7 +227,8 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
                 reject_handles[name] = open(reject_dir / f"{name}.rejects.jsonl", "w", encoding="utf-8")
             reject_handles[name].write(json.dumps(
                 {"file": lf.path, "line_no": line_no + row + 1, "reason": reason, "raw": text}, ensure_ascii=False) + "\n")
-        staged = enrich_block(parsed, sequence, file_id, lf.path, line_no, countries, columns)
+        staged = enrich_block(parsed, sequence, logfiles.key_prefix(file_id, generation), lf.path, line_no, countries,
+                              columns)
         staged.write_csv(handle, include_header=False, quote_style="non_numeric", null_value="",
                          datetime_format="%Y-%m-%d %H:%M:%S")
         line_no += block_lines
@@ -209,10 +239,14 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
         totals["rejected"] += len(rejects)
         if progress is not None:
             progress(totals["lines"])
-    return {
-        "path": lf.path, "file_id": file_id, "start_offset": window["start_offset"], "read_offset": read_offset,
-        "read_line_no": line_no, "lines": lines, "rejected": rejected,
+    stats = {
+        "path": lf.path, "file_id": file_id, "generation": generation, "start_offset": window["start_offset"],
+        "read_offset": read_offset, "read_line_no": line_no, "read_tail_digest": tail.digest(), "lines": lines,
+        "rejected": rejected,
     }
+    if window["replaced_offset"] is not None:
+        stats.update(new_generation=True, replaced_offset=window["replaced_offset"])
+    return stats
 
 
 def advance_files(conn, sequence: int) -> None:
@@ -224,7 +258,7 @@ def advance_files(conn, sequence: int) -> None:
         cur.execute(f"DELETE FROM etl_control.weblog_file WHERE file_id IN (SELECT file_id {read})", [sequence])
         cur.execute(
             "INSERT INTO etl_control.weblog_file (file_id, fingerprint_bytes, path, read_offset, line_no, size_bytes, "
-            f"mtime_ns, execution_sequence) SELECT file_id, fingerprint_bytes, path, read_offset, read_line_no, "
-            f"size_bytes, mtime_ns, execution_sequence {read}",
+            f"mtime_ns, execution_sequence, generation, tail_digest) SELECT file_id, fingerprint_bytes, path, read_offset, "
+            f"read_line_no, size_bytes, mtime_ns, execution_sequence, generation, read_tail_digest {read}",
             [sequence],
         )
