@@ -24,7 +24,7 @@ from pathlib import Path
 
 import luigi
 
-from etl import markers, pres, quality, reports, summary
+from etl import markers, metadata_change, pres, quality, reports, summary
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
 from etl.context import Context, close_run, estimated_rows, load_context, preflight, warehouse_latest_sequence
 from etl.errors import EltError
@@ -330,6 +330,7 @@ class RunJob(SequenceTask):
             latest, lambda seq: _marker(seq, "RunJob.json").exists() and BuildReports(execution_sequence=seq).complete()
         )
         log.info("execution sequence %d (latest known %d)", sequence, latest)
+        metadata_change.redo_changed_tables(ctx, sequence)  # a resumed sequence redoes tables whose metadata changed
         return sequence
 
     def requires(self):

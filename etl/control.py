@@ -4,7 +4,8 @@ Tables (created idempotently by :func:`ensure_schema`)::
 
     etl_control.run              one row per execution sequence (started/completed time)
     etl_control.extract_window   (execution_sequence, table_name) -> [window_start, window_end)
-                                 recorded before extracting, reused when a run is resumed
+                                 recorded before extracting, reused when a run is resumed, with
+                                 the metadata fingerprint and changes it was computed under
     etl_control.watermark        table_name -> watermark_column, watermark_value (the end of the
                                  last committed window), advanced in the store upsert transaction
     etl_control.extract_tail     (execution_sequence, table_name) -> fingerprint (rows, checksum)
@@ -18,6 +19,8 @@ Tables (created idempotently by :func:`ensure_schema`)::
                                  the extract's column types, rows, staging parts, source counts and
                                  streamed landing load (written in the extract's commit), then the
                                  rows landed and the store step's counts (see TableRun)
+    etl_control.committed_metadata  table_name -> the metadata fingerprint its last store commit was
+                                 extracted under (etl.metadata_change), written in the upsert transaction
     etl_control.step_log         one row per finished step: rows and seconds (an audit log, never
                                  read by the steps)
     etl_control.pres_watermark   per sql/pres file: the start of its last build (etl.pres)
@@ -76,7 +79,7 @@ CONTROL_TABLES = {
     "extract_window": _columns(
         "execution_sequence integer key; table_name name key; is_incremental boolean; watermark_column name null; "
         "window_start timestamp null; window_end timestamp null; source_clock timestamp null added; "
-        "recorded_datetime moment now"),
+        "recorded_datetime moment now; metadata_fingerprint json null added; metadata_changes json null added"),
     "watermark": _columns(
         "table_name name key; watermark_column name; watermark_value timestamp; execution_sequence integer; "
         "updated_datetime moment now"),
@@ -97,7 +100,10 @@ CONTROL_TABLES = {
         "staged_parts integer; source_rows bigint null; source_rows_below_end bigint null; streamed_load_id label null; "
         "streamed_rows bigint null; streamed_replaced_rows bigint null; streamed_seconds seconds null; "
         "landed_rows bigint null; landed_streamed boolean null; counted_source_rows bigint null; "
-        "counted_store_rows bigint null; extracted_datetime moment now"),
+        "counted_store_rows bigint null; extracted_datetime moment now; metadata_fingerprint json null added; "
+        "metadata_changes json null added"),
+    "committed_metadata": _columns(
+        "table_name name key; fingerprint json; execution_sequence integer; committed_datetime moment now"),
     "step_log": _columns(
         "execution_sequence integer; step label; table_name name; row_count bigint null; seconds seconds null; "
         "details json null; logged_datetime moment now"),
@@ -178,15 +184,19 @@ def recorded_window(conn, sequence: int, table: str) -> Window | None:
     return Window(row[0], row[1], row[2]) if row else None
 
 
-def record_window(conn, sequence: int, table: str, is_incremental: bool, watermark_column, window: Window) -> Window:
+def record_window(conn, sequence: int, table: str, is_incremental: bool, watermark_column, window: Window,
+                  fingerprint: dict | None = None, changes=()) -> Window:
     """Record the window of (sequence, table) unless one exists, commit, and return the recorded one.
 
     The first recorded window wins, so concurrent or restarted extracts of one sequence
-    always use the same window.
+    always use the same window. ``fingerprint`` and ``changes``, when given, are recorded
+    with it in the same commit (:func:`record_window_metadata`).
     """
     _run(conn, dialect_of(conn).record_window, {
         "seq": sequence, "table": table, "incremental": is_incremental, "column": watermark_column,
         "start": window.start, "end": window.end, "clock": window.source_clock})
+    if fingerprint is not None:
+        record_window_metadata(conn, sequence, table, fingerprint, changes)
     conn.commit()
     return recorded_window(conn, sequence, table)
 
@@ -292,7 +302,10 @@ class TableRun:
     landing load the extract streamed and committed (``{"load_id", "rows", "replaced_rows",
     "seconds"}``) or None; ``landed_rows`` (None until a landing step finished) and whether
     it took the streamed load over; ``counted`` the store step's hard-delete counts below the
-    window end (``{"source": n, "store": m}``) or None.
+    window end (``{"source": n, "store": m}``) or None. ``metadata_fingerprint`` is the table
+    metadata the extract ran under (``etl.metadata_change.fingerprint``; None for the access
+    logs); ``metadata_changes`` the fields changed since store last committed, which made the
+    extract read the whole table (empty when none).
     """
 
     sequence: int
@@ -305,11 +318,13 @@ class TableRun:
     landed_rows: int | None = None
     landed_streamed: bool | None = None
     counted: dict | None = None
+    metadata_fingerprint: dict | None = None
+    metadata_changes: tuple[str, ...] = ()
 
 
 _TABLE_RUN_COLUMNS = ("column_types, extracted_rows, staged_parts, source_rows, source_rows_below_end, streamed_load_id, "
                       "streamed_rows, streamed_replaced_rows, streamed_seconds, landed_rows, landed_streamed, "
-                      "counted_source_rows, counted_store_rows")
+                      "counted_source_rows, counted_store_rows, metadata_fingerprint, metadata_changes")
 
 
 def record_extract(conn, run: TableRun) -> None:
@@ -323,9 +338,12 @@ def record_extract(conn, run: TableRun) -> None:
         cur.execute(
             "INSERT INTO etl_control.table_run (execution_sequence, table_name, column_types, extracted_rows, "
             "staged_parts, source_rows, source_rows_below_end, streamed_load_id, streamed_rows, streamed_replaced_rows, "
-            "streamed_seconds) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "streamed_seconds, metadata_fingerprint, metadata_changes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "%s, %s)",
             [run.sequence, run.table, json.dumps(run.column_types), run.extracted_rows, run.staged_parts, *counts,
-             streamed.get("load_id"), streamed.get("rows"), streamed.get("replaced_rows"), streamed.get("seconds")],
+             streamed.get("load_id"), streamed.get("rows"), streamed.get("replaced_rows"), streamed.get("seconds"),
+             None if run.metadata_fingerprint is None else json.dumps(run.metadata_fingerprint),
+             json.dumps(list(run.metadata_changes)) if run.metadata_changes else None],
         )
 
 
@@ -338,7 +356,7 @@ def table_run(conn, sequence: int, table: str) -> TableRun | None:
     if row is None:
         return None
     (types, rows, parts, source_rows, source_below, load_id, streamed_rows, replaced, seconds, landed, landed_streamed,
-     counted_source, counted_store) = row
+     counted_source, counted_store, fingerprint, changes) = row
     return TableRun(
         sequence, table, json.loads(types) if isinstance(types, str) else types, int(rows), int(parts),
         None if source_rows is None else (int(source_rows), int(source_below)),
@@ -346,6 +364,7 @@ def table_run(conn, sequence: int, table: str) -> TableRun | None:
                                       "seconds": seconds},
         None if landed is None else int(landed), landed_streamed,
         None if counted_source is None else {"source": int(counted_source), "store": int(counted_store)},
+        _json_value(fingerprint), tuple(_json_value(changes) or ()),
     )
 
 
@@ -372,3 +391,90 @@ def counted_rows(conn, sequence: int) -> dict[str, dict]:
         cur.execute("SELECT table_name, counted_source_rows, counted_store_rows FROM etl_control.table_run "
                     "WHERE execution_sequence = %s AND counted_source_rows IS NOT NULL", [sequence])
         return {table: {"source": int(source), "store": int(store)} for table, source, store in cur.fetchall()}
+
+
+# --- table metadata fingerprints (etl.metadata_change computes and compares them) -------------
+
+def _json_value(value):
+    """A json control column's value as Python (jsonb arrives parsed, Redshift's VARCHAR as text)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def record_window_metadata(conn, sequence: int, table: str, fingerprint: dict, changes) -> None:
+    """Record the metadata fingerprint and the changed fields (``changes``, field names; none ->
+    NULL) a new window of (sequence, table) was computed under, unless some are recorded already
+    (the first recorded window wins, see :func:`record_window`); no commit. Portable SQL."""
+    with conn.cursor() as cur:
+        cur.execute("UPDATE etl_control.extract_window SET metadata_fingerprint = %s, metadata_changes = %s "
+                    "WHERE execution_sequence = %s AND table_name = %s AND metadata_fingerprint IS NULL",
+                    [json.dumps(fingerprint), json.dumps(list(changes)) if changes else None, sequence, table])
+
+
+def recorded_window_metadata(conn, sequence: int, table: str) -> tuple[dict | None, tuple[str, ...]]:
+    """``(fingerprint, changed fields)`` recorded with the window of (sequence, table); ``(None, ())``
+    when no window or no fingerprint was recorded (a window recorded before fingerprints existed)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT metadata_fingerprint, metadata_changes FROM etl_control.extract_window "
+                    "WHERE execution_sequence = %s AND table_name = %s", [sequence, table])
+        row = cur.fetchone()
+    if row is None:
+        return None, ()
+    return _json_value(row[0]), tuple(_json_value(row[1]) or ())
+
+
+def committed_metadata(conn, table: str) -> tuple[dict, int] | None:
+    """``(fingerprint, sequence)`` of ``table``'s last store commit, or None before the first commit
+    that recorded one (first run, or a warehouse from before fingerprints existed)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT fingerprint, execution_sequence FROM etl_control.committed_metadata WHERE table_name = %s",
+                    [table])
+        row = cur.fetchone()
+    return None if row is None else (_json_value(row[0]), int(row[1]))
+
+
+def record_committed_metadata(conn, meta, sequence: int) -> None:
+    """Record, as ``meta.name``'s committed metadata, the fingerprint its extract of ``sequence``
+    ran under (from ``etl_control.table_run``); no commit (the store upsert's transaction).
+
+    The extract's fingerprint rather than the store step's metadata: if the metadata changed
+    in between, the next extract sees the difference and extracts the whole table. Without
+    an extract fingerprint (an extract from before fingerprints existed; the access logs)
+    no committed fingerprint is left for the table. Portable SQL (DELETE + INSERT ... SELECT).
+    """
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM etl_control.committed_metadata WHERE table_name = %s", [meta.name])
+        cur.execute("INSERT INTO etl_control.committed_metadata (table_name, fingerprint, execution_sequence) "
+                    "SELECT table_name, metadata_fingerprint, execution_sequence FROM etl_control.table_run "
+                    "WHERE execution_sequence = %s AND table_name = %s AND metadata_fingerprint IS NOT NULL",
+                    [sequence, meta.name])
+
+
+def assume_committed_metadata(conn, table: str, fingerprint: dict, sequence: int) -> None:
+    """Record ``fingerprint`` as ``table``'s committed metadata (of ``sequence``); no commit. Only for
+    a table with none recorded: the metadata a resumed sequence extracted under stands for its last
+    commit's, so a change since makes the next extract read the whole table. Portable SQL."""
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO etl_control.committed_metadata (table_name, fingerprint, execution_sequence) "
+                    "VALUES (%s, %s, %s)", [table, json.dumps(fingerprint), sequence])
+
+
+def sequence_fingerprints(conn, sequence: int) -> dict[str, list[dict]]:
+    """``{table: [fingerprint, ...]}`` recorded for ``sequence``: with its window (extract_window)
+    and by its extract (table_run); tables with neither are absent."""
+    found: dict[str, list[dict]] = {}
+    with conn.cursor() as cur:
+        for control_table in ("extract_window", "table_run"):
+            cur.execute(f"SELECT table_name, metadata_fingerprint FROM etl_control.{control_table} "
+                        "WHERE execution_sequence = %s AND metadata_fingerprint IS NOT NULL", [sequence])
+            for table, fingerprint in cur.fetchall():
+                found.setdefault(table, []).append(_json_value(fingerprint))
+    return found
+
+
+def forget_table_sequence(conn, sequence: int, table: str) -> None:
+    """Delete what the steps of (sequence, table) recorded: its window, table_run row and tail
+    fingerprint, so its next extract computes a new window; no commit."""
+    with conn.cursor() as cur:
+        for control_table in ("extract_window", "table_run", "extract_tail"):
+            cur.execute(f"DELETE FROM etl_control.{control_table} WHERE execution_sequence = %s AND table_name = %s",
+                        [sequence, table])

@@ -14,8 +14,9 @@ import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
-from etl import control, overlap, source_mysql, sqlgen, warehouse
+from etl import control, metadata_change, overlap, source_mysql, sqlgen, warehouse
 from etl.context import SOURCE, Context
 from etl.errors import ExtractError, SourceError, StagingError
 from etl.landing import StreamedLanding
@@ -48,7 +49,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         control.ensure_schema(wh)
         control.open_run(wh, sequence)
         wh.commit()
-        window = _sequence_window(ctx, wh, src, meta, sequence)
+        window, metadata_changes = _sequence_window(ctx, wh, src, meta, sequence)
         types = source_mysql.read_column_types(src, ctx.source.database, [meta.name]).get(meta.name)
         if types is None:
             raise SourceError(f"table {meta.name!r} no longer exists in source database {ctx.source.database!r}")
@@ -103,7 +104,9 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
             control.record_tail(wh, sequence, meta.name, tail.fingerprint())
         # what landing, store and quality take from here (etl_control.table_run), in the extract's commit
         control.record_extract(wh, control.TableRun(sequence, meta.name, pg_types, rows, parts.count,
-                                                    tuple(source_counts) if source_counts else None, landing))
+                                                    tuple(source_counts) if source_counts else None, landing,
+                                                    metadata_fingerprint=metadata_change.fingerprint(meta),
+                                                    metadata_changes=metadata_changes))
         wh.commit()
     seconds = round(time.monotonic() - started, 3)
     for column, n in staged.invalid_dates.items():
@@ -133,28 +136,37 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
     }
 
 
-def _sequence_window(ctx: Context, wh, src, meta: TableMeta, sequence: int) -> Window:
-    """The table's window for ``sequence``: the one recorded in etl_control (a resumed run), else a
-    new one, recorded (committed) before any row is read. A new incremental window starts at the
-    committed watermark minus the look-back and ends at the source clock minus the safety lag; it
-    is widened to the whole table once when store lacks a column new in the metadata. A full
-    table's window is unbounded."""
+def _sequence_window(ctx: Context, wh, src, meta: TableMeta, sequence: int) -> tuple[Window, tuple[str, ...]]:
+    """The table's window for ``sequence`` and the metadata fields changed since store last committed
+    (``etl.metadata_change``): the ones recorded in etl_control (a resumed run), else new ones,
+    recorded (committed) with the metadata fingerprint before any row is read. A new incremental
+    window starts at the committed watermark minus the look-back and ends at the source clock minus
+    the safety lag; it starts unbounded (the whole table) when the metadata changed since the last
+    store commit, and once when store lacks a column new in the metadata. A full table's window is
+    unbounded."""
     window = control.recorded_window(wh, sequence, meta.name)
     if window is not None:
-        return window
-    if meta.is_incremental:
+        return window, control.recorded_window_metadata(wh, sequence, meta.name)[1]
+    changes = metadata_change.changes_since_commit(wh, meta)
+    if not meta.is_incremental:
+        window = Window(None, None)
+    elif changes:  # the whole table; not from the watermark, which may be another column's
+        clock = source_mysql.source_clock(src)
+        window = Window(None, clock - timedelta(seconds=ctx.etl.safety_lag_seconds), clock)
+    else:
         window = control.next_window(
             wh, meta.name, meta.watermark_column, source_mysql.source_clock(src),
             ctx.etl.lookback_seconds, ctx.etl.safety_lag_seconds,
         )
+    if meta.is_incremental:
         missing = columns_missing_in_store(wh, meta)
-        if missing and window.start is not None:
+        if missing and (window.start is not None or changes):
             log.warning("table %s: %s new in the metadata; extracting the whole table once to fill %s",
                         meta.name, ", ".join(missing), "them" if len(missing) > 1 else "it")
             window = Window(None, window.end, window.source_clock)
-    else:
-        window = Window(None, None)
-    return control.record_window(wh, sequence, meta.name, meta.is_incremental, meta.watermark_column, window)
+    window = control.record_window(wh, sequence, meta.name, meta.is_incremental, meta.watermark_column, window,
+                                   fingerprint=metadata_change.fingerprint(meta), changes=changes)
+    return window, control.recorded_window_metadata(wh, sequence, meta.name)[1]
 
 
 def _rows_outside_windows(ctx: Context, src, meta: TableMeta, window: Window) -> tuple[int, int]:

@@ -87,6 +87,7 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
                 if window is None or window.end is None:
                     raise MergeError(f"table {meta.name!r}: no recorded window for sequence {sequence}")
                 control.advance_watermark(conn, meta.name, meta.watermark_column, window.end, sequence)
+            control.record_committed_metadata(conn, meta, sequence)
             seconds = round(time.monotonic() - started, 3)
             details = {"inserted": inserted, "updated": updated, "deleted": deleted, "null_key_rows": null_keys}
             if counts is not None:  # reused by the quality step's count check

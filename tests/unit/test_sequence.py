@@ -87,6 +87,7 @@ def run_job(monkeypatch, tmp_path):
     monkeypatch.setattr(job, "preflight", preflight)
     monkeypatch.setattr(job, "warehouse_latest_sequence", lambda c: state.warehouse)
     monkeypatch.setattr(job.BuildReports, "complete", lambda task: task.execution_sequence in state.reports_complete)
+    monkeypatch.setattr(job.metadata_change, "redo_changed_tables", lambda c, seq: [])  # tests/unit/test_metadata_change.py
     luigi.task_register.Register.clear_instance_cache()  # a new RunJob resolves its sequence again
     yield state, Path(ctx.etl.output_dir)
     luigi.task_register.Register.clear_instance_cache()
