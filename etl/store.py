@@ -62,6 +62,8 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
             else:  # the source count runs on MySQL while PostgreSQL upserts
                 counts = pool.submit(source_row_counts, ctx, meta, window).result
         dialect = dialect_of(conn)
+        if "unique_columns" in run.metadata_changes:
+            _set_aside_rekeyed(conn, meta, sequence)
         run_ddl(conn, dialect.store_ddl(meta, run.column_types), meta.store_table, run.column_types, meta.name,
                 own_columns=dialect.store_added_columns)
         try:
@@ -75,7 +77,7 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
                 else:
                     null_keys = _null_key_rows(cur, meta, sequence)
                     inserted, updated = dialect.upsert(cur, meta, sequence)
-            reconcile = bool(getattr(run, "metadata_changes", ()))  # a full extract after a metadata change
+            reconcile = bool(run.metadata_changes)  # a full extract after a metadata change
             if reconcile and counts is None and from_mysql:
                 log.warning("table %s: its metadata changed, but [dw_etl] detect_hard_deletes is off: store rows the "
                             "new metadata no longer selects stay live", meta.name)
@@ -116,6 +118,26 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
         "null_key_rows": null_keys,
         "seconds": seconds,
     }
+
+
+def _set_aside_rekeyed(conn, meta: TableMeta, sequence: int) -> None:
+    """Rename a store table whose ``unique_columns`` changed to ``<table>_before_s<sequence>`` (kept,
+    nothing lost; the new key cannot match its rows), so this sequence's full extract fills a new one.
+    Idempotent (:func:`etl.warehouse_sql.set_aside_sql`); commits; logs a warning naming both tables."""
+    dialect = dialect_of(conn)
+    probe, kept, statements = warehouse_sql.set_aside_sql(meta, sequence, with_indexes=dialect.enforces_keys)
+    with conn.cursor() as cur:
+        cur.execute(dialect.ddl_lock)
+        cur.execute(warehouse_sql.relkind_sql(), [meta.store_table.schema, meta.store_table.table])
+        if cur.fetchone() is None or not warehouse.scalar(cur, probe, [sequence]):
+            conn.commit()
+            return
+        for statement in statements:
+            cur.execute(statement)
+    conn.commit()
+    log.warning("table %s: unique_columns changed to %s; the store table keyed the old way is kept as %s (drop it when "
+                "no longer needed) and %s is filled again from the whole source table",
+                meta.name, ", ".join(meta.unique_columns), kept, meta.store_table)
 
 
 def _null_key_rows(cur, meta: TableMeta, sequence: int) -> int:

@@ -352,6 +352,28 @@ def _missing_key_sql(meta: TableMeta) -> sql.Composable:
         sql.Identifier(SOURCE_KEYS_TABLE), match)
 
 
+def set_aside_sql(meta: TableMeta, sequence: int, with_indexes: bool) -> tuple[sql.Composable, QualifiedName, list]:
+    """A store table whose ``unique_columns`` changed is set aside (renamed, kept) and a new one filled.
+
+    Returns ``(probe, kept, statements)``: ``probe`` (param: the sequence) selects true when the
+    table holds rows and none written by ``sequence`` (so a rerun after the new table was filled,
+    or while it is still empty, sets nothing aside again); ``kept`` is the name the old table
+    gets, ``<table>_before_s<sequence>``; ``statements`` rename the table (and, ``with_indexes``,
+    its two indexes, whose names the new table needs).
+    """
+    table = meta.store_table
+    kept = suffixed_name(table, f"_before_s{sequence}")
+    probe = sql.SQL("SELECT EXISTS (SELECT 1 FROM {t}) AND NOT EXISTS (SELECT 1 FROM {t} WHERE etl_execution_sequence = %s)"
+                    ).format(t=qualified(table))
+    statements = [sql.SQL("ALTER TABLE {} RENAME TO {}").format(qualified(table), sql.Identifier(kept.table))]
+    if with_indexes:
+        for name in _store_index_names(meta):
+            statements.append(sql.SQL("ALTER INDEX IF EXISTS {}.{} RENAME TO {}").format(
+                sql.Identifier(table.schema), sql.Identifier(name),
+                sql.Identifier(name.replace(table.table, kept.table, 1))))
+    return probe, kept, statements
+
+
 def tombstone_sql(meta: TableMeta) -> sql.Composable:
     """Mark live store rows whose key is not among the copied source keys as tombstones (param: the
     execution sequence): ``etl_deleted_datetime`` and ``etl_updated_datetime`` set (pres builds see the

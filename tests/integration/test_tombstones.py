@@ -177,3 +177,70 @@ def test_a_corrected_future_dated_row_is_stored_and_an_old_batch_never_wins(proj
     (project.output(2) / "mysql_customers.store.json").unlink()
     project.run("--table", "customers", "--execution-sequence", "2", task="UpsertStoreTable")
     assert _store_snapshot(project, "customers") == before
+
+
+def _set_field(project, table, **fields):
+    """Rewrite one table's entry in the project's extract_config/mysql_tables.yaml."""
+    import yaml
+
+    path = project.root / "extract_config" / "mysql_tables.yaml"
+    entries = yaml.safe_load(path.read_text())
+    entries[table].update(fields)
+    path.write_text(yaml.safe_dump(entries))
+
+
+def test_a_mistaken_where_clause_is_guarded_and_reverting_it_restores_store(project, variant):
+    project.populate("--scale", SCALE, "--seed", "35")
+    project.run()
+    everything = store_rows(project, "companies")
+    conn = project.mysql()
+    cur = conn.cursor()
+    cur.execute("SELECT count(*), sum(is_supplier = 1) FROM companies")
+    total, suppliers = (int(v) for v in cur.fetchone())
+    conn.close()
+    # a guard below what the mistake drops (the sample has few non-suppliers; the default is 0.5)
+    project.write_cfg(dw_etl={"max_delete_fraction": "0.2"})
+    assert total - suppliers > 0.2 * total
+    _set_field(project, "companies", where_clause="is_supplier = 1")
+    failed = project.run(expect=30)
+    assert f"this run would mark {total - suppliers} of {total} live rows" in failed.stderr
+    assert store_rows(project, "companies") == everything and not store_rows(project, "companies", tombstones=True)
+    # allowed once: the rows the where_clause no longer selects become tombstones
+    project.run("--dw-etl-allow-deletes", "companies")
+    assert len(store_rows(project, "companies")) == suppliers
+    assert len(store_rows(project, "companies", tombstones=True)) == total - suppliers
+    # reverting the YAML brings every row back to life, without hand-written SQL
+    _set_field(project, "companies", where_clause="")
+    done = project.run()
+    assert "where_clause" in done.stderr
+    assert store_rows(project, "companies") == everything
+    assert not store_rows(project, "companies", tombstones=True)
+    assert_store_equals_source(project)
+
+
+def test_changed_unique_columns_set_the_old_store_table_aside(project, variant):
+    project.populate("--scale", SCALE, "--seed", "36")
+    conn = project.mysql()
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE tags (id INT PRIMARY KEY, code VARCHAR(10) NOT NULL, label VARCHAR(20), "
+                "updated_datetime DATETIME(6) NOT NULL, UNIQUE KEY (code), KEY (updated_datetime))")
+    cur.executemany("INSERT INTO tags VALUES (%s, %s, %s, UTC_TIMESTAMP(6) - INTERVAL 1 HOUR)",
+                    [(i, f"c{i}", f"label {i}") for i in range(1, 9)])
+    conn.commit()
+    project.add_table("tags", ["id", "code", "label", "updated_datetime"], ["id"])
+    project.run()
+    first = store_rows(project, "tags")
+    project.add_table("tags", ["id", "code", "label", "updated_datetime"], ["code"])
+    cur.execute("UPDATE tags SET label = 'changed', updated_datetime = UTC_TIMESTAMP(6) WHERE id = 3")
+    conn.commit()
+    conn.close()
+    done = project.run()
+    assert "kept as store_mysql.tags_before_s2" in done.stderr
+    assert_store_equals_source(project)
+    pg = project.pg()
+    pcur = pg.cursor()
+    pcur.execute('SELECT id, code, label FROM store_mysql.tags_before_s2 ORDER BY id')
+    assert [tuple(norm(v) for v in r) for r in pcur.fetchall()] == [r[:3] for r in first]
+    pg.close()
+    project.run()  # the next run is incremental on the new key
+    assert_store_equals_source(project)
