@@ -366,3 +366,49 @@ def source_count_query(meta: TableMeta, database: str) -> str:
 def source_keys_query(meta: TableMeta, database: str) -> str:
     """MySQL query of every business key of the rows store mirrors (for hard-delete detection)."""
     return "SELECT " + ", ".join(mysql_ident(c) for c in meta.unique_columns) + _mysql_from_where(meta, database)
+
+
+def explain_extract_query(meta: TableMeta, database: str) -> tuple[str, list]:
+    """``(sql, params)``: EXPLAIN of the extract query of a sample window (a day in 2000), so that the
+    source plans (and checks) the real predicate, ``where_clause`` included, without reading a row."""
+    if meta.is_incremental and meta.watermark_column:
+        window = Window(datetime(2000, 1, 1), datetime(2000, 1, 2), source_clock=datetime(2000, 1, 2))
+    else:
+        window = Window(None, None)
+    query, params = build_extract_query(meta, database, window)
+    return "EXPLAIN " + query, params
+
+
+# text keys are compared as bytes, as the warehouse compares them (MySQL's _ci collations and PAD SPACE would
+# take 'a', 'A' and 'a ' for one key; store holds three)
+_BYTE_KEY_TYPES = ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set")
+
+
+def _key_expressions(meta: TableMeta, types: dict[str, SourceColumn]) -> list[str]:
+    keys = []
+    for col in meta.unique_columns:
+        column = types.get(col)
+        as_bytes = column is not None and column.data_type in _BYTE_KEY_TYPES
+        keys.append(f"CAST({mysql_ident(col)} AS BINARY)" if as_bytes else mysql_ident(col))
+    return keys
+
+
+def _keyed_from_where(meta: TableMeta, database: str) -> str:
+    conditions = [f"{mysql_ident(c)} IS NOT NULL" for c in meta.unique_columns]
+    if meta.where_clause:
+        conditions.append(f"({meta.where_clause})")
+    return f" FROM {mysql_ident(database)}.{mysql_ident(meta.name)} WHERE " + " AND ".join(conditions)
+
+
+def key_count_query(meta: TableMeta, database: str, types: dict[str, SourceColumn]) -> str:
+    """MySQL ``COUNT(*)`` and ``COUNT(DISTINCT unique_columns)`` of the rows store mirrors (``where_clause``
+    applied) whose key has no NULL (store does not merge those); text keys compared as bytes. No params."""
+    return f"SELECT COUNT(*), COUNT(DISTINCT {', '.join(_key_expressions(meta, types))})" + _keyed_from_where(meta, database)
+
+
+def repeated_keys_query(meta: TableMeta, database: str, types: dict[str, SourceColumn], limit: int = 3) -> str:
+    """The ``limit`` keys most rows share (rows as in :func:`key_count_query`): each row is the key's values
+    (text keys as bytes) and its row count, most first. No params."""
+    keys = ", ".join(_key_expressions(meta, types))
+    return (f"SELECT {keys}, COUNT(*)" + _keyed_from_where(meta, database)
+            + f" GROUP BY {keys} HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC LIMIT {int(limit)}")
