@@ -2,7 +2,8 @@
 
 The extract query (its window and ``where_clause``), the expressions that make MySQL
 format each row as one staging CSV line, the row and range fingerprints of the look-back
-verification (``etl.overlap``), the source row counts and keys, and :func:`pg_type`, the
+verification (``etl.overlap``), the source row counts and keys, preflight's EXPLAIN of the
+extract query and its key counts (``unique_check: distinct_count``), and :func:`pg_type`, the
 MySQL -> PostgreSQL type map every warehouse dialect starts from. The warehouse's own
 statements are in ``etl.warehouse_sql`` (PostgreSQL) and ``etl.redshift``.
 
@@ -408,7 +409,7 @@ def key_count_query(meta: TableMeta, database: str, types: dict[str, SourceColum
 
 def repeated_keys_query(meta: TableMeta, database: str, types: dict[str, SourceColumn], limit: int = 3) -> str:
     """The ``limit`` keys most rows share (rows as in :func:`key_count_query`): each row is the key's values
-    (text keys as bytes) and its row count, most first. No params."""
+    (text keys as bytes) and its row count, most first, then by key. No params."""
     keys = ", ".join(_key_expressions(meta, types))
     return (f"SELECT {keys}, COUNT(*)" + _keyed_from_where(meta, database)
-            + f" GROUP BY {keys} HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC LIMIT {int(limit)}")
+            + f" GROUP BY {keys} HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC, {keys} LIMIT {int(limit)}")

@@ -70,6 +70,8 @@ def where_clause_problem(clause: str) -> str | None:
         tree = sqlglot.parse_one(clause, read="mysql", into=exp.Condition)
     except ParseError as exc:
         return f"it is not one expression ({_parse_error(exc)})"
+    except Exception as exc:  # noqa: BLE001 - sqlglot fails on some malformed calls with other errors
+        return f"sqlglot's MySQL dialect cannot read it ({type(exc).__name__}: {_first_line(exc)}); rephrase it"
     if tree.find(*_SUBQUERIES) is not None:
         return ("it holds a subquery (SELECT, EXISTS, IN (SELECT ...)): a filter that reads other tables lets "
                 "rows enter or leave it without their watermark moving, which an incremental extract never sees; "

@@ -79,6 +79,7 @@ def quoted(clause: str) -> str:
     ("name LIKE '%sale%'", "which the MySQL driver takes for a query parameter"),
     ("name LIKE 'a\\_b'", "it holds a backslash"),
     ("name = 'unclosed", "a string or quoted name is not closed"),
+    ("DATE_ADD(created_datetime) > '2024-01-01'", "sqlglot's MySQL dialect cannot read it"),  # sqlglot fails oddly
 ])
 def test_a_clause_that_is_not_one_boolean_expression_is_refused(clause, expected):
     problem = where_clause_problem(clause)
@@ -173,7 +174,8 @@ def test_the_distinct_count_compares_text_keys_as_bytes_and_leaves_null_keys_out
         "SELECT COUNT(*), COUNT(DISTINCT CAST(`company_name` AS BINARY), `company_id`) " + keyed)
     assert sqlgen.repeated_keys_query(meta, "shop", types) == (
         "SELECT CAST(`company_name` AS BINARY), `company_id`, COUNT(*) " + keyed
-        + " GROUP BY CAST(`company_name` AS BINARY), `company_id` HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC LIMIT 3")
+        + " GROUP BY CAST(`company_name` AS BINARY), `company_id` HAVING COUNT(*) > 1 "
+        "ORDER BY COUNT(*) DESC, CAST(`company_name` AS BINARY), `company_id` LIMIT 3")
 
 
 def test_the_explain_is_the_extract_query_of_a_sample_window():
