@@ -17,7 +17,8 @@ from etl import control, source_mysql, sqlgen, warehouse
 from etl.dialects import dialect_of, for_flavor
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
 from etl.domain import TableMeta
-from etl.metadata import check_against_source, load_metadata
+from etl.errors import ConfigError
+from etl.metadata import WHERE_CLAUSE_ACCEPTED, heading, key_problems, load_metadata, position, source_problems
 from etl.staging import open_staging
 
 log = logging.getLogger(__name__)
@@ -50,26 +51,81 @@ def load_context() -> Context:
 
 
 def preflight(ctx: Context) -> dict[str, TableMeta]:
-    """Validate the table metadata against the source before any task runs.
+    """Validate the table metadata against the source before any task runs (so before any data moves).
 
-    Returns ``{table: TableMeta}``. Raises ConfigError (bad metadata, unknown table or
-    column, unsupported type) or SourceError (source unreachable, access denied).
+    Beyond :func:`etl.metadata.load_metadata`'s checks: every table and column exists in the
+    source; every column's type is supported by the warehouse's dialect; the source accepts
+    each ``where_clause`` in the real extract query (EXPLAIN: an unknown column or function
+    is named); ``unique_columns`` holds a primary or unique key of the source table, or, with
+    ``unique_check: distinct_count``, no two rows (``where_clause`` applied, NULL keys left out)
+    share it. Returns ``{table: TableMeta}``. Raises ConfigError listing every problem found,
+    each naming file, line, table and field, or SourceError (source unreachable, access
+    denied, a transient fault).
     """
     dialect = ctx.dialect
     dialect.check_settings(ctx.etl.staging_uri, ctx.warehouse.iam_role, ctx.etl.detect_hard_deletes)
     tables = load_metadata(ctx.etl.extract_config_dir)
     ctx.staging.check()
+    database = ctx.source.database
     with source_mysql.connection(ctx.source) as conn:
-        found = source_mysql.read_column_types(conn, ctx.source.database, list(tables))
-    check_against_source(tables, found, ctx.source.database)
+        found = source_mysql.read_column_types(conn, database, list(tables))
+        problems = source_problems(tables, found, database)
+        present = {name: meta for name, meta in tables.items()
+                   if name in found and all(col in found[name] for col in meta.columns)}
+        for meta in present.values():
+            for col in meta.columns:
+                try:  # e.g. decimal(65,30) on Redshift, a spatial type anywhere
+                    dialect.column_type(meta.name, col, sqlgen.pg_type(meta.name, found[meta.name][col]))
+                except ConfigError as exc:
+                    problems.append(f"{position(meta, 'columns')}: {exc}")
+        keys = source_mysql.read_unique_keys(conn, database, list(present))
+        for meta in present.values():
+            refused = meta.where_clause and source_mysql.refusal(conn, *sqlgen.explain_extract_query(meta, database))
+            if refused:
+                problems.append(f"{heading(meta, 'where_clause')}: the source refuses the extract query with "
+                                f"{meta.where_clause!r}: {refused}. Accepted: {WHERE_CLAUSE_ACCEPTED}")
+                continue  # the key count would be refused the same way
+            problems += key_problems(meta, keys.get(meta.name, {}), database)
+            if meta.unique_check == "distinct_count":
+                problems += _repeated_keys(conn, meta, database, found[meta.name], keys.get(meta.name, {}))
+    if problems:
+        raise ConfigError("table metadata does not match the source:\n  " + "\n  ".join(problems))
     for meta in tables.values():
-        for col in meta.columns:
-            # e.g. decimal(65,30) on Redshift: refused before any task
-            dialect.column_type(meta.name, col, sqlgen.pg_type(meta.name, found[meta.name][col]))
         ignored = [c for c in found[meta.name] if c not in meta.columns]
         if ignored:
             log.info("table %s: source columns not in the metadata, not extracted: %s", meta.name, ", ".join(ignored))
     return tables
+
+
+def _repeated_keys(conn, meta: TableMeta, database: str, types: dict, keys: dict[str, tuple[str, ...]]) -> list[str]:
+    """``unique_check: distinct_count``: [] when no two source rows share ``unique_columns``, else one message
+    with the counts, the most shared values and the source's keys."""
+    cur = conn.cursor()
+    try:
+        cur.execute(sqlgen.key_count_query(meta, database, types))
+        rows, distinct = cur.fetchone()
+        if rows == distinct:
+            return []
+        cur.execute(sqlgen.repeated_keys_query(meta, database, types))
+        shared = cur.fetchall()
+    finally:
+        cur.close()
+
+    def shown(value) -> str:
+        return repr(value.decode(errors="replace") if isinstance(value, (bytes, bytearray)) else value)
+
+    examples = "; ".join(
+        " AND ".join(f"{col} = {shown(v)}" for col, v in zip(meta.unique_columns, row[:-1])) + f" ({row[-1]} rows)"
+        for row in shared
+    )
+    declared = "; ".join(f"{name} ({', '.join(cols)})" for name, cols in keys.items()) or "none"
+    matching = " matching where_clause" if meta.where_clause else ""
+    return [
+        f"{heading(meta, 'unique_columns')}: [{', '.join(meta.unique_columns)}] is not unique in {database}.{meta.name} "
+        f"(unique_check: distinct_count): {rows} source rows{matching} without a NULL in it hold {distinct} distinct "
+        f"values, so {rows - distinct} of them would collapse into others in store; most shared: {examples}. The "
+        f"source's keys: {declared}. List columns that are unique (a key's), or make the source's values unique"
+    ]
 
 
 def estimated_rows(ctx: Context, tables: dict[str, TableMeta]) -> dict[str, int]:

@@ -28,7 +28,9 @@ class TableMeta:
     """Validated metadata of one extracted source table.
 
     ``columns`` and ``unique_columns`` are tuples of identifiers; ``watermark_column`` is
-    None for a full extract; ``source_file`` is the YAML file it came from (for messages).
+    None for a full extract; ``source_file`` is the YAML file it came from (for messages);
+    ``unique_check`` says how preflight makes sure ``unique_columns`` is unique in the source
+    (``source_key``: a primary or unique key of the table; ``distinct_count``: a count).
     """
 
     name: str
@@ -41,6 +43,7 @@ class TableMeta:
     unique_columns: tuple[str, ...]
     source_file: str
     null_watermark_policy: str = "fail"
+    unique_check: str = "source_key"
 
     @property
     def value_columns(self) -> tuple[str, ...]:

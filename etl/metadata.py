@@ -12,8 +12,12 @@ fields of the original design::
     unique_columns:   [order_no]             business key of the store upsert
 
 and optionally ``null_watermark_policy`` (``fail`` by default, ``include`` or
-``exclude``): what an incremental extract does with rows whose watermark is NULL, and
-``source: mysql`` (the default).
+``exclude``): what an incremental extract does with rows whose watermark is NULL,
+``unique_check`` (``source_key`` by default, or ``distinct_count``): how preflight makes sure
+``unique_columns`` is unique in the source, and ``source: mysql`` (the default).
+``where_clause`` must be one boolean expression (:mod:`etl.where_clause`); no landing or
+store table may be another's, the weblog source's, or in a reserved schema
+(:data:`RESERVED_SCHEMAS`).
 
 One entry (``extract_config/weblog.yaml``) declares the access-log source instead::
 
@@ -32,20 +36,23 @@ entry is wrong).
 
 Validation happens in two steps: :func:`load_metadata` checks structure and identifiers
 (no database needed); :func:`check_against_source` checks tables and columns against the
-source's information_schema. Both raise :class:`ConfigError` naming file, table and field,
-listing every problem found, not only the first.
+source's information_schema (``etl.context.preflight`` adds the checks that query the
+source). Both raise :class:`ConfigError` naming file, line (:func:`position`), table and
+field, listing every problem found, not only the first.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from etl.domain import QualifiedName, TableMeta
 from etl.errors import ConfigError
+from etl.where_clause import ACCEPTED as WHERE_CLAUSE_ACCEPTED, where_clause_problem
 from etl.weblog.enrich import COLUMNS as WEBLOG_COLUMNS, VALUE_KINDS as WEBLOG_VALUE_KINDS
 
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -59,8 +66,14 @@ FIELDS = (
     "unique_columns",
 )
 # optional fields beyond the original seven, with their defaults
-OPTIONAL_FIELDS = {"null_watermark_policy": "fail", "source": "mysql"}
+OPTIONAL_FIELDS = {"null_watermark_policy": "fail", "source": "mysql", "unique_check": "source_key"}
 NULL_WATERMARK_POLICIES = ("fail", "include", "exclude")
+# source_key: unique_columns must hold a primary or unique key of the source table (information_schema);
+# distinct_count: no such key (a view, a table without one): preflight counts the rows and distinct keys instead
+UNIQUE_CHECKS = ("source_key", "distinct_count")
+# warehouse schemas the pipeline itself writes (control tables, presentation) or the server owns:
+# a landing or store table there would overwrite or be overwritten
+RESERVED_SCHEMAS = ("etl_control", "pres", "information_schema", "pg_catalog")
 SOURCES = ("mysql", "weblog")
 WEBLOG_FIELDS = ("source", "columns", "landing_table", "store_table", "unique_columns")
 WEBLOG_KEY = ("access_key",)  # <file identity>:<line number>, the loader's exactly-once key
@@ -103,6 +116,57 @@ def _repeated_keys(path: Path, node, where: str = "", depth: int = 0) -> list[st
             first_line[key] = line
         problems.extend(_repeated_keys(path, value_node, label, depth + 1))
     return problems
+
+
+_LINES: dict = {}  # file path -> ((mtime_ns, size), {table: (line, {field: line})}): see position
+
+
+def _entry_lines(node) -> dict[str, tuple[int, dict[str, int]]]:
+    """``{table: (line of its name, {field: line of the field's name})}`` of a composed YAML document
+    (1-based; of repeated keys the last, which is the one YAML keeps); {} for anything but a mapping."""
+    lines: dict[str, tuple[int, dict[str, int]]] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            fields = {}
+            if isinstance(value_node, yaml.MappingNode):
+                fields = {field.value: field.start_mark.line + 1 for field, _ in value_node.value}
+            lines[str(key_node.value)] = (key_node.start_mark.line + 1, fields)
+    return lines
+
+
+def _remember_lines(path: Path, node) -> None:
+    stat = path.stat()
+    _LINES[str(path)] = ((stat.st_mtime_ns, stat.st_size), _entry_lines(node))
+
+
+def _lines_of(path: str) -> dict[str, tuple[int, dict[str, int]]]:
+    """The entry lines of the YAML file ``path`` (cached while its size and mtime stay; {} when unreadable)."""
+    try:
+        stat = Path(path).stat()
+        cached = _LINES.get(path)
+        if cached is not None and cached[0] == (stat.st_mtime_ns, stat.st_size):
+            return cached[1]
+        _remember_lines(Path(path), yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=_YAML_LOADER))
+        return _LINES[path][1]
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return {}
+
+
+def _place(path: str, table: object, field: str | None = None) -> str:
+    table_line, fields = _lines_of(path).get(str(table), (None, {}))
+    line = fields.get(field, table_line) if field else table_line
+    return f"line {line} of {path}" if line else path
+
+
+def position(meta: TableMeta, field: str | None = None) -> str:
+    """Where ``meta``'s entry (or its ``field``) is written: ``line N of <file>`` (the file alone when
+    the line cannot be found, e.g. the file changed since). For messages; raises nothing."""
+    return _place(meta.source_file, meta.name, field)
+
+
+def heading(meta: TableMeta, field: str | None = None) -> str:
+    """The head of a message about ``meta`` (or its ``field``): ``line N of <file>: table 'x', field 'y'``."""
+    return _place(meta.source_file, meta.name, field) + f": table {meta.name!r}" + (f", field {field!r}" if field else "")
 
 
 def load_metadata(config_dir: str | Path) -> dict[str, TableMeta]:
@@ -156,11 +220,14 @@ def _load_folder(config_dir: str | Path) -> tuple[dict[str, TableMeta], tuple[Ta
     weblog: tuple[TableMeta, dict[str, str]] | None = None
     declared: list[str] = []  # where weblog entries were found
     problems: list[str] = []
+    claims: list[_Claim] = []  # every well-formed landing/store name, of well-formed entries or not
     for path in files:
         try:
             text = path.read_text(encoding="utf-8")
             document = yaml.load(text, Loader=_YAML_LOADER)
-            problems.extend(_repeated_keys(path, yaml.compose(text, Loader=_YAML_LOADER)))
+            node = yaml.compose(text, Loader=_YAML_LOADER)
+            problems.extend(_repeated_keys(path, node))
+            _remember_lines(path, node)
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if document is None:
@@ -173,26 +240,29 @@ def _load_folder(config_dir: str | Path) -> tuple[dict[str, TableMeta], tuple[Ta
             if source == "weblog":
                 parsed, entry_problems = _parse_weblog_entry(str(path), name, entry)
                 if declared:
-                    entry_problems.insert(0, f"{path}: weblog source {name!r}: a weblog source is already declared in "
-                                             f"{declared[0]}; the access logs have one declaration")
-                elif parsed is not None:
-                    weblog = parsed
+                    entry_problems.insert(0, f"{_place(str(path), name)}: weblog source {name!r}: a weblog source is "
+                                             f"already declared in {declared[0]}; the access logs have one declaration")
+                else:
+                    claims += _claims("weblog source", name, str(path), entry)
+                    if parsed is not None:
+                        weblog = parsed
                 declared.append(f"{path} ({name!r})")
                 problems.extend(entry_problems)
                 continue
             if source != "mysql":
-                problems.append(f"{path}: table {name!r}, field 'source': {source!r} is not one of {', '.join(SOURCES)}")
+                problems.append(f"{_place(str(path), name, 'source')}: table {name!r}, field 'source': {source!r} "
+                                f"is not one of {', '.join(SOURCES)}")
                 continue
             if name in tables:
-                problems.append(f"{path}: table {name!r} is already defined in {tables[name].source_file}")
+                problems.append(f"{_place(str(path), name)}: table {name!r} is already defined in "
+                                f"{position(tables[name])}")
                 continue
             meta, entry_problems = _parse_entry(str(path), name, entry)
             problems.extend(entry_problems)
+            claims += _claims("table", name, str(path), entry)
             if meta is not None:
                 tables[meta.name] = meta
-    _check_target_names_unique(tables, problems)
-    if weblog is not None:
-        _check_weblog_targets(weblog[0], tables, problems)
+    _check_targets(claims, problems)
     if problems:
         raise ConfigError("invalid table metadata:\n  " + "\n  ".join(problems))
     result = dict(sorted(tables.items()))
@@ -201,49 +271,61 @@ def _load_folder(config_dir: str | Path) -> tuple[dict[str, TableMeta], tuple[Ta
 
 
 def _parse_entry(path: str, name: object, entry: object) -> tuple[TableMeta | None, list[str]]:
-    where = f"{path}: table {name!r}"
+    """One MySQL table's entry -> (TableMeta, []) or (None, the problems found, each naming file, line, table, field)."""
+
+    def at(field: str | None = None) -> str:
+        return f"{_place(path, name, field)}: table {name!r}" + (f", field {field!r}" if field else "")
+
     if not is_identifier(name):
-        return None, [f"{where}: the table name is not an identifier (letters, digits, _)"]
+        return None, [f"{at()}: the table name is not an identifier (letters, digits, _)"]
     if not isinstance(entry, dict):
-        return None, [f"{where}: expected a mapping with the fields {', '.join(FIELDS)}"]
-    problems = [f"{where}: field {key!r} is missing" for key in FIELDS if key not in entry]
+        return None, [f"{at()}: expected a mapping with the fields {', '.join(FIELDS)}"]
+    problems = [f"{at()}: field {key!r} is missing" for key in FIELDS if key not in entry]
     allowed = FIELDS + tuple(OPTIONAL_FIELDS)
-    problems += [f"{where}: unknown field {key!r} (allowed: {', '.join(allowed)})" for key in entry if key not in allowed]
+    problems += [f"{_place(path, name, key)}: table {name!r}: unknown field {key!r} (allowed: {', '.join(allowed)})"
+                 for key in entry if key not in allowed]
     if problems:
         return None, problems
 
-    columns = _identifier_list(entry["columns"], f"{where}, field 'columns'", problems)
-    unique = _identifier_list(entry["unique_columns"], f"{where}, field 'unique_columns'", problems)
+    columns = _identifier_list(entry["columns"], at("columns"), problems)
+    unique = _identifier_list(entry["unique_columns"], at("unique_columns"), problems)
     if len(set(columns)) != len(columns):
-        problems.append(f"{where}, field 'columns': a column is listed twice")
+        problems.append(f"{at('columns')}: a column is listed twice")
     for col in unique:
         if col not in columns:
-            problems.append(f"{where}, field 'unique_columns': {col!r} is not in 'columns'")
+            problems.append(f"{at('unique_columns')}: {col!r} is not in 'columns'")
 
     is_incremental = entry["is_incremental"]
     if not isinstance(is_incremental, bool):
-        problems.append(f"{where}, field 'is_incremental': expected true or false, got {is_incremental!r}")
+        problems.append(f"{at('is_incremental')}: expected true or false, got {is_incremental!r}")
     watermark = entry["watermark_column"] or None
     if watermark is not None:
         if not is_identifier(watermark):
-            problems.append(f"{where}, field 'watermark_column': {watermark!r} is not an identifier")
+            problems.append(f"{at('watermark_column')}: {watermark!r} is not an identifier")
         elif watermark not in columns:
-            problems.append(f"{where}, field 'watermark_column': {watermark!r} is not in 'columns'")
+            problems.append(f"{at('watermark_column')}: {watermark!r} is not in 'columns'")
     elif is_incremental is True:
-        problems.append(f"{where}, field 'watermark_column': required when is_incremental is true")
+        problems.append(f"{at('watermark_column')}: required when is_incremental is true")
 
     where_clause = entry["where_clause"] or ""
     if not isinstance(where_clause, str):
-        problems.append(f"{where}, field 'where_clause': expected an SQL boolean expression string")
+        problems.append(f"{at('where_clause')}: expected an SQL boolean expression string; "
+                        f"accepted: {WHERE_CLAUSE_ACCEPTED}")
         where_clause = ""
-    elif ";" in where_clause:
-        problems.append(f"{where}, field 'where_clause': must be one boolean expression (no ';')")
+    elif (why := where_clause_problem(where_clause)) is not None:
+        problems.append(f"{at('where_clause')}: must be one boolean expression, and {where_clause!r} is not: "
+                        f"{why}. Accepted: {WHERE_CLAUSE_ACCEPTED}")
 
     policy = entry.get("null_watermark_policy", OPTIONAL_FIELDS["null_watermark_policy"])
     if policy not in NULL_WATERMARK_POLICIES:
-        problems.append(f"{where}, field 'null_watermark_policy': {policy!r} is not one of {', '.join(NULL_WATERMARK_POLICIES)}")
-    landing = _qualified(entry["landing_table"], f"{where}, field 'landing_table'", problems)
-    store = _qualified(entry["store_table"], f"{where}, field 'store_table'", problems)
+        problems.append(f"{at('null_watermark_policy')}: {policy!r} is not one of {', '.join(NULL_WATERMARK_POLICIES)}")
+    unique_check = entry.get("unique_check", OPTIONAL_FIELDS["unique_check"])
+    if unique_check not in UNIQUE_CHECKS:
+        problems.append(f"{at('unique_check')}: {unique_check!r} is not one of {', '.join(UNIQUE_CHECKS)} "
+                        "(source_key: unique_columns hold a primary or unique key of the source table; "
+                        "distinct_count: preflight counts that no two rows share them)")
+    landing = _qualified(entry["landing_table"], at("landing_table"), problems)
+    store = _qualified(entry["store_table"], at("store_table"), problems)
     if problems:
         return None, problems
     return (
@@ -258,6 +340,7 @@ def _parse_entry(path: str, name: object, entry: object) -> tuple[TableMeta | No
             unique_columns=tuple(unique),
             source_file=path,
             null_watermark_policy=policy,
+            unique_check=unique_check,
         ),
         [],
     )
@@ -281,39 +364,98 @@ def _qualified(value: object, where: str, problems: list[str]) -> QualifiedName 
     return QualifiedName(parts[0], parts[1])
 
 
-def _check_target_names_unique(tables: dict[str, TableMeta], problems: list[str]) -> None:
-    seen: dict[str, str] = {}
-    for meta in tables.values():
-        for target in (meta.landing_table, meta.store_table):
-            other = seen.setdefault(str(target), meta.name)
-            if other != meta.name:
-                problems.append(f"{meta.source_file}: table {meta.name!r}: {target} is also used by {other!r}")
+@dataclass(frozen=True)
+class _Claim:
+    """One entry's ``landing_table`` or ``store_table``: who (label ``table`` or ``weblog source``, name,
+    file) claims which warehouse table in which field."""
+
+    label: str
+    name: str
+    path: str
+    field: str
+    target: QualifiedName
+
+    @property
+    def place(self) -> str:
+        return _place(self.path, self.name, self.field)
+
+
+def _claims(label: str, name: object, path: str, entry: object) -> list[_Claim]:
+    """The well-formed landing and store names of an entry (malformed ones are reported by its parser)."""
+    if not is_identifier(name) or not isinstance(entry, dict):
+        return []
+    found = []
+    for field in ("landing_table", "store_table"):
+        target = _qualified(entry.get(field), "", [])
+        if target is not None:
+            found.append(_Claim(label, name, path, field, target))
+    return found
+
+
+def _target_key(name: QualifiedName) -> str:
+    """A warehouse table's name for comparisons: Redshift folds identifiers to lower case, and on
+    PostgreSQL two tables whose names differ only in case are a trap of their own."""
+    return str(name).lower()
+
+
+def _check_targets(claims: list[_Claim], problems: list[str]) -> None:
+    """Refuse every collision of landing and store tables; appends one message per collision to ``problems``.
+
+    Refused: a warehouse table two MySQL tables claim (as landing or as store table, in any
+    combination), a MySQL table whose store table is its own landing table, a weblog table
+    that is a MySQL table's (the weblog source's own landing == store is its parser's), and a
+    table in a reserved schema (:data:`RESERVED_SCHEMAS`, ``pg_*``). Each message names the
+    file, line, entry and field of the later claim and where the earlier one is.
+    """
+    seen: dict[str, _Claim] = {}
+    for claim in sorted(claims, key=lambda c: c.label != "table"):  # the weblog source is checked against the tables
+        schema = claim.target.schema.lower()
+        head = f"{claim.place}: {claim.label} {claim.name!r}, field {claim.field!r}: {claim.target}"
+        if schema in RESERVED_SCHEMAS or schema.startswith("pg_"):
+            problems.append(f"{head} is in the reserved schema {claim.target.schema!r} (etl_control holds the "
+                            "pipeline's control tables, pres the presentation layer, the others belong to the "
+                            "server); choose another schema, e.g. landing or store_<source>")
+        first = seen.setdefault(_target_key(claim.target), claim)
+        if first is claim:
+            continue
+        if first.label != "table":
+            continue  # the weblog source's landing == its store: its parser says so
+        if claim.label != "table":
+            problems.append(f"{head} is also the {first.field} of table {first.name!r} ({first.place})")
+        elif first.name == claim.name and first.path == claim.path:
+            problems.append(f"{head} is also its {first.field}; landing and store must be two tables (the store "
+                            "upsert reads landing and writes store)")
+        else:
+            problems.append(f"{head} is also used by {first.name!r} (its {first.field}, {first.place}); each "
+                            "landing and store table belongs to one table")
 
 
 def _parse_weblog_entry(path: str, name: object, entry: dict) -> tuple[tuple[TableMeta, dict[str, str]] | None, list[str]]:
     """The weblog declaration -> (TableMeta, {column: type}), or None and the problems found."""
-    where = f"{path}: weblog source {name!r}"
+    def at(field: str | None = None) -> str:
+        return f"{_place(path, name, field)}: weblog source {name!r}" + (f", field {field!r}" if field else "")
+
     if not is_identifier(name):
-        return None, [f"{where}: the entry name is not an identifier (letters, digits, _)"]
-    problems = [f"{where}: field {key!r} is missing" for key in WEBLOG_FIELDS if key not in entry]
-    problems += [f"{where}: unknown field {key!r} (allowed: {', '.join(WEBLOG_FIELDS)})"
-                 for key in entry if key not in WEBLOG_FIELDS]
+        return None, [f"{at()}: the entry name is not an identifier (letters, digits, _)"]
+    problems = [f"{at()}: field {key!r} is missing" for key in WEBLOG_FIELDS if key not in entry]
+    problems += [f"{_place(path, name, key)}: weblog source {name!r}: unknown field {key!r} "
+                 f"(allowed: {', '.join(WEBLOG_FIELDS)})" for key in entry if key not in WEBLOG_FIELDS]
     if problems:
         return None, problems
 
-    types = _weblog_columns(entry["columns"], f"{where}, field 'columns'", problems)
-    unique = _identifier_list(entry["unique_columns"], f"{where}, field 'unique_columns'", problems)
+    types = _weblog_columns(entry["columns"], at("columns"), problems)
+    unique = _identifier_list(entry["unique_columns"], at("unique_columns"), problems)
     columns = entry["columns"] if isinstance(entry["columns"], dict) else {}
     for col in unique:
         if col not in columns:
-            problems.append(f"{where}, field 'unique_columns': {col!r} is not in 'columns'")
+            problems.append(f"{at('unique_columns')}: {col!r} is not in 'columns'")
     if unique and tuple(unique) != WEBLOG_KEY and all(col in columns for col in unique):
-        problems.append(f"{where}, field 'unique_columns': must be [{', '.join(WEBLOG_KEY)}], the key the loader "
+        problems.append(f"{at('unique_columns')}: must be [{', '.join(WEBLOG_KEY)}], the key the loader "
                         "makes unique (<file identity>:<line number>); another key would merge or split log lines")
-    landing = _qualified(entry["landing_table"], f"{where}, field 'landing_table'", problems)
-    store = _qualified(entry["store_table"], f"{where}, field 'store_table'", problems)
-    if landing is not None and landing == store:
-        problems.append(f"{where}, field 'store_table': {store} is also the landing table")
+    landing = _qualified(entry["landing_table"], at("landing_table"), problems)
+    store = _qualified(entry["store_table"], at("store_table"), problems)
+    if landing is not None and store is not None and _target_key(landing) == _target_key(store):
+        problems.append(f"{at('store_table')}: {store} is also the landing table")
     if problems:
         return None, problems
     meta = TableMeta(
@@ -359,18 +501,6 @@ def _weblog_columns(value: object, where: str, problems: list[str]) -> dict[str,
     return types
 
 
-def _check_weblog_targets(weblog: TableMeta, tables: dict[str, TableMeta], problems: list[str]) -> None:
-    used = {}
-    for meta in tables.values():
-        for field, target in (("landing_table", meta.landing_table), ("store_table", meta.store_table)):
-            used.setdefault(target, (meta, field))
-    for field, target in (("landing_table", weblog.landing_table), ("store_table", weblog.store_table)):
-        if target in used:
-            meta, other = used[target]
-            problems.append(f"{weblog.source_file}: weblog source {weblog.name!r}, field {field!r}: {target} is also "
-                            f"the {other} of table {meta.name!r} ({meta.source_file})")
-
-
 def check_against_source(
     tables: dict[str, TableMeta], source_columns: dict[str, dict[str, object]], database: str
 ) -> None:
@@ -378,21 +508,47 @@ def check_against_source(
 
     ``source_columns`` maps source table name -> {column name -> type info} as read from
     information_schema (see ``etl.source_mysql.read_column_types``). Raises ConfigError
-    listing every missing table or column with the file that names it.
+    listing every missing table or column with the file and line that name it
+    (:func:`source_problems`).
     """
+    problems = source_problems(tables, source_columns, database)
+    if problems:
+        raise ConfigError("table metadata does not match the source:\n  " + "\n  ".join(problems))
+
+
+def source_problems(tables: dict[str, TableMeta], source_columns: dict[str, dict[str, object]], database: str) -> list[str]:
+    """The missing tables and columns of :func:`check_against_source`, one message each (file, line, table, field)."""
     problems = []
     for meta in tables.values():
         found = source_columns.get(meta.name)
         if found is None:
-            problems.append(
-                f"{meta.source_file}: table {meta.name!r}: no such table in source database {database!r}"
-            )
+            problems.append(f"{heading(meta)}: no such table in source database {database!r}")
             continue
         for col in meta.columns:
             if col not in found:
-                problems.append(
-                    f"{meta.source_file}: table {meta.name!r}, field 'columns': column {col!r} "
-                    f"does not exist in {database}.{meta.name}"
-                )
-    if problems:
-        raise ConfigError("table metadata does not match the source:\n  " + "\n  ".join(problems))
+                problems.append(f"{heading(meta, 'columns')}: column {col!r} does not exist in {database}.{meta.name}")
+    return problems
+
+
+def key_problems(meta: TableMeta, keys: dict[str, tuple[str, ...]], database: str) -> list[str]:
+    """Whether ``unique_columns`` holds a primary or unique key of the source table (``unique_check: source_key``).
+
+    ``keys`` maps the table's unique indexes, ``{index name: (column, ...)}``, as read by
+    ``etl.source_mysql.read_unique_keys``. Accepted when every column of some key is among
+    ``unique_columns`` (no two rows can then share them). Returns [] or one message naming
+    file, line, table, field, the source's keys and the ``unique_check: distinct_count``
+    override; [] for a table with ``unique_check: distinct_count`` (counted instead).
+    """
+    if meta.unique_check != "source_key":
+        return []
+    chosen = {c.lower() for c in meta.unique_columns}
+    if any(cols and {c.lower() for c in cols} <= chosen for cols in keys.values()):
+        return []
+    declared = "; ".join(f"{name} ({', '.join(cols)})" for name, cols in keys.items()) or "none"
+    return [
+        f"{heading(meta, 'unique_columns')}: [{', '.join(meta.unique_columns)}] holds no primary or unique key of "
+        f"{database}.{meta.name}, so source rows that share these values would collapse into one store row; the "
+        f"source's keys: {declared}. List a key's columns, or, where the source declares none that fits (a view), "
+        "add 'unique_check: distinct_count' to the entry: preflight then counts every run that no two rows "
+        "(where_clause applied) share unique_columns"
+    ]

@@ -120,6 +120,38 @@ def read_column_types(conn, database: str, tables: list[str]) -> dict[str, dict[
 _TEXT_TYPES = ("char", "varchar", "tinytext", "text", "mediumtext", "longtext")
 
 
+def read_unique_keys(conn, database: str, tables: list[str]) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The primary and unique keys of ``tables`` of ``database`` (information_schema.STATISTICS).
+
+    Returns ``{table: {index name: (column, ...)}}``, the primary key first, columns in index
+    order; a table with no such key (or a view) is absent. A key over an expression (MySQL 8's
+    functional index parts have no column) is left out: it says nothing of the columns. A
+    prefix index (``UNIQUE (name(10))``) counts: unique prefixes make the whole values unique.
+    Raises mysql.connector.Error when the server refuses the query.
+    """
+    if not tables:
+        return {}
+    marks = ", ".join(["%s"] * len(tables))
+    cur = conn.cursor()
+    cur.execute(
+        "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+        f"WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN ({marks}) AND NON_UNIQUE = 0 "
+        "ORDER BY TABLE_NAME, INDEX_NAME <> 'PRIMARY', INDEX_NAME, SEQ_IN_INDEX",
+        [database, *tables],
+    )
+    keys: dict[str, dict[str, list]] = {}
+    for table, index, column in cur.fetchall():
+        keys.setdefault(text_value(table), {}).setdefault(text_value(index), []).append(
+            None if column is None else text_value(column))
+    cur.close()
+    result: dict[str, dict[str, tuple[str, ...]]] = {}
+    for table, indexes in keys.items():
+        usable = {index: tuple(cols) for index, cols in indexes.items() if None not in cols}
+        if usable:
+            result[table] = usable
+    return result
+
+
 def _mariadb_json_columns(conn, database: str, tables: list[str]) -> set[tuple[str, str]]:
     """``(table, column)`` of the columns a MariaDB check constraint ``json_valid(`column`)``
     guarantees to hold JSON (empty on MySQL: its CHECK_CONSTRAINTS has no TABLE_NAME, and its
@@ -140,6 +172,25 @@ def _mariadb_json_columns(conn, database: str, tables: list[str]) -> set[tuple[s
             found.add((text_value(table), match.group(1).replace("``", "`")))
     cur.close()
     return found
+
+
+def refusal(conn, query: str, params: list | None = None) -> str | None:
+    """Run ``query`` (e.g. an EXPLAIN) and read its rows: None when the server accepts it, else the
+    server's message and error number (``Unknown column 'x' in 'where clause' (MySQL error 1054)``).
+
+    Raises SourceError when the fault is transient (a lost connection): that says nothing of the query.
+    """
+    cur = conn.cursor()
+    try:
+        cur.execute(query, params or None)
+        cur.fetchall()
+        return None
+    except mysql.connector.Error as exc:
+        if is_transient_mysql(exc):
+            raise SourceError(f"MySQL source: {exc.msg} (error {exc.errno})", transient=True) from None
+        return f"{exc.msg} (MySQL error {exc.errno})" if exc.errno else str(exc)
+    finally:
+        cur.close()
 
 
 def is_transactional(conn, database: str, table: str) -> bool:

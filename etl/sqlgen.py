@@ -2,7 +2,8 @@
 
 The extract query (its window and ``where_clause``), the expressions that make MySQL
 format each row as one staging CSV line, the row and range fingerprints of the look-back
-verification (``etl.overlap``), the source row counts and keys, and :func:`pg_type`, the
+verification (``etl.overlap``), the source row counts and keys, preflight's EXPLAIN of the
+extract query and its key counts (``unique_check: distinct_count``), and :func:`pg_type`, the
 MySQL -> PostgreSQL type map every warehouse dialect starts from. The warehouse's own
 statements are in ``etl.warehouse_sql`` (PostgreSQL) and ``etl.redshift``.
 
@@ -369,7 +370,50 @@ def source_count_query(meta: TableMeta, database: str) -> str:
 def source_keys_query(meta: TableMeta, database: str) -> str:
     """MySQL query of every complete (non-NULL) business key of the rows store mirrors (``where_clause``
     applied): the key set hard-delete detection compares store's live keys with."""
-    keyed = " AND ".join(f"{mysql_ident(c)} IS NOT NULL" for c in meta.unique_columns)
-    from_where = _mysql_from_where(meta, database)
-    return ("SELECT " + ", ".join(mysql_ident(c) for c in meta.unique_columns) + from_where
-            + (" AND " if meta.where_clause else " WHERE ") + keyed)
+    return "SELECT " + ", ".join(mysql_ident(c) for c in meta.unique_columns) + _keyed_from_where(meta, database)
+
+
+def explain_extract_query(meta: TableMeta, database: str) -> tuple[str, list]:
+    """``(sql, params)``: EXPLAIN of the extract query of a sample window (a day in 2000), so that the
+    source plans (and checks) the real predicate, ``where_clause`` included, without reading a row."""
+    if meta.is_incremental and meta.watermark_column:
+        window = Window(datetime(2000, 1, 1), datetime(2000, 1, 2), source_clock=datetime(2000, 1, 2))
+    else:
+        window = Window(None, None)
+    query, params = build_extract_query(meta, database, window)
+    return "EXPLAIN " + query, params
+
+
+# text keys are compared as bytes, as the warehouse compares them (MySQL's _ci collations and PAD SPACE would
+# take 'a', 'A' and 'a ' for one key; store holds three)
+_BYTE_KEY_TYPES = ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set")
+
+
+def _key_expressions(meta: TableMeta, types: dict[str, SourceColumn]) -> list[str]:
+    keys = []
+    for col in meta.unique_columns:
+        column = types.get(col)
+        as_bytes = column is not None and column.data_type in _BYTE_KEY_TYPES
+        keys.append(f"CAST({mysql_ident(col)} AS BINARY)" if as_bytes else mysql_ident(col))
+    return keys
+
+
+def _keyed_from_where(meta: TableMeta, database: str) -> str:
+    conditions = [f"{mysql_ident(c)} IS NOT NULL" for c in meta.unique_columns]
+    if meta.where_clause:
+        conditions.append(f"({meta.where_clause})")
+    return f" FROM {mysql_ident(database)}.{mysql_ident(meta.name)} WHERE " + " AND ".join(conditions)
+
+
+def key_count_query(meta: TableMeta, database: str, types: dict[str, SourceColumn]) -> str:
+    """MySQL ``COUNT(*)`` and ``COUNT(DISTINCT unique_columns)`` of the rows store mirrors (``where_clause``
+    applied) whose key has no NULL (store does not merge those); text keys compared as bytes. No params."""
+    return f"SELECT COUNT(*), COUNT(DISTINCT {', '.join(_key_expressions(meta, types))})" + _keyed_from_where(meta, database)
+
+
+def repeated_keys_query(meta: TableMeta, database: str, types: dict[str, SourceColumn], limit: int = 3) -> str:
+    """The ``limit`` keys most rows share (rows as in :func:`key_count_query`): each row is the key's values
+    (text keys as bytes) and its row count, most first, then by key. No params."""
+    keys = ", ".join(_key_expressions(meta, types))
+    return (f"SELECT {keys}, COUNT(*)" + _keyed_from_where(meta, database)
+            + f" GROUP BY {keys} HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC, {keys} LIMIT {int(limit)}")

@@ -340,7 +340,11 @@ def test_preflight_refuses_a_decimal_redshift_cannot_hold(tmp_path, monkeypatch)
     monkeypatch.setattr(context, "open_staging", lambda uri, endpoint: pytypes.SimpleNamespace(check=lambda: None))
     monkeypatch.setattr(context.source_mysql, "connection", lambda settings: contextlib.nullcontext())
     monkeypatch.setattr(context.source_mysql, "read_column_types", lambda conn, db, tables: {META.name: columns})
-    monkeypatch.setattr(context, "check_against_source", lambda tables, found, db: None)
+    monkeypatch.setattr(context, "source_problems", lambda tables, found, db: [])
+    # the source's key of the table; the source accepts the where_clause (no server here)
+    monkeypatch.setattr(context.source_mysql, "read_unique_keys",
+                        lambda conn, db, tables: {META.name: {"PRIMARY": META.unique_columns}})
+    monkeypatch.setattr(context.source_mysql, "refusal", lambda conn, query, params: None)
     with pytest.raises(ConfigError, match="table 'order_lines', column 'quantity': numeric\\(65,30\\) exceeds "
                                           "Redshift's NUMERIC\\(38\\); exclude the column"):
         context.preflight(redshift_context(tmp_path))
