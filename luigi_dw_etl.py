@@ -335,7 +335,7 @@ class RunJob(SequenceTask):
         """Hold the warehouse run lock for this process's life, or exit with already_running naming the holder.
 
         Other errors (a wrong [warehouse] value, the warehouse unreachable) are kept and raised by
-        ``execution_sequence``: a scheduling error, as the preflight's.
+        ``execution_sequence`` after the preflight: a scheduling error, as the preflight's.
         """
         ensure_logging()
         core = luigi.interface.core()
@@ -357,12 +357,12 @@ class RunJob(SequenceTask):
         """The sequence this invocation runs (resolved once; raises EltError on bad config)."""
         ensure_logging()
         try:
-            if self._run_lock_error is not None:
-                raise self._run_lock_error
             ctx = load_context()
             quality.levels()  # a wrong [quality] level stops the run before any task
             weblog_load.meta(ctx.etl.extract_config_dir)  # so does a missing or wrong access-log declaration
             preflight(ctx)
+            if self._run_lock_error is not None:  # after the settings' own checks, which say more
+                raise self._run_lock_error
             latest = max(markers.latest_sequence_on_disk(ctx.etl.output_dir), warehouse_latest_sequence(ctx))
         except EltError as exc:
             log.error("RunJob cannot start: %s", exc)

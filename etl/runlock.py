@@ -47,10 +47,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
+import psycopg2
+
 from etl import control, warehouse
 from etl.config import WarehouseSettings
 from etl.dialects import dialect_of
-from etl.errors import EltError
+from etl.errors import EltError, WarehouseError, is_transient_postgres, pg_message
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +269,7 @@ def hold(settings: WarehouseSettings, identity: str, command: str | None) -> Run
     Opens the dedicated connection (``etl.warehouse.connect``), installs the fork handler
     (:meth:`RunLock.forget_in_child`) and an exit handler that releases the lock. Raises
     :class:`RunLockTaken` when another run holds it, WarehouseError when the warehouse is
-    unreachable (nothing is held then).
+    unreachable or refuses the lock's statements (nothing is held then).
     """
     global _held, _fork_handler_installed
     if _held is not None and _held.owner_pid == os.getpid():
@@ -276,6 +278,12 @@ def hold(settings: WarehouseSettings, identity: str, command: str | None) -> Run
     me = Holder(identity, socket.gethostname(), os.getpid(), None, command)
     try:
         lock = acquire(conn, me, settings.describe())
+    except psycopg2.Error as exc:
+        _rollback_quietly(conn)
+        conn.close()
+        raise WarehouseError(f"warehouse {settings.describe()}: taking the run lock failed: {pg_message(exc)}; "
+                             "check that the warehouse is reachable and [warehouse] flavor is right",
+                             transient=is_transient_postgres(exc)) from None
     except BaseException:
         _rollback_quietly(conn)
         conn.close()
