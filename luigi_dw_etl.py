@@ -23,8 +23,9 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 import luigi
+from luigi.cmdline_parser import CmdlineParser
 
-from etl import markers, metadata_change, pres, quality, reports, summary
+from etl import markers, metadata_change, pres, quality, reports, runlock, shutdown, summary
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
 from etl.context import Context, close_run, estimated_rows, load_context, preflight, warehouse_latest_sequence
 from etl.errors import EltError
@@ -311,7 +312,45 @@ class RunJob(SequenceTask):
 
     The sequence is computed once per process (see ``etl.markers.resolve_sequence``) after
     the metadata was validated against the source, so nothing runs on bad metadata.
+    Started as the command line's task, it first takes the warehouse run lock (``etl.runlock``)
+    and installs the SIGTERM and worker-process handlers (``etl.shutdown``).
     """
+
+    _run_lock_error: EltError | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The hook: the `luigi` command instantiates its root task in luigi.interface._run
+        # (CmdlineParser.get_task_obj), in the main process, before Luigi's own pid lock, before
+        # scheduling and so before any complete() resolves the sequence; run_with_retcodes maps
+        # PidLockAlreadyTakenExit raised out of _run to [retcode] already_running. Raised later,
+        # inside complete() or requires(), an error would become a scheduling error (or, taken
+        # in parallel_scheduling's pool, the lock would be held by the wrong process). RunJob()
+        # built in code (tests) takes no lock.
+        cmdline = CmdlineParser.get_instance()
+        if cmdline is not None and cmdline.known_args.root_task == self.task_family:
+            self._take_run_lock()
+
+    def _take_run_lock(self) -> None:
+        """Hold the warehouse run lock for this process's life, or exit with already_running naming the holder.
+
+        Other errors (a wrong [warehouse] value, the warehouse unreachable) are kept and raised by
+        ``execution_sequence`` after the preflight: a scheduling error, as the preflight's.
+        """
+        ensure_logging()
+        core = luigi.interface.core()
+        try:
+            identity = runlock.scheduler_identity(core.local_scheduler, core.scheduler_url, core.scheduler_host,
+                                                  core.scheduler_port)
+            runlock.hold(load_context().warehouse, identity, runlock.command_line())
+        except runlock.RunLockTaken as exc:
+            log.error("RunJob cannot start: %s", exc)
+            raise luigi.interface.PidLockAlreadyTakenExit() from None
+        except EltError as exc:
+            self._run_lock_error = exc
+            return
+        shutdown.install(lambda: f"execution sequence {self.__dict__['execution_sequence']}"
+                         if "execution_sequence" in self.__dict__ else None)
 
     @cached_property
     def execution_sequence(self) -> int:
@@ -322,6 +361,8 @@ class RunJob(SequenceTask):
             quality.levels()  # a wrong [quality] level stops the run before any task
             weblog_load.meta(ctx.etl.extract_config_dir)  # so does a missing or wrong access-log declaration
             preflight(ctx)
+            if self._run_lock_error is not None:  # after the settings' own checks, which say more
+                raise self._run_lock_error
             latest = max(markers.latest_sequence_on_disk(ctx.etl.output_dir), warehouse_latest_sequence(ctx))
         except EltError as exc:
             log.error("RunJob cannot start: %s", exc)

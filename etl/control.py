@@ -28,6 +28,8 @@ Tables (created idempotently by :func:`ensure_schema`)::
                                  column types its tables were last matched to (etl.pres)
     etl_control.quality_check    per sequence: the quality checks' results (etl.quality)
     etl_control.ip_country_cache per IP address: its country, looked up once (etl.geo)
+    etl_control.run_holder       per process holding the warehouse run lock: scheduler identity,
+                                 host, pid, start, command line, heartbeat (etl.runlock)
 
 The tables are defined once, in :data:`CONTROL_TABLES`; each warehouse dialect spells the
 DDL (``etl.dialects``). Functions take an open psycopg2 connection and never commit unless
@@ -114,6 +116,10 @@ CONTROL_TABLES = {
         "level varchar(8); status varchar(8); details varchar(1024) null; checked_datetime timestamp"),
     "ip_country_cache": _columns(
         "ip_address varchar(64) key; country varchar(2); source varchar(16); looked_up_datetime timestamp"),
+    # the processes holding the warehouse run lock (etl.runlock): one row each, deleted at exit
+    "run_holder": _columns(
+        "run_identity path key; host name key; process_id integer key; command_line path null; "
+        "started_datetime moment now; heartbeat_datetime moment now"),
 }
 
 # pg_catalog rather than information_schema.columns (a view that costs 5-10 ms per task);

@@ -145,6 +145,27 @@ class PostgresDialect:
         """The statements to run for a sql/ file's ``text``: PostgreSQL runs it as written."""
         return [text]
 
+    # The warehouse run lock (etl.runlock). PostgreSQL: liveness from session advisory locks
+    # (per database, so two warehouse databases never block each other): every process of the
+    # run holds the run key shared; the exclusive try succeeding means nobody is alive; the
+    # transaction lock on the join key makes check-and-join atomic. Holders are listed in
+    # etl_control.run_holder (named in the refusal). The keepalives let the server notice a
+    # vanished client host (and drop its lock) within about two minutes.
+    run_lock_advisory = True
+    run_lock_session = ["SET tcp_keepalives_idle = 60", "SET tcp_keepalives_interval = 10",
+                        "SET tcp_keepalives_count = 6"]
+    run_lock_join = ["SELECT pg_advisory_xact_lock(hashtext('luigi_dw_etl.run_lock.join'))"]
+    run_lock_try_exclusive = "SELECT pg_try_advisory_lock(hashtext('luigi_dw_etl.run_lock'))"
+    run_lock_share = ["SELECT pg_advisory_lock_shared(hashtext('luigi_dw_etl.run_lock'))"]
+    run_lock_drop_exclusive = ["SELECT pg_advisory_unlock(hashtext('luigi_dw_etl.run_lock'))"]
+    run_holder_clear = ["DELETE FROM etl_control.run_holder"]
+    run_holders = ("SELECT run_identity, host, process_id, started_datetime, command_line FROM etl_control.run_holder "
+                   "ORDER BY started_datetime, host, process_id")
+    run_holder_insert = ["INSERT INTO etl_control.run_holder (run_identity, host, process_id, command_line) "
+                         "VALUES (%(identity)s, %(host)s, %(pid)s, %(command)s)"]
+    run_holder_delete = ["DELETE FROM etl_control.run_holder "
+                         "WHERE run_identity = %(identity)s AND host = %(host)s AND process_id = %(pid)s"]
+
 
 class RedshiftDialect(PostgresDialect):
     """Amazon Redshift: what differs from PostgreSQL (SQL text in ``etl.redshift``).
@@ -262,6 +283,18 @@ class RedshiftDialect(PostgresDialect):
     def translate_file(self, path, text: str) -> list[str]:
         """:func:`etl.redshift.translate_file`: the file's statements in Redshift's SQL."""
         return redshift.translate_file(path, text)
+
+    # The run lock without advisory locks: the holder rows themselves, serialised by LOCK, kept
+    # alive by a heartbeat (etl.runlock); a row whose heartbeat is older than %(stale)s seconds
+    # belongs to a dead process and is deleted by the next process that takes the lock.
+    run_lock_advisory = False
+    run_lock_session: list[str] = []
+    run_lock_join = ["LOCK etl_control.run_holder",
+                     "DELETE FROM etl_control.run_holder WHERE heartbeat_datetime < DATEADD(second, -%(stale)s, GETDATE())"]
+    run_holder_heartbeat = ["LOCK etl_control.run_holder",
+                            "UPDATE etl_control.run_holder SET heartbeat_datetime = GETDATE() "
+                            "WHERE run_identity = %(identity)s AND host = %(host)s AND process_id = %(pid)s"]
+    run_holder_delete = ["LOCK etl_control.run_holder"] + PostgresDialect.run_holder_delete
 
 
 DIALECTS = {d.name: d for d in (PostgresDialect(), RedshiftDialect())}

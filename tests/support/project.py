@@ -39,9 +39,10 @@ class Project:
     def write_cfg(self, **sections) -> None:
         """(Re)write the project's luigi.cfg; ``sections`` override keys: {"mysql": {"port": 1}}; None drops one."""
         base = {
-            # the pid lock per project: luigi keys it by command line, the same for every test, so
-            # concurrent test runs (other sessions, other checkouts) would refuse each other's jobs
-            "core": {"autoload_range": "false", "lock_pid_dir": str(self.root / "luigi-pid")},
+            # no luigi pid lock, as the project's luigi.cfg (RunJob's warehouse run lock replaces it);
+            # a test turning it on gets one per project: luigi keys it by command line, the same
+            # for every test, so concurrent test runs (other sessions, checkouts) would refuse each other
+            "core": {"autoload_range": "false", "no_lock": "true", "lock_pid_dir": str(self.root / "luigi-pid")},
             "retcode": {"already_running": 10, "missing_data": 20, "not_run": 25, "task_failed": 30,
                         "scheduling_error": 35, "unhandled_exception": 40},
             "mysql": {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": self.source_db},
