@@ -265,7 +265,12 @@ def stream_rows(conn, query: str, params: list, batch_rows: int) -> Iterator[lis
             f"MySQL source query failed: {exc.msg} (error {exc.errno}); query: {query}", transient=is_transient_mysql(exc)
         ) from None
     finally:
-        cur.close()
+        try:
+            cur.close()
+        except mysql.connector.Error:
+            # a stream stopped early (the consumer failed or was stopped) leaves unread rows, and closing
+            # then raises "Unread result found": the consumer's error, not this one, is the cause
+            pass
 
 
 def text_value(value) -> str:
