@@ -175,7 +175,9 @@ def test_a_refused_first_run_opens_no_sequence(project, variant):
     proc = project.run(expect=REFUSED)
     expect_named(proc.stderr, project, "companies", "unique_columns")
     assert not (project.root / "output").exists() or not any((project.root / "output").iterdir())
-    assert warehouse_state(project) == {}  # no landing, store or etl_control table: no sequence opened
+    # no landing or store table, no sequence opened: only the run lock's etl_control schema exists, every table empty
+    state = warehouse_state(project)
+    assert state and all(name.startswith("etl_control.") and rows == [] for name, rows in state.items()), state
 
 
 TAGS_DDL = """CREATE TABLE tags (
