@@ -22,7 +22,9 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
     ``altered_rows`` counts the rows stored with a value changed so that PostgreSQL could
     hold it (a NUL character removed), ``altered_values`` ``{column: rows}`` and
     ``altered_keys`` the first such rows' keys; ``warnings`` holds one line per table with
-    altered rows. Missing markers count as nothing done.
+    altered rows and one for access logs that started a new generation (``new_generations``:
+    truncated or rewritten in place). ``deleted`` counts the rows the store step marked as
+    tombstones. Missing markers count as nothing done.
     """
     folder = Path(output_dir) / str(sequence)
     rows = []
@@ -49,6 +51,7 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
                 "altered_keys": extract.get("altered_keys") or [],
                 "null_key_rows": store.get("null_key_rows"),
                 "null_watermark_rows": extract.get("null_watermark_rows"),
+                "new_generations": extract.get("new_generations"),
                 "extract_s": extract.get("seconds"),
                 "landing_s": landing.get("seconds"),
                 "store_s": store.get("seconds"),
@@ -65,18 +68,22 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
         "pres": (pres or {}).get("files", []),
         "quality": [c for c in (quality or {}).get("checks", []) if c["problem_count"]],
         "totals": totals,
-        "warnings": [altered_message(r["table"], r["altered_rows"], r["altered_values"], r["altered_keys"])
-                     for r in rows if r["altered_rows"]],
+        "warnings": [
+            *("altered values: " + altered_message(r["table"], r["altered_rows"], r["altered_values"], r["altered_keys"])
+              for r in rows if r["altered_rows"]),
+            *(f"access logs: {r['new_generations']} log file(s) truncated or rewritten in place started a new "
+              "generation (their stored lines are kept; see the extract's warning)" for r in rows if r["new_generations"]),
+        ],
     }
 
 
 def render(summary: dict) -> str:
     """Render a collected summary (see :func:`collect`) as plain text for the log / terminal: the
-    per-table table, one ``WARNING altered values:`` line per table with altered rows, then
+    per-table table, one ``WARNING`` line per warning (altered values, new log generations), then
     the pres files and data-quality findings. Returns the text (no trailing newline)."""
     from tabulate import tabulate  # imported only to print (keeps every task process's start-up light)
 
-    headers = ["table", "extracted", "landed", "inserted", "updated", "deleted", "null keys", "bad dates",
+    headers = ["table", "extracted", "landed", "inserted", "updated", "tombstoned", "null keys", "bad dates",
                "altered", "rejected", "extract s", "landing s", "store s"]
     counts = ("extracted", "landed", "inserted", "updated", "deleted", "null_key_rows", "invalid_dates",
               "altered_rows", "rejected")
@@ -86,7 +93,7 @@ def render(summary: dict) -> str:
     text = f"Run summary, execution sequence {summary['execution_sequence']}\n"
     text += tabulate(body, headers=headers, tablefmt="simple", intfmt=",")
     for warning in summary.get("warnings", []):
-        text += "\nWARNING altered values: " + warning
+        text += "\nWARNING " + warning
     if summary["pres"]:
         text += "\n\n" + tabulate(
             [[p["file"], p["seconds"], "skipped (marker present)" if p["skipped"] else "ran"] for p in summary["pres"]],

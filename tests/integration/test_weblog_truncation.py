@@ -80,6 +80,8 @@ def test_a_log_truncated_in_place_and_appended_keeps_every_stored_line(project):
             "had been read") in second_run.stderr
     assert f"its first 50 lines are unchanged and stay; new generation 1 starts at line 51 (keys {identity}.g1:<line>)" \
         in second_run.stderr
+    assert "WARNING access logs: 1 log file(s) truncated or rewritten in place started a new generation" \
+        in second_run.stderr  # in the run summary too
     marker = extract_marker(project, 2)
     assert (marker["lines"], marker["rows"], marker["new_generations"]) == (20, 20, 1)
     (entry,) = marker["files"]
@@ -94,7 +96,7 @@ def test_a_log_truncated_in_place_and_appended_keeps_every_stored_line(project):
         (project.output(2) / f"weblog_access.{step}.json").unlink()
     rerun = project.run()
     assert "execution sequence 2" in rerun.stderr and not project.output(3).exists()
-    assert "in place" not in rerun.stderr  # the window was recorded: no second detection
+    assert "was truncated in place" not in rerun.stderr  # the window was recorded: no second detection
     assert store_rows(project) == after
     assert extract_marker(project, 2)["lines"] == 20
 
