@@ -60,6 +60,7 @@ SAFETY_LAG_SECONDS = 1
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 MISTAKES = ("truncate", "where", "logtrunc", "concurrent")
 ALREADY_RUNNING, TASK_FAILED = 10, 30  # Project.write_cfg's [retcode] codes
+RUN_LOCK_REFUSAL = "is already being loaded by another run"  # etl.runlock's message, naming the holder after it
 MAX_DELETE_FRACTION = 0.5  # [dw_etl] max_delete_fraction, the default
 # where_clauses an operator might set: some drop more than half the rows (the delete guard trips), some few
 WHERE_CLAUSES = (
@@ -373,6 +374,9 @@ def mistake_concurrent(project: Project, state: ChaosState, plan: random.Random,
     errors = "\n".join(f"--- RunJob {i + 1} exited {code}\n{err.decode(errors='replace')[-3000:]}"
                        for i, (code, (_, err)) in enumerate(zip(codes, ends)))
     assert set(codes) <= {0, ALREADY_RUNNING} and 0 in codes, f"round {round_no}: concurrent RunJobs exited {codes}\n{errors}"
+    for code, (_, err) in zip(codes, ends):  # refused by the warehouse run lock, which names the holder
+        assert code != ALREADY_RUNNING or RUN_LOCK_REFUSAL in err.decode(errors="replace"), \
+            f"round {round_no}: a RunJob exited {ALREADY_RUNNING} without the run lock's refusal\n{errors}"
     state.runs += 1
     code, err = run_job(project, None, 2)
     expect_code(code, err, 0, f"round {round_no}: the run after two concurrent RunJobs")

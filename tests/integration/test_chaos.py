@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 
-from tests.chaos import SAFETY_LAG_SECONDS, ChaosState, chaos_round, finish
+from tests.chaos import MISTAKES, SAFETY_LAG_SECONDS, ChaosState, chaos_round, finish
 
 ROUNDS = 3
-SEED = 212  # its plan: round 1 sets a where_clause that trips the delete guard (rerun allowing the
-# deletes) and keeps it for round 2, which truncates that table; round 3 truncates access.log in place
-MISTAKES = ("truncate", "where", "logtrunc")  # "concurrent" waits for the warehouse run lock
+SEED = 169  # its plan: round 1 truncates order_lines, then sets a where_clause on it that trips the delete
+# guard (rerun allowing the deletes) and keeps it for round 2, which truncates access.log in place;
+# round 3 starts two RunJobs at once
 
 
 def test_chaos_rounds(project):
@@ -20,6 +20,6 @@ def test_chaos_rounds(project):
     for round_no in range(1, ROUNDS + 1):
         print(chaos_round(project, state, rng, round_no))
     print(finish(project, state, rng))
-    # every mistake kind was made and checked, and the delete guard stopped at least two of them
+    # every kind of mistake was made and checked, and the delete guard stopped two of them
     assert set(state.mistakes) == set(MISTAKES), state.mistakes
-    assert state.guard_trips >= 2 and state.kills >= 1 and state.rows_compared > 0, state
+    assert state.guard_trips == 2 and state.kills >= 1 and state.rows_compared > 0, state
