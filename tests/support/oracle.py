@@ -62,3 +62,32 @@ def assert_store_equals_source(project: Project) -> int:
         assert src == dst, f"{table}: {len(src)} source rows vs {len(dst)} store rows; missing {missing}; extra {extra}"
         compared += len(src)
     return compared
+
+
+def selected_source_rows(project: Project, table: str) -> list[tuple]:
+    """The source rows of ``table`` its metadata's ``where_clause`` selects (every row when it is
+    empty), metadata columns, as a sorted list of repr tuples (see :func:`source_rows`)."""
+    entry = project.metadata()[table]
+    where = (entry.get("where_clause") or "").strip()
+    conn = project.mysql()
+    cur = conn.cursor()
+    cur.execute(f"SELECT {', '.join('`%s`' % c for c in entry['columns'])} FROM `{table}`"
+                + (f" WHERE ({where})" if where else ""))
+    rows = sorted(tuple(norm(v) for v in r) for r in cur.fetchall())
+    conn.close()
+    return rows
+
+
+def assert_store_equals_selected_source(project: Project) -> int:
+    """Assert every metadata table's live store rows equal the source rows its ``where_clause``
+    selects, all columns (:func:`assert_store_equals_source` where no table has one); returns rows compared."""
+    compared = 0
+    for table, entry in project.metadata().items():
+        src, dst = selected_source_rows(project, table), store_rows(project, table)
+        missing = sorted(set(src) - set(dst))[:3]
+        extra = sorted(set(dst) - set(src))[:3]
+        where = f" (where_clause {entry.get('where_clause')!r})" if entry.get("where_clause") else ""
+        assert src == dst, (f"{table}{where}: {len(src)} source rows vs {len(dst)} store rows; missing {missing}; "
+                            f"extra {extra}")
+        compared += len(src)
+    return compared
