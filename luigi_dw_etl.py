@@ -28,7 +28,7 @@ from luigi.cmdline_parser import CmdlineParser
 from etl import markers, metadata_change, pres, quality, reports, runlock, shutdown, summary
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
 from etl.context import Context, close_run, estimated_rows, load_context, preflight, warehouse_latest_sequence
-from etl.errors import EltError
+from etl.errors import DeleteGuardError, EltError
 from etl.extract import extract_table
 from etl.landing import load_landing
 from etl.logs import ensure_logging
@@ -113,7 +113,8 @@ class ChainTask(SequenceTask):
         """Delete the chain's extract marker, so the next run extracts again (same recorded window).
 
         Called by the landing step before it fails on staged data that cannot be loaded
-        (``etl.landing.load_landing``). Raises OSError only if the file exists and cannot be removed.
+        (``etl.landing.load_landing``), and by the store step when the delete guard refuses what
+        the extract saw. Raises OSError only if the file exists and cannot be removed.
         """
         path = Path(_marker(self.execution_sequence, f"{self.marker_prefix()}.extract.json").path)
         path.unlink(missing_ok=True)
@@ -172,7 +173,14 @@ class UpsertStoreTable(MySQLTableTask):
         return _chain_sizes(self.execution_sequence).get(self.marker_prefix(), 0)
 
     def work(self, ctx):
-        return upsert_store(ctx, self.meta(), self.execution_sequence)
+        try:
+            return upsert_store(ctx, self.meta(), self.execution_sequence)
+        except DeleteGuardError:
+            # the extract saw the source without the rows (a truncated table, a mistaken where_clause): once the
+            # operator restores them, the next run must read the window again, or changes made before the
+            # mistake and staged without those rows would be passed by the watermark
+            self.forget_extract()
+            raise
 
 
 class WeblogTask(ChainTask):

@@ -110,6 +110,9 @@ def test_a_truncated_source_table_trips_the_delete_guard(project, variant):
     project.run()
     conn = project.mysql()
     cur = conn.cursor()
+    # changes since the last run, not extracted yet when the table is truncated
+    cur.execute("UPDATE order_lines SET quantity = quantity + 1000, updated_datetime = UTC_TIMESTAMP(6) "
+                "ORDER BY order_no, order_line_no LIMIT 3")
     cur.execute("CREATE TABLE keep_lines AS SELECT * FROM order_lines")
     cur.execute("SELECT count(*) FROM order_lines")
     total = cur.fetchone()[0]
@@ -129,11 +132,13 @@ def test_a_truncated_source_table_trips_the_delete_guard(project, variant):
     pcur.execute("SELECT watermark_value FROM etl_control.watermark WHERE table_name = 'order_lines'")
     assert pcur.fetchone() == watermark
     pg.commit()
-    # the operator restores the source: the resumed run finishes and nothing was lost
+    # the operator restores the source: the resumed run extracts the same window again (the changes made
+    # before the truncation included), finishes, and nothing was lost
     cur.execute("INSERT INTO order_lines SELECT * FROM keep_lines")
     conn.commit()
     project.run()
     assert_store_equals_source(project)
+    assert len([r for r in store_rows(project, "order_lines") if int(r[6]) >= 1000]) == 3
     assert store_rows(project, "order_lines", tombstones=True) == []
     # a mass delete that is meant: allowed for one run on the command line
     cur.execute("DELETE FROM order_lines WHERE order_no IN (SELECT order_no FROM (SELECT DISTINCT order_no FROM "
