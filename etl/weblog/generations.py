@@ -3,10 +3,11 @@
 When :func:`etl.weblog.files.resume_check` finds a log truncated or rewritten in place, a
 new generation of its identity starts (keys ``<identity>.g<N>:<line number>``, see
 :mod:`etl.weblog.files`). Before that, :func:`unchanged_prefix` compares the file's lines,
-in file order, with the rows stored for the same identity and line number (of any earlier
-generation; the latest generation holding the line wins): a line is *unchanged* when it
-parses to the same logged fields (:data:`COMPARED_FIELDS`) as that row, or is rejected now
-and no row was stored for its number. The leading unchanged lines stay as they are (their
+in file order, with the rows stored for the same identity and line number in the generation
+that owns that number (generation N owns the numbers from its first line on, until a later
+generation starts: :func:`generation_of`): a line is *unchanged* when it parses to the same
+logged fields (:data:`COMPARED_FIELDS`) as that row, or is rejected now and that generation
+stored no row for its number (it was rejected then too). The leading unchanged lines stay as they are (their
 keys and rows untouched, nothing loaded twice); the new generation starts after them.
 Only lines up to the recorded line count are compared and reading stops at the first
 changed line, so the cost is one read of the unchanged part, once, when the change is
@@ -38,14 +39,26 @@ def _norm(values) -> tuple[str, ...]:
     return tuple("" if v is None else str(v) for v in values)
 
 
-def unchanged_prefix(log: LogFile, file_id: str, generation: int, recorded_lines: int, stored: StoredLookup,
+def generation_of(line_no: int, starts: list[int]) -> int:
+    """The generation owning line number ``line_no``: the last one whose first line (``starts[g]``,
+    generation g's first line number; ``starts[0]`` is 1) is at or before it."""
+    owner = 0
+    for generation, first in enumerate(starts):
+        if first <= line_no:
+            owner = generation
+    return owner
+
+
+def unchanged_prefix(log: LogFile, file_id: str, starts: list[int], recorded_lines: int, stored: StoredLookup,
                      block_bytes: int = BLOCK_BYTES) -> tuple[int, int]:
     """``(lines, offset)``: the leading lines of ``log`` the store already holds, and the byte
     offset after them (where the new generation starts reading).
 
-    ``file_id`` and ``generation`` are the identity and its current generation (the stored
-    keys of lines are looked up in generations ``generation`` down to 0), ``recorded_lines``
-    the lines read so far (at most that many are compared), ``stored`` the store lookup
+    ``file_id`` is the identity, ``starts`` the first line number of each of its generations
+    so far (``[1]`` for generation 0 alone; see :func:`generation_of`: a line is compared with
+    its owning generation's row only, so a line rejected in a later generation is never
+    compared with an earlier generation's row of that number), ``recorded_lines`` the lines
+    read so far (at most that many are compared), ``stored`` the store lookup
     (:func:`store_lookup`). Reads the file from its start up to the first changed line.
     """
     import polars as pl
@@ -60,10 +73,10 @@ def unchanged_prefix(log: LogFile, file_id: str, generation: int, recorded_lines
         parsed, _ = parse_block(pl.Series([r.decode("utf-8", errors="replace") for r in raw], dtype=pl.String))
         now = {values[0]: _norm(values[1:]) for values in parsed.select("row", *COMPARED_FIELDS).iter_rows()}
         numbers = range(lines + 1, lines + len(raw) + 1)
-        keys = {n: [f"{key_prefix(file_id, g)}:{n}" for g in range(generation, -1, -1)] for n in numbers}
-        found = stored([k for candidates in keys.values() for k in candidates])
+        keys = {n: f"{key_prefix(file_id, generation_of(n, starts))}:{n}" for n in numbers}
+        found = stored(list(keys.values()))
         for row, number in enumerate(numbers):
-            was = next((_norm(found[k]) for k in keys[number] if k in found), None)
+            was = _norm(found[keys[number]]) if keys[number] in found else None
             if was != now.get(row):
                 return lines, offset
             lines += 1

@@ -88,8 +88,8 @@ def _record_windows(conn, sequence: int, logs: list[logfiles.LogFile], table: Ta
                     continue  # this compressed file was read to its end already
                 change = logfiles.resume_check(lf, start, tail)
                 if change is not None:
-                    kept_lines, kept_offset = unchanged_prefix(lf, file_id, generation, line_no,
-                                                               store_lookup(conn, table.store_table))
+                    kept_lines, kept_offset = unchanged_prefix(lf, file_id, _generation_starts(cur, file_id, generation),
+                                                               line_no, store_lookup(conn, table.store_table))
                     if kept_lines < line_no:
                         replaced, generation = start, generation + 1
                         log.warning(
@@ -112,6 +112,17 @@ def _record_windows(conn, sequence: int, logs: list[logfiles.LogFile], table: Ta
                  "gen": generation, "replaced": replaced},
             )
     conn.commit()
+
+
+def _generation_starts(cur, file_id: str, generation: int) -> list[int]:
+    """The first line number of each generation 0..``generation`` of ``file_id`` (generation 0: line 1),
+    from the windows that started them (``etl_control.weblog_window``, kept for every sequence). A
+    generation without such a window (not expected) owns no line."""
+    cur.execute("SELECT generation, min(start_line_no) FROM etl_control.weblog_window WHERE file_id = %s "
+                "AND replaced_offset IS NOT NULL GROUP BY generation", [file_id])
+    first = {int(g): int(line) + 1 for g, line in cur.fetchall()}
+    never = 1 << 62
+    return [1] + [first.get(g, never) for g in range(1, generation + 1)]
 
 
 def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progress=None) -> dict:

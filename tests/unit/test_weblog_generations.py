@@ -9,7 +9,7 @@ import os
 import pytest
 
 from etl.weblog import files
-from etl.weblog.generations import COMPARED_FIELDS, unchanged_prefix
+from etl.weblog.generations import COMPARED_FIELDS, generation_of, unchanged_prefix
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
@@ -116,15 +116,15 @@ def test_a_truncated_and_appended_file_keeps_its_first_lines(tmp_path):
     store.load("fid", lines)
     path = tmp_path / "access.log"
     path.write_bytes(b"".join(lines[:50]) + b"".join(line("new", i) for i in range(20)))
-    kept = unchanged_prefix(one(path), "fid", 0, 100, store, block_bytes=1000)  # blocks of a few lines
+    kept = unchanged_prefix(one(path), "fid", [1], 100, store, block_bytes=1000)  # blocks of a few lines
     assert kept == (50, len(b"".join(lines[:50])))
     # only truncated, nothing appended: every line is kept
     path.write_bytes(b"".join(lines[:50]))
-    assert unchanged_prefix(one(path), "fid", 0, 100, store) == (50, path.stat().st_size)
+    assert unchanged_prefix(one(path), "fid", [1], 100, store) == (50, path.stat().st_size)
     # the file holds more than was read: at most the lines read are compared
     path.write_bytes(b"".join(lines) + line("more", 1))
-    assert unchanged_prefix(one(path), "fid", 0, 70, store) == (70, len(b"".join(lines[:70])))
-    assert unchanged_prefix(one(path), "fid", 0, 0, store) == (0, 0)
+    assert unchanged_prefix(one(path), "fid", [1], 70, store) == (70, len(b"".join(lines[:70])))
+    assert unchanged_prefix(one(path), "fid", [1], 0, store) == (0, 0)
 
 
 def test_a_rewritten_file_keeps_the_lines_before_the_first_changed_one(tmp_path):
@@ -135,7 +135,7 @@ def test_a_rewritten_file_keeps_the_lines_before_the_first_changed_one(tmp_path)
     changed = lines[:30] + [line("x", i) for i in range(30, 100)]
     changed[40] = lines[40]  # the same line again after a changed one: the new generation has begun already
     path.write_bytes(b"".join(changed))
-    assert unchanged_prefix(one(path), "fid", 0, 100, store) == (30, len(b"".join(lines[:30])))
+    assert unchanged_prefix(one(path), "fid", [1], 100, store) == (30, len(b"".join(lines[:30])))
     assert store.asked <= 100  # one block: each line's key once (one generation)
 
 
@@ -147,10 +147,10 @@ def test_lines_are_compared_with_the_latest_generation_holding_them(tmp_path):
     store.load("fid.g1", second[50:], first_line=51)
     path = tmp_path / "access.log"
     path.write_bytes(b"".join(second[:60]) + line("c", 60))  # generation 1 truncated to 60 lines, then one new
-    assert unchanged_prefix(one(path), "fid", 1, 80, store) == (60, len(b"".join(second[:60])))
+    assert unchanged_prefix(one(path), "fid", [1, 51], 80, store) == (60, len(b"".join(second[:60])))
     # line 55 as generation 0 had it is not what generation 1 stored there: changed
     path.write_bytes(b"".join(first[:60]))
-    assert unchanged_prefix(one(path), "fid", 1, 80, store) == (50, len(b"".join(first[:50])))
+    assert unchanged_prefix(one(path), "fid", [1, 51], 80, store) == (50, len(b"".join(first[:50])))
 
 
 def test_rejected_lines_count_as_unchanged_only_when_no_row_was_stored(tmp_path):
@@ -161,12 +161,27 @@ def test_rejected_lines_count_as_unchanged_only_when_no_row_was_stored(tmp_path)
     assert "fid:4" not in store.rows and "fid:5" in store.rows
     path = tmp_path / "access.log"
     path.write_bytes(b"".join(lines[:6]) + line("n", 1))
-    assert unchanged_prefix(one(path), "fid", 0, 10, store) == (6, len(b"".join(lines[:6])))
+    assert unchanged_prefix(one(path), "fid", [1], 10, store) == (6, len(b"".join(lines[:6])))
     # a stored line that no longer parses: changed
     broken = lines[:2] + [b"garbage\n"] + lines[3:]
     path.write_bytes(b"".join(broken))
-    assert unchanged_prefix(one(path), "fid", 0, 10, store) == (2, len(b"".join(lines[:2])))
+    assert unchanged_prefix(one(path), "fid", [1], 10, store) == (2, len(b"".join(lines[:2])))
     # a line rejected before, a request now: changed
     fixed = lines[:3] + [line("a", 3)] + lines[4:]
     path.write_bytes(b"".join(fixed))
-    assert unchanged_prefix(one(path), "fid", 0, 10, store) == (3, len(b"".join(lines[:3])))
+    assert unchanged_prefix(one(path), "fid", [1], 10, store) == (3, len(b"".join(lines[:3])))
+
+
+def test_a_line_rejected_in_a_later_generation_is_not_compared_with_an_earlier_one(tmp_path):
+    """60 lines; truncated to 40, then a malformed line and 30 requests (generation 1 from line 41, its line 41
+    rejected); truncated again to 55 lines: lines 1-55 are all unchanged (41 is rejected in generation 1 too)."""
+    first = [line("a", i) for i in range(60)]
+    second = first[:40] + [b"not a log line\n"] + [line("b", i) for i in range(30)]
+    store = Store()
+    store.load("fid", first)
+    store.load("fid.g1", second[40:], first_line=41)
+    assert "fid.g1:41" not in store.rows and "fid:41" in store.rows
+    path = tmp_path / "access.log"
+    path.write_bytes(b"".join(second[:55]) + line("c", 1))
+    assert unchanged_prefix(one(path), "fid", [1, 41], 71, store) == (55, len(b"".join(second[:55])))
+    assert files.key_prefix("fid", generation_of(40, [1, 41])) == "fid" and generation_of(41, [1, 41]) == 1
