@@ -22,7 +22,7 @@ from etl import control, source_mysql, sqlgen, warehouse, warehouse_sql
 from etl.dialects import dialect_of
 from etl.context import Context
 from etl.errors import DeleteGuardError, MergeError, is_transient_postgres, pg_message
-from etl.domain import TableMeta, Window
+from etl.domain import QualifiedName, TableMeta, Window
 from etl.schema import run_ddl
 from etl.staging_format import csv_writer
 
@@ -62,8 +62,7 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
             else:  # the source count runs on MySQL while PostgreSQL upserts
                 counts = pool.submit(source_row_counts, ctx, meta, window).result
         dialect = dialect_of(conn)
-        if "unique_columns" in run.metadata_changes:
-            _set_aside_rekeyed(conn, meta, sequence)
+        kept = _set_aside_rekeyed(conn, meta, sequence) if "unique_columns" in run.metadata_changes else None
         run_ddl(conn, dialect.store_ddl(meta, run.column_types), meta.store_table, run.column_types, meta.name,
                 own_columns=dialect.store_added_columns)
         try:
@@ -83,6 +82,8 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
                             "new metadata no longer selects stay live", meta.name)
             deleted, counts = (_tombstone_deleted(ctx, meta, conn, counts, window, sequence, reconcile)
                                if counts else (0, None))
+            if kept is not None:
+                deleted += _carry_tombstones(conn, meta, kept, sequence)
             if in_transaction is not None:
                 in_transaction(conn)
             if meta.is_incremental:
@@ -120,24 +121,43 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
     }
 
 
-def _set_aside_rekeyed(conn, meta: TableMeta, sequence: int) -> None:
+def _set_aside_rekeyed(conn, meta: TableMeta, sequence: int) -> QualifiedName | None:
     """Rename a store table whose ``unique_columns`` changed to ``<table>_before_s<sequence>`` (kept,
     nothing lost; the new key cannot match its rows), so this sequence's full extract fills a new one.
-    Idempotent (:func:`etl.warehouse_sql.set_aside_sql`); commits; logs a warning naming both tables."""
+    Idempotent (:func:`etl.warehouse_sql.set_aside_sql`); commits; logs a warning naming both tables.
+    Returns the kept table's name when it exists (set aside now or by an earlier try of this
+    sequence), else None (no table to set aside)."""
     dialect = dialect_of(conn)
     probe, kept, statements = warehouse_sql.set_aside_sql(meta, sequence, with_indexes=dialect.enforces_keys)
     with conn.cursor() as cur:
         cur.execute(dialect.ddl_lock)
         cur.execute(warehouse_sql.relkind_sql(), [meta.store_table.schema, meta.store_table.table])
         if cur.fetchone() is None or not warehouse.scalar(cur, probe, [sequence]):
+            cur.execute(warehouse_sql.relkind_sql(), [kept.schema, kept.table])
+            exists = cur.fetchone() is not None
             conn.commit()
-            return
+            return kept if exists else None
         for statement in statements:
             cur.execute(statement)
     conn.commit()
     log.warning("table %s: unique_columns changed to %s; the store table keyed the old way is kept as %s (drop it when "
                 "no longer needed) and %s is filled again from the whole source table",
                 meta.name, ", ".join(meta.unique_columns), kept, meta.store_table)
+    return kept
+
+
+def _carry_tombstones(conn, meta: TableMeta, kept: QualifiedName, sequence: int) -> int:
+    """Tombstones in the new store table for the rows of the set-aside one it lacks
+    (:func:`etl.warehouse_sql.carry_tombstones_sql`), in the caller's transaction; returns how many."""
+    with conn.cursor() as cur:
+        cur.execute(warehouse_sql.existing_columns_sql(), [kept.schema, kept.table])
+        columns = {row[0] for row in cur.fetchall()}
+        cur.execute(warehouse_sql.carry_tombstones_sql(meta, kept, columns), [sequence])
+        carried = cur.rowcount
+    if carried:
+        log.info("table %s: %d rows of %s not in the source any more kept as tombstones in %s", meta.name, carried,
+                 kept, meta.store_table)
+    return carried
 
 
 def _null_key_rows(cur, meta: TableMeta, sequence: int) -> int:

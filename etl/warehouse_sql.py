@@ -374,6 +374,32 @@ def set_aside_sql(meta: TableMeta, sequence: int, with_indexes: bool) -> tuple[s
     return probe, kept, statements
 
 
+def carry_tombstones_sql(meta: TableMeta, kept: QualifiedName, kept_columns: set[str]) -> sql.Composable:
+    """Tombstones, in a re-keyed store table, for the rows of the table it replaced (``kept``, see
+    :func:`set_aside_sql`) that the new one lacks (param: the execution sequence).
+
+    The new table is filled from the whole source, so a row hard-deleted at the source just before
+    ``unique_columns`` changed is in neither; without a tombstone, incremental pres builds would
+    never see it go. Each key (the new ``unique_columns``) of ``kept`` missing from store is
+    inserted once (its newest version by the old ``etl_execution_sequence``, then
+    ``etl_updated_datetime``) with its last values (columns ``kept`` lacks: NULL),
+    ``etl_deleted_datetime`` set (kept if it was a tombstone already) and ``etl_updated_datetime``
+    now. Rows whose new key has a NULL are left out. Idempotent (only missing keys); portable.
+    """
+    cols = [sql.Identifier(c) if c in kept_columns else sql.SQL("NULL") for c in meta.columns]
+    not_null = sql.SQL(" AND ").join(sql.SQL("old.{} IS NOT NULL").format(sql.Identifier(c)) for c in meta.unique_columns)
+    match = sql.SQL(" AND ").join(sql.SQL("s.{0} = old.{0}").format(sql.Identifier(c)) for c in meta.unique_columns)
+    return sql.SQL(
+        "INSERT INTO {store} ({cols}, etl_created_datetime, etl_updated_datetime, etl_deleted_datetime, "
+        "etl_execution_sequence) SELECT {cols}, etl_created_datetime, now(), coalesce(etl_deleted_datetime, now()), %s "
+        "FROM (SELECT old.*, ROW_NUMBER() OVER (PARTITION BY {okeys} ORDER BY old.etl_execution_sequence DESC NULLS "
+        "LAST, old.etl_updated_datetime DESC) AS etl_rn FROM {kept} AS old WHERE {not_null} AND NOT EXISTS "
+        "(SELECT 1 FROM {store} AS s WHERE {match})) AS old WHERE etl_rn = 1"
+    ).format(store=qualified(meta.store_table), cols=sql.SQL(", ").join(cols), kept=qualified(kept),
+             okeys=sql.SQL(", ").join(sql.SQL("old.{}").format(sql.Identifier(c)) for c in meta.unique_columns),
+             not_null=not_null, match=match)
+
+
 def tombstone_sql(meta: TableMeta) -> sql.Composable:
     """Mark live store rows whose key is not among the copied source keys as tombstones (param: the
     execution sequence): ``etl_deleted_datetime`` and ``etl_updated_datetime`` set (pres builds see the

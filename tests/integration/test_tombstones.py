@@ -237,6 +237,7 @@ def test_changed_unique_columns_set_the_old_store_table_aside(project, variant):
     first = store_rows(project, "tags")
     project.add_table("tags", ["id", "code", "label", "updated_datetime"], ["code"])
     cur.execute("UPDATE tags SET label = 'changed', updated_datetime = UTC_TIMESTAMP(6) WHERE id = 3")
+    cur.execute("DELETE FROM tags WHERE id = 5")  # hard-deleted just before the re-key: kept as a tombstone
     conn.commit()
     conn.close()
     done = project.run()
@@ -247,5 +248,7 @@ def test_changed_unique_columns_set_the_old_store_table_aside(project, variant):
     pcur.execute('SELECT id, code, label FROM store_mysql.tags_before_s2 ORDER BY id')
     assert [tuple(norm(v) for v in r) for r in pcur.fetchall()] == [r[:3] for r in first]
     pg.close()
+    # the row deleted before the re-key is a tombstone in the new table, with its last values
+    assert store_rows(project, "tags", tombstones=True) == [first[4]]
     project.run()  # the next run is incremental on the new key
     assert_store_equals_source(project)
