@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from etl import control, source_mysql, sqlgen, warehouse
+from etl import control, pres, source_mysql, sqlgen, warehouse
 from etl.dialects import dialect_of, for_flavor
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
 from etl.domain import TableMeta
@@ -58,7 +58,8 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
     each ``where_clause`` in the real extract query (EXPLAIN: an unknown column or function
     is named); ``unique_columns`` holds a primary or unique key of the source table, or, with
     ``unique_check: distinct_count``, no two rows (``where_clause`` applied, NULL keys left out)
-    share it. Returns ``{table: TableMeta}``. Raises ConfigError listing every problem found,
+    share it; no entry's ``store_table`` moved away from a table the pres files read. Returns
+    ``{table: TableMeta}``. Raises ConfigError listing every problem found,
     each naming file, line, table and field, or SourceError (source unreachable, access
     denied, a transient fault).
     """
@@ -88,6 +89,7 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
             problems += key_problems(meta, keys.get(meta.name, {}), database)
             if meta.unique_check == "distinct_count":
                 problems += _repeated_keys(conn, meta, database, found[meta.name], keys.get(meta.name, {}))
+    problems += _pres_sources_problems(tables, ctx.etl.sql_dir)
     if problems:
         raise ConfigError("table metadata does not match the source:\n  " + "\n  ".join(problems))
     for meta in tables.values():
@@ -95,6 +97,21 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
         if ignored:
             log.info("table %s: source columns not in the metadata, not extracted: %s", meta.name, ", ".join(ignored))
     return tables
+
+
+def _pres_sources_problems(tables: dict[str, TableMeta], sql_dir: str) -> list[str]:
+    """A pres file reading ``<schema>.<table>`` while the metadata entry ``<table>`` now writes another
+    ``store_table`` (renamed, and ``sql/pres`` still reads the old name) would build pres from a table
+    nothing updates any more: one problem per such entry, naming the pres files and both names."""
+    problems = []
+    for table, files in sorted(pres.tables_read(sql_dir).items()):
+        meta = tables.get(table.split(".", 1)[1])
+        if meta is None or str(meta.store_table) == table:
+            continue
+        problems.append(f"{heading(meta, 'store_table')}: it is now {meta.store_table}, but the pres files "
+                        f"{', '.join(files)} read {table}; keep store_table: {table}, or change those files "
+                        f"(in {sql_dir}/pres) to read the new table")
+    return problems
 
 
 def _repeated_keys(conn, meta: TableMeta, database: str, types: dict, keys: dict[str, tuple[str, ...]]) -> list[str]:

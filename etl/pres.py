@@ -46,6 +46,29 @@ def pres_files(sql_dir: str | Path) -> list[Path]:
     return sorted((Path(sql_dir) / "pres").glob("*.sql"))
 
 
+def tables_read(sql_dir: str | Path) -> dict[str, list[str]]:
+    """The warehouse tables the pres files read outside their own schema: ``{"schema.table": [file names]}``.
+
+    Read from the parsed files (``etl.sqlfile``, sqlglot): every table named with a schema other
+    than ``pres`` (temporary tables have none). Raises PresError naming a file that cannot be parsed.
+    """
+    from sqlglot import exp
+
+    found: dict[str, list[str]] = {}
+    for path in pres_files(sql_dir):
+        try:
+            trees = sqlfile.parse(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise PresError(f"{path}: cannot be parsed: {exc}") from None
+        for tree in filter(None, trees):
+            for table in tree.find_all(exp.Table):
+                if table.db and table.db != "pres":
+                    names = found.setdefault(f"{table.db}.{table.name}", [])
+                    if path.name not in names:
+                        names.append(path.name)
+    return found
+
+
 STALE_FRACTION = 0.1  # rows changed since the last ANALYZE, as a fraction of the table, that make its statistics stale
 _STALE_TABLES_SQL = """SELECT quote_ident(schemaname) || '.' || quote_ident(relname) FROM pg_stat_user_tables
 WHERE schemaname = ANY(%s) AND n_mod_since_analyze > 0

@@ -106,29 +106,46 @@ def test_a_landing_table_changed_between_a_failed_run_and_its_resume_loses_no_ro
 
 
 def test_a_new_store_table_is_filled_in_one_run(project, variant):
+    """product_prices: no pres file reads it (renaming a table pres reads is refused, see below)."""
     project.populate("--scale", SCALE, "--seed", "73")
     project.run()
-    set_metadata(project, "products", store_table="store_mysql.products_v2")
+    set_metadata(project, "product_prices", store_table="store_mysql.product_prices_v2")
     second = project.run()
-    (warning,) = warnings_about(second, "products")
-    assert ('table products: metadata changed since store last committed it (sequence 1): store_table: '
-            '"store_mysql.products" -> "store_mysql.products_v2"; extracting the whole table') in warning
-    assert [t for t in project.metadata() if warnings_about(second, t)] == ["products"]
-    assert_store_equals_source(project)  # store_mysql.products_v2 included: the YAML names it now
-    run = recorded(project, 2, "products")
+    (warning,) = warnings_about(second, "product_prices")
+    assert ('table product_prices: metadata changed since store last committed it (sequence 1): store_table: '
+            '"store_mysql.product_prices" -> "store_mysql.product_prices_v2"; extracting the whole table') in warning
+    assert [t for t in project.metadata() if warnings_about(second, t)] == ["product_prices"]
+    assert_store_equals_source(project)  # store_mysql.product_prices_v2 included: the YAML names it now
+    run = recorded(project, 2, "product_prices")
     assert run["window_start"] is None and run["window_end"] is not None
     assert run["metadata_changes"] == ["store_table"] and run["same_fingerprint"]
-    assert len(source_rows(project, "products")) == run["extracted_rows"] > 0
+    assert len(source_rows(project, "product_prices")) == run["extracted_rows"] > 0
     assert recorded(project, 2, "customers")["metadata_changes"] is None  # unchanged: incremental, no changes
 
     # committed under the new metadata: the next run is incremental again
     project.populate("--changes", "5", "--seed", "74")
     third = project.run()
-    assert warnings_about(third, "products") == []
-    run = recorded(project, 3, "products")
+    assert warnings_about(third, "product_prices") == []
+    run = recorded(project, 3, "product_prices")
     assert run["window_start"] is not None and run["metadata_changes"] is None
-    assert run["extracted_rows"] < source_count(project, "products")
+    assert run["extracted_rows"] < source_count(project, "product_prices")
     assert_store_equals_source(project)
+
+
+def test_a_new_store_table_that_pres_still_reads_under_its_old_name_is_refused(project, variant):
+    project.populate("--scale", SCALE, "--seed", "75")
+    project.run()
+    set_metadata(project, "companies", store_table="store_mysql.companies_v2")
+    refused = project.run(expect=35)
+    assert ("table 'companies', field 'store_table': it is now store_mysql.companies_v2, but the pres files "
+            "010_report_order_lines.sql, 031_dim_company.sql, 035_dim_country.sql read store_mysql.companies; keep "
+            "store_table: store_mysql.companies") in refused.stderr
+    assert not project.output(2).exists()  # refused before the sequence opened
+    pg = project.pg()
+    cur = pg.cursor()
+    cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'companies_v2'")
+    assert cur.fetchone()[0] == 0
+    pg.close()
 
 
 def test_a_where_clause_added_then_removed_extracts_the_whole_table_each_time(project, variant):
