@@ -23,6 +23,18 @@ so a stored line is never overwritten. A line's stable key is
 ``<identity>:<line number>`` in generation 0 (every key stored before generations
 existed) and ``<identity>.g<N>:<line number>`` in generation N (:func:`key_prefix`); the
 line number is the line's number in the file. Two identical requests are two rows.
+
+**Inode and alias.** A file truncated or rewritten in place within its first ``n`` bytes
+no longer hashes to its identity. Its inode (``"<st_dev>:<st_ino>"``, recorded with the
+position of a plain file) still names it: :func:`identify` gives a plain file that matches
+no identity the one identity no other file matches whose recorded inode is its own, and
+the generations above take it from there (a new file that reuses a deleted log's inode is
+compared the same way: its lines differ, so its generation starts at line 1). The loader
+then records the file's current head as the identity's **alias** fingerprint, matched like
+the identity's own, so the file renamed and compressed (a new inode) is still recognised.
+Known limit: a log changed in place within its first ``n`` bytes and then rotated (renamed
+and compressed, or copied) before any run saw it is taken for a new file, so its unchanged
+first lines are loaded again under a new identity.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ resumed run reads exactly the same lines with the same keys); the files' read po
 once across reruns and rotation. A file truncated or rewritten in place starts a new
 generation after its lines the store already holds (``etl.weblog.generations``): a
 warning names it, the window records the offset it replaced, the marker counts
-``new_generations``. Rejected lines go to
+``new_generations``; one changed within its fingerprinted first lines is found by its inode
+and gets an alias fingerprint (``files.identify``). Rejected lines go to
 ``<rejects_dir>/<seq>/<log file name>.rejects.jsonl`` and are counted.
 """
 
