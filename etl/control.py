@@ -12,7 +12,8 @@ Tables (created idempotently by :func:`ensure_schema`)::
                                  of the extract's last look-back span [tail_start, tail_end), taken
                                  in the extract's snapshot (see etl.overlap)
     etl_control.weblog_file      per access-log identity: bytes and lines read so far, generation
-                                 and tail digest (advanced in the weblog store upsert transaction)
+                                 and tail digest (advanced in the weblog store upsert transaction),
+                                 inode of the plain file read and alias fingerprint (etl.weblog.files)
     etl_control.weblog_window    (execution_sequence, file_id) -> [start_offset, end_offset) of a log
                                  file, recorded before reading, reused when a run is resumed
     etl_control.table_run        (execution_sequence, table_name) -> what the chain's steps hand on:
@@ -88,12 +89,14 @@ CONTROL_TABLES = {
     "weblog_file": _columns(
         "file_id name key; path path; read_offset bigint; line_no bigint; size_bytes bigint; mtime_ns bigint; "
         "execution_sequence integer; updated_datetime moment now; fingerprint_bytes integer null added; "
-        "generation integer null added; tail_digest label null added"),
+        "generation integer null added; tail_digest label null added; inode label null added; "
+        "alias_id label null added; alias_bytes integer null added"),
     "weblog_window": _columns(
         "execution_sequence integer key; file_id name key; path path; compressed boolean; start_offset bigint; "
         "start_line_no bigint; end_offset bigint null; size_bytes bigint; mtime_ns bigint; read_offset bigint null; "
         "read_line_no bigint null; recorded_datetime moment now; fingerprint_bytes integer null added; "
-        "generation integer null added; read_tail_digest label null added; replaced_offset bigint null added"),
+        "generation integer null added; read_tail_digest label null added; replaced_offset bigint null added; "
+        "inode label null added; alias_id label null added; alias_bytes integer null added"),
     "extract_tail": _columns(
         "execution_sequence integer key; table_name name key; tail_start timestamp; tail_end timestamp; "
         "tail_rows bigint; tail_checksum checksum; fingerprint_version label; recorded_datetime moment now"),

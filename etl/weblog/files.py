@@ -23,6 +23,18 @@ so a stored line is never overwritten. A line's stable key is
 ``<identity>:<line number>`` in generation 0 (every key stored before generations
 existed) and ``<identity>.g<N>:<line number>`` in generation N (:func:`key_prefix`); the
 line number is the line's number in the file. Two identical requests are two rows.
+
+**Inode and alias.** A file truncated or rewritten in place within its first ``n`` bytes
+no longer hashes to its identity. Its inode (``"<st_dev>:<st_ino>"``, recorded with the
+position of a plain file) still names it: :func:`identify` gives a plain file that matches
+no identity the one identity no other file matches whose recorded inode is its own, and
+the generations above take it from there (a new file that reuses a deleted log's inode is
+compared the same way: its lines differ, so its generation starts at line 1). The loader
+then records the file's current head as the identity's **alias** fingerprint, matched like
+the identity's own, so the file renamed and compressed (a new inode) is still recognised.
+Known limit: a log changed in place within its first ``n`` bytes and then rotated (renamed
+and compressed, or copied) before any run saw it is taken for a new file, so its unchanged
+first lines are loaded again under a new identity.
 """
 
 from __future__ import annotations
@@ -68,13 +80,15 @@ class TailHash:
 
 @dataclass(frozen=True)
 class LogFile:
-    """A discovered log file: path, whether gzip-compressed, size, mtime (ns) and its first complete lines."""
+    """A discovered log file: path, whether gzip-compressed, size, mtime (ns), its first complete
+    lines and its inode (``"<st_dev>:<st_ino>"``, the same for the same file under any name)."""
 
     path: str
     compressed: bool
     size: int
     mtime_ns: int
     head: bytes = field(repr=False, compare=False)
+    inode: str | None = field(default=None, compare=False)  # f"{st_dev}:{st_ino}", filled by discover
 
     def matches(self, file_id: str, fingerprint_bytes: int | None) -> bool:
         """True when this file's first ``fingerprint_bytes`` bytes hash to ``file_id``.
@@ -153,6 +167,11 @@ def matching_files(patterns: list[str]) -> list[str]:
     return sorted({p for pattern in patterns for p in glob.glob(pattern) if os.path.isfile(p)})
 
 
+def inode_of(stat: os.stat_result) -> str:
+    """A file's inode as recorded with its identity: ``"<st_dev>:<st_ino>"``."""
+    return f"{stat.st_dev}:{stat.st_ino}"
+
+
 def discover(patterns: list[str]) -> list[LogFile]:
     """Every regular, non-empty file matching the glob ``patterns`` that has a complete first line, oldest first."""
     paths = matching_files(patterns)
@@ -164,29 +183,64 @@ def discover(patterns: list[str]) -> list[LogFile]:
         compressed = is_gzip(path)
         head = read_head(path, compressed)
         if head:
-            found.append(LogFile(path, compressed, stat.st_size, stat.st_mtime_ns, head))
+            found.append(LogFile(path, compressed, stat.st_size, stat.st_mtime_ns, head, inode_of(stat)))
     return sorted(found, key=lambda f: (f.mtime_ns, f.path))
 
 
-def identify(files: list[LogFile], known: dict[str, int | None]) -> dict[str, tuple[LogFile, int]]:
+def identify(files: list[LogFile], known: dict[str, int | None], inodes: dict[str, str] | None = None,
+             aliases: dict[str, tuple[str, int]] | None = None) -> dict[str, tuple[LogFile, int]]:
     """Map identities to current files: ``{file_id: (LogFile, fingerprint_bytes)}``.
 
-    ``known`` maps recorded identities to their fingerprint byte counts. A file takes the
-    known identity it matches over the most bytes, else a new one. When two files have one
-    identity (a rotated copy beside its original), the plain file wins, then the newest.
+    ``known`` maps recorded identities to their fingerprint byte counts, ``aliases`` some of
+    them to a second fingerprint ``(digest, bytes)`` (taken when the identity was found by
+    inode), ``inodes`` some of them to the inode of the plain file last read for them. A
+    file takes the known identity whose fingerprint or alias it matches over the most bytes.
+    A plain file that matches none then takes the identity no other file matched whose
+    recorded inode is its own, when exactly one has it (a file truncated or rewritten in
+    place below its fingerprint bytes: ``resume_check`` and the generations take it from
+    there); else it gets a new identity. When two files have one identity (a rotated copy
+    beside its original), the plain file wins, then the newest.
     """
+    aliases = aliases or {}
     result: dict[str, tuple[LogFile, int]] = {}
-    for lf in files:
-        matches = [(n or 0, fid, n) for fid, n in known.items() if lf.matches(fid, n)]
-        if matches:
-            _, file_id, nbytes = max(matches)
-            nbytes = nbytes if nbytes is not None else lf.head.index(b"\n") + 1
-        else:
-            file_id, nbytes = lf.new_identity
+    unmatched = []
+
+    def take(file_id: str, lf: LogFile, nbytes: int) -> None:
         other = result.get(file_id)
         if other is None or (other[0].compressed, -other[0].mtime_ns) > (lf.compressed, -lf.mtime_ns):
             result[file_id] = (lf, nbytes)
+
+    def recorded_bytes(file_id: str, lf: LogFile) -> int:
+        nbytes = known[file_id]
+        return nbytes if nbytes is not None else lf.head.index(b"\n") + 1
+
+    for lf in files:
+        matches = [(n or 0, fid) for fid, n in known.items() if lf.matches(fid, n)]
+        matches += [(alias[1], fid) for fid, alias in aliases.items() if fid in known and lf.matches(*alias)]
+        if matches:
+            file_id = max(matches)[1]
+            take(file_id, lf, recorded_bytes(file_id, lf))
+        else:
+            unmatched.append(lf)
+    claimed = set(result)  # by fingerprint: an identity another file matches is never taken by inode
+    by_inode: dict[str, list[str]] = {}
+    for fid, inode in (inodes or {}).items():
+        if fid in known and inode:
+            by_inode.setdefault(inode, []).append(fid)
+    for lf in unmatched:
+        candidates = by_inode.get(lf.inode, []) if not lf.compressed and lf.inode else []
+        if len(candidates) == 1 and candidates[0] not in claimed:
+            take(candidates[0], lf, recorded_bytes(candidates[0], lf))
+            continue
+        file_id, nbytes = lf.new_identity
+        take(file_id, lf, nbytes)
     return result
+
+
+def matched_by_fingerprint(lf: LogFile, nbytes: int | None, file_id: str, alias: tuple[str, int] | None) -> bool:
+    """True when ``lf`` matches identity ``file_id`` (fingerprint ``nbytes``) by its fingerprint or its
+    ``alias`` ``(digest, bytes)``; False when :func:`identify` gave it the identity by inode."""
+    return lf.matches(file_id, nbytes) or (alias is not None and lf.matches(*alias))
 
 
 BLOCK_BYTES = 2 << 20  # bounds the polars working set: about 200 MB peak RSS for the weblog extract

@@ -11,7 +11,8 @@ resumed run reads exactly the same lines with the same keys); the files' read po
 once across reruns and rotation. A file truncated or rewritten in place starts a new
 generation after its lines the store already holds (``etl.weblog.generations``): a
 warning names it, the window records the offset it replaced, the marker counts
-``new_generations``. Rejected lines go to
+``new_generations``; one changed within its fingerprinted first lines is found by its inode
+and gets an alias fingerprint (``files.identify``). Rejected lines go to
 ``<rejects_dir>/<seq>/<log file name>.rejects.jsonl`` and are counted.
 """
 
@@ -59,7 +60,7 @@ def _windows(conn, sequence: int) -> list[dict]:
     with conn.cursor() as cur:
         cur.execute(
             "SELECT file_id, fingerprint_bytes, path, compressed, start_offset, start_line_no, end_offset, size_bytes, "
-            "mtime_ns, generation, replaced_offset FROM etl_control.weblog_window WHERE execution_sequence = %s "
+            "mtime_ns, generation, replaced_offset, inode, alias_id, alias_bytes FROM etl_control.weblog_window WHERE execution_sequence = %s "
             "ORDER BY recorded_datetime, path",
             [sequence],
         )
@@ -72,21 +73,30 @@ def _record_windows(conn, sequence: int, logs: list[logfiles.LogFile], table: Ta
 
     A plain file truncated or rewritten in place (``files.resume_check``) starts a new
     generation after its lines ``table``'s store already holds (``generations.unchanged_prefix``),
-    with a warning; the window keeps the offset it replaced.
+    with a warning; the window keeps the offset it replaced. The window records the inode of
+    a plain file and the identity's alias fingerprint: a file found by its inode only (changed
+    within its fingerprint bytes, ``files.identify``) gets its current head as the alias, so
+    its rotated, compressed copy is still recognised.
     """
     with conn.cursor() as cur:
         cur.execute("SELECT file_id, fingerprint_bytes, read_offset, line_no, size_bytes, mtime_ns, generation, "
-                    "tail_digest FROM etl_control.weblog_file")
+                    "tail_digest, inode, alias_id, alias_bytes FROM etl_control.weblog_file")
         state = {row[0]: row[1:] for row in cur.fetchall()}
-        identified = logfiles.identify(logs, {fid: row[0] for fid, row in state.items()})
+        aliases = {fid: (row[8], row[9]) for fid, row in state.items() if row[8] is not None}
+        identified = logfiles.identify(logs, {fid: row[0] for fid, row in state.items()},
+                                       inodes={fid: row[7] for fid, row in state.items() if row[7]}, aliases=aliases)
         for file_id, (lf, nbytes) in identified.items():
             start, line_no, generation, replaced = 0, 0, 0, None
+            alias = aliases.get(file_id)
             if file_id in state:
-                _, start, line_no, size, mtime, generation, tail = state[file_id]
+                fingerprint, start, line_no, size, mtime, generation, tail = state[file_id][:7]
                 generation = generation or 0
                 if lf.compressed and (size, mtime) == (lf.size, lf.mtime_ns):
                     continue  # this compressed file was read to its end already
                 change = logfiles.resume_check(lf, start, tail)
+                if not logfiles.matched_by_fingerprint(lf, fingerprint, file_id, alias):
+                    alias = lf.new_identity  # found by inode: its beginning changed in place
+                    change = change or "rewritten"
                 if change is not None:
                     kept_lines, kept_offset = unchanged_prefix(lf, file_id, _generation_starts(cur, file_id, generation),
                                                                line_no, store_lookup(conn, table.store_table))
@@ -103,13 +113,14 @@ def _record_windows(conn, sequence: int, logs: list[logfiles.LogFile], table: Ta
                     continue  # nothing new
             cur.execute(
                 "INSERT INTO etl_control.weblog_window (execution_sequence, file_id, fingerprint_bytes, path, compressed, "
-                "start_offset, start_line_no, end_offset, size_bytes, mtime_ns, generation, replaced_offset) "
-                "SELECT %(seq)s, %(id)s, %(fp)s, %(path)s, %(gz)s, %(start)s, %(line)s, %(end)s, %(size)s, %(mtime)s, "
-                "%(gen)s, %(replaced)s WHERE NOT EXISTS (SELECT 1 FROM etl_control.weblog_window "
+                "start_offset, start_line_no, end_offset, size_bytes, mtime_ns, generation, replaced_offset, inode, alias_id, "
+                "alias_bytes) SELECT %(seq)s, %(id)s, %(fp)s, %(path)s, %(gz)s, %(start)s, %(line)s, %(end)s, %(size)s, "
+                "%(mtime)s, %(gen)s, %(replaced)s, %(inode)s, %(alias_id)s, %(alias_bytes)s WHERE NOT EXISTS (SELECT 1 FROM etl_control.weblog_window "
                 "WHERE execution_sequence = %(seq)s AND file_id = %(id)s)",
                 {"seq": sequence, "id": file_id, "fp": nbytes, "path": lf.path, "gz": lf.compressed, "start": start,
                  "line": line_no, "end": None if lf.compressed else lf.size, "size": lf.size, "mtime": lf.mtime_ns,
-                 "gen": generation, "replaced": replaced},
+                 "gen": generation, "replaced": replaced, "inode": None if lf.compressed else lf.inode,
+                 "alias_id": alias[0] if alias else None, "alias_bytes": alias[1] if alias else None},
             )
     conn.commit()
 
@@ -156,7 +167,9 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
             _record_windows(conn, sequence, discovered, table)
             windows = _windows(conn, sequence)
         by_id = {fid: lf for fid, (lf, _) in logfiles.identify(
-            discovered, {w["file_id"]: w["fingerprint_bytes"] for w in windows}).items()}
+            discovered, {w["file_id"]: w["fingerprint_bytes"] for w in windows},
+            inodes={w["file_id"]: w["inode"] for w in windows if w["inode"]},
+            aliases={w["file_id"]: (w["alias_id"], w["alias_bytes"]) for w in windows if w["alias_id"]}).items()}
         try:
             with StreamedLanding(ctx, table, sequence, column_types) as streamed:
                 with ctx.staging.write_parts(SOURCE, table.name, sequence) as parts:
@@ -269,7 +282,8 @@ def advance_files(conn, sequence: int) -> None:
         cur.execute(f"DELETE FROM etl_control.weblog_file WHERE file_id IN (SELECT file_id {read})", [sequence])
         cur.execute(
             "INSERT INTO etl_control.weblog_file (file_id, fingerprint_bytes, path, read_offset, line_no, size_bytes, "
-            f"mtime_ns, execution_sequence, generation, tail_digest) SELECT file_id, fingerprint_bytes, path, read_offset, "
-            f"read_line_no, size_bytes, mtime_ns, execution_sequence, generation, read_tail_digest {read}",
+            "mtime_ns, execution_sequence, generation, tail_digest, inode, alias_id, alias_bytes) SELECT file_id, "
+            "fingerprint_bytes, path, read_offset, read_line_no, size_bytes, mtime_ns, execution_sequence, generation, "
+            f"read_tail_digest, inode, alias_id, alias_bytes {read}",
             [sequence],
         )

@@ -195,3 +195,79 @@ def test_positions_recorded_before_generations_existed_still_catch_a_truncation(
     after = store_rows(project)
     assert {k: after[k] for k in first} == first
     assert set(after) - set(first) == {f"{identity}.g1:{n}" for n in (31, 32, 33)}
+
+
+def test_a_log_truncated_below_its_fingerprint_bytes_keeps_its_identity_by_inode(project):
+    project.populate("--scale", "0.001")
+    logs = project.root / "logs"
+    logs.mkdir()
+    log = logs / "access.log"
+    original = lines("a", 60)
+    log.write_bytes(b"".join(original))
+    project.run()
+    first = store_rows(project)
+    identity = identity_of(first)
+    assert set(first) == {f"{identity}:{n}" for n in range(1, 61)}
+    inode = f"{log.stat().st_dev}:{log.stat().st_ino}"
+
+    # truncated to its first 5 lines (fewer bytes than its fingerprint covers), then 10 new lines
+    assert len(b"".join(original[:5])) < 4096 < len(b"".join(original))
+    os.truncate(log, len(b"".join(original[:5])))
+    with open(log, "ab") as handle:
+        handle.write(b"".join(lines("n", 10)))
+    proc = project.run()
+    assert f"log {log} (identity {identity}) was truncated in place: 60 lines" in proc.stderr
+    assert f"its first 5 lines are unchanged and stay; new generation 1 starts at line 6 (keys {identity}.g1:<line>)" \
+        in proc.stderr
+    after = store_rows(project)
+    assert {k: after[k] for k in first} == first  # every stored row unchanged
+    assert set(after) - set(first) == {f"{identity}.g1:{n}" for n in range(6, 16)}
+    assert keys_lines_paths(project) - Counter((k, int(k.split(":")[1]), f"/a/{int(k.split(':')[1]) - 1}") for k in first) \
+        == Counter((f"{identity}.g1:{n}", n, f"/n/{n - 6}") for n in range(6, 16))
+    conn = project.pg()
+    cur = conn.cursor()
+    cur.execute("SELECT file_id, inode, alias_id IS NOT NULL, alias_bytes, generation, line_no FROM etl_control.weblog_file")
+    assert cur.fetchall() == [(identity, inode, True, len(b"".join(original[:5] + lines("n", 10))), 1, 15)]
+    conn.close()
+
+    # the same sequence again (its weblog markers deleted) after 2 more lines: its recorded window finds the
+    # file (no longer matching its identity's fingerprint) and reads the same 10 lines with the same keys
+    with open(log, "ab") as handle:
+        handle.write(b"".join(lines("p", 2)))
+    for step in ("extract", "landing", "store"):
+        (project.output(2) / f"weblog_access.{step}.json").unlink()
+    rerun = project.run()
+    assert "execution sequence 2" in rerun.stderr and not project.output(3).exists()
+    assert "was truncated in place" not in rerun.stderr and "is gone" not in rerun.stderr
+    assert extract_marker(project, 2)["lines"] == 10
+    assert store_rows(project) == after
+
+    # it grows: read on by its alias, no other warning
+    with open(log, "ab") as handle:
+        handle.write(b"".join(lines("m", 3)))
+    proc = project.run()
+    assert "in place" not in proc.stderr
+    assert extract_marker(project, 3)["lines"] == 5
+    grown = store_rows(project)
+    assert set(grown) - set(after) == {f"{identity}.g1:{n}" for n in range(16, 21)}
+
+    # rotation: access.log -> access.log.1 (plus a line written before the rename), a new access.log,
+    # then access.log.1 compressed (a new inode): every line exactly once
+    with open(log, "ab") as handle:
+        handle.write(good("last", 0))
+    os.rename(log, logs / "access.log.1")
+    log.write_bytes(b"".join(lines("d", 10)))
+    project.run()
+    assert extract_marker(project, 4)["lines"] == 11
+    with open(logs / "access.log.1", "rb") as src, gzip.open(logs / "access.log.1.gz", "wb") as dst:
+        dst.write(src.read())
+    os.remove(logs / "access.log.1")
+    proc = project.run()
+    assert "in place" not in proc.stderr
+    assert extract_marker(project, 5)["lines"] == 0
+    final = store_rows(project)
+    assert {k: final[k] for k in grown} == grown
+    assert f"{identity}.g1:21" in final
+    expected = Counter({f"/a/{i}": 1 for i in range(60)}) + Counter({f"/n/{i}": 1 for i in range(10)}) \
+        + Counter({f"/p/{i}": 1 for i in range(2)}) + Counter({f"/m/{i}": 1 for i in range(3)}) + Counter({"/last/0": 1}) + Counter({f"/d/{i}": 1 for i in range(10)})
+    assert Counter(path for _, _, path in keys_lines_paths(project)) == expected
