@@ -358,7 +358,7 @@ class RunJob(SequenceTask):
             self._run_lock_error = exc
             return
         shutdown.install(lambda: f"execution sequence {self.__dict__['execution_sequence']}"
-                         if "execution_sequence" in self.__dict__ else None)
+                         if "execution_sequence" in self.__dict__ else None, on_exit=runlock.release_held)
 
     @cached_property
     def execution_sequence(self) -> int:

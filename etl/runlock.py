@@ -297,6 +297,12 @@ def hold(settings: WarehouseSettings, identity: str, command: str | None) -> Run
     return lock
 
 
+def release_held() -> None:
+    """Release the lock this process holds (:func:`hold`), if any; never raises (see :meth:`RunLock.release`)."""
+    if _held is not None:
+        _held.release()
+
+
 def _after_fork_in_child() -> None:
     if _held is not None and _held.owner_pid != -1:
         _held.forget_in_child()

@@ -9,7 +9,8 @@
   connection drops, and the rerun's extract of that table deletes the staging files it left.
 * **SIGTERM ends a run cleanly.** The main process logs one line, sends SIGTERM to its
   worker processes and waits up to :data:`CHILD_GRACE_SECONDS` for them (then SIGKILLs
-  the rest), and exits with :data:`EXIT_TERMINATED` (143, the shell's 128 + SIGTERM). Each
+  the rest), and exits with :data:`EXIT_TERMINATED` (143, the shell's 128 + SIGTERM): at once
+  when the steps ran in workers, else by unwinding the step it runs itself. Each
   process unwinds its running step as on any error: open transactions are rolled back
   (``etl.warehouse.connection``), partial staging files and markers are deleted; the step
   stops when its current statement returns. Nothing was marked complete that did not
@@ -49,19 +50,22 @@ class RunTerminated(SystemExit, KeyboardInterrupt):
 _main_pid: int | None = None
 _forking_pid: int | None = None
 _describe = None
+_on_exit = None
 _prctl = None
 
 
-def install(describe=None) -> None:
+def install(describe=None, on_exit=None) -> None:
     """Install the SIGTERM handler and the fork handlers in this (the run's main) process; once.
 
-    ``describe()``, if given, returns what is stopped for the log line (e.g. ``sequence 3``).
-    Must be called from the main thread. The fork handlers run in every child forked later.
+    ``describe()``, if given, returns what is stopped for the log line (e.g. ``sequence 3``);
+    ``on_exit()``, if given, is called before the process ends after its workers were stopped
+    (the run lock's release). Must be called from the main thread. The fork handlers run in
+    every child forked later.
     """
-    global _main_pid, _describe, _prctl
+    global _main_pid, _describe, _on_exit, _prctl
     if _main_pid == os.getpid():
         return
-    _main_pid, _describe = os.getpid(), describe
+    _main_pid, _describe, _on_exit = os.getpid(), describe, on_exit
     if sys.platform.startswith("linux"):
         _prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not in the child
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -88,8 +92,19 @@ def _on_sigterm(signum, frame) -> None:
     what = (_describe() if _describe else None) or "the run"
     log.warning("SIGTERM: stopping %s (running steps roll back, partial files are removed); exit code %d; "
                 "run RunJob again to resume it", what, EXIT_TERMINATED)
-    stop_children(CHILD_GRACE_SECONDS)
-    raise RunTerminated()
+    if multiprocessing.active_children():
+        # --workers N: the steps ran in the workers, which have unwound now; the main process holds no
+        # transaction or file of its own. It ends here rather than raising into Luigi's loop, which, hit
+        # at the wrong moment, records the exception as a task failure and exits with task_failed.
+        stop_children(CHILD_GRACE_SECONDS)
+        if _on_exit is not None:
+            try:
+                _on_exit()
+            except Exception:  # noqa: BLE001 - the exit code matters more than a failed release
+                log.exception("SIGTERM: releasing the run failed")
+        logging.shutdown()
+        os._exit(EXIT_TERMINATED)
+    raise RunTerminated()  # the step runs in this process (--workers 1): unwind it like any error
 
 
 def stop_children(grace_seconds: float) -> int:

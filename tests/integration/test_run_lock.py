@@ -252,8 +252,9 @@ def test_sigterm_ends_the_run_cleanly_and_the_rerun_resumes(project, variant):
     workers = wait_for(lambda: children_of(job.pid), "a worker process", procs=[job])
     wait_for(lambda: list((project.root / "staging").rglob("*.tmp-*")), "a staging file being written", procs=[job])
     job.send_signal(signal.SIGTERM)
-    assert finish(job, timeout=60) == 143
+    code = finish(job, timeout=60)
     log = output_of(job)
+    assert code == 143, log[-6000:]
     stopping = [line for line in log.splitlines() if "SIGTERM: stopping" in line]
     assert len(stopping) == 1 and "execution sequence 1" in stopping[0] and "exit code 143" in stopping[0], log[-3000:]
     assert not any(alive(pid) for pid in workers)
