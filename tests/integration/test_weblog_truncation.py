@@ -51,6 +51,23 @@ def identity_of(rows: dict) -> str:
     return identity
 
 
+def rotate_and_compress(project, log):
+    """Rotate ``log`` as logrotate does after a line written before the rename: ``access.log`` ->
+    ``access.log.1``, a new ``access.log`` of 10 lines, a run (sequence 4: 11 lines read), then
+    ``access.log.1`` gzip-compressed (a new file, a new inode) and the run after it, returned."""
+    logs = log.parent
+    with open(log, "ab") as handle:
+        handle.write(good("last", 0))
+    os.rename(log, logs / "access.log.1")
+    log.write_bytes(b"".join(lines("d", 10)))
+    project.run()
+    assert extract_marker(project, 4)["lines"] == 11
+    with open(logs / "access.log.1", "rb") as src, gzip.open(logs / "access.log.1.gz", "wb") as dst:
+        dst.write(src.read())
+    os.remove(logs / "access.log.1")
+    return project.run()
+
+
 def test_a_log_truncated_in_place_and_appended_keeps_every_stored_line(project):
     project.populate("--scale", "0.001")
     logs = project.root / "logs"
@@ -110,16 +127,7 @@ def test_a_log_truncated_in_place_and_appended_keeps_every_stored_line(project):
 
     # rotation after the truncation: access.log -> access.log.1 (plus a line written before the rename),
     # a new access.log, then access.log.1 compressed: every line exactly once
-    with open(log, "ab") as handle:
-        handle.write(good("last", 0))
-    os.rename(log, logs / "access.log.1")
-    log.write_bytes(b"".join(lines("d", 10)))
-    project.run()
-    assert extract_marker(project, 4)["lines"] == 11
-    with open(logs / "access.log.1", "rb") as src, gzip.open(logs / "access.log.1.gz", "wb") as dst:
-        dst.write(src.read())
-    os.remove(logs / "access.log.1")
-    project.run()
+    rotate_and_compress(project, log)
     assert extract_marker(project, 5)["lines"] == 0
     final = store_rows(project)
     assert {k: final[k] for k in grown} == grown
@@ -253,16 +261,7 @@ def test_a_log_truncated_below_its_fingerprint_bytes_keeps_its_identity_by_inode
 
     # rotation: access.log -> access.log.1 (plus a line written before the rename), a new access.log,
     # then access.log.1 compressed (a new inode): every line exactly once
-    with open(log, "ab") as handle:
-        handle.write(good("last", 0))
-    os.rename(log, logs / "access.log.1")
-    log.write_bytes(b"".join(lines("d", 10)))
-    project.run()
-    assert extract_marker(project, 4)["lines"] == 11
-    with open(logs / "access.log.1", "rb") as src, gzip.open(logs / "access.log.1.gz", "wb") as dst:
-        dst.write(src.read())
-    os.remove(logs / "access.log.1")
-    proc = project.run()
+    proc = rotate_and_compress(project, log)
     assert "in place" not in proc.stderr
     assert extract_marker(project, 5)["lines"] == 0
     final = store_rows(project)

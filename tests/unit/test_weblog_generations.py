@@ -10,17 +10,7 @@ import pytest
 
 from etl.weblog import files
 from etl.weblog.generations import COMPARED_FIELDS, generation_of, unchanged_prefix
-
-UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-
-
-def line(tag: str, i: int) -> bytes:
-    return f'8.8.8.8 - - [10/Oct/2025:13:{i // 60 % 60:02d}:{i % 60:02d} +0000] "GET /{tag}/{i} HTTP/1.1" 200 {i} "-" "{UA}"\n'.encode()
-
-
-def one(path) -> files.LogFile:
-    (lf,) = files.discover([str(path)])
-    return lf
+from tests.support.weblog_lines import line, one
 
 
 class Store:
