@@ -69,6 +69,11 @@ def load_landing(ctx: Context, meta: TableMeta, sequence: int, source: str = SOU
         if run is None:  # e.g. the extract ran under an earlier release, which kept this in its marker
             raise _bad_staging(f"table {meta.name!r}: sequence {sequence} has no extract record in "
                                "etl_control.table_run", meta, sequence, forget_extract)
+        refused = [p for c, t in run.column_types.items() if (p := warehouse_sql.type_problem(c, t))]
+        if refused or set(run.column_types) != set(meta.columns):  # an edited record: nothing of it is executed
+            refused = refused or [f"columns {sorted(run.column_types)} are not the metadata's {list(meta.columns)}"]
+            raise _bad_staging(f"table {meta.name!r}: the column types etl_control.table_run holds for sequence "
+                               f"{sequence} are refused ({'; '.join(refused)})", meta, sequence, forget_extract)
         streamed = run.streamed
         if streamed is not None and dialect.streams_landing and _take_over_streamed(conn, run, started):
             seconds = round(time.monotonic() - started, 3)

@@ -23,6 +23,36 @@ from psycopg2 import sql
 
 from etl import sqlgen
 from etl.domain import QualifiedName, TableMeta
+from etl.errors import ConfigError
+
+# The grammar of every column type the pipeline puts into DDL: etl.sqlgen.pg_type's results, the access-log
+# declaration's types (etl.metadata.WEBLOG_TYPES), the pipeline's own columns, and their Redshift forms
+# (case-insensitive; etl.redshift.redshift_type builds its DDL only from a fixed map of these). A type read back
+# from etl_control or a marker is executed only when it matches: anything else (an edited record) is refused.
+COLUMN_TYPE_RE = re.compile(
+    r"(smallint|integer|bigint|real|double precision|boolean|date|interval|text|jsonb|uuid|inet|bytea"
+    r"|numeric(\([0-9]{1,4},[0-9]{1,4}\))?|(varchar|char|varbyte|bit)\([0-9]{1,8}\)|timestamp(tz)?(\([0-6]\))?)",
+    re.IGNORECASE,
+)
+
+
+def type_problem(column: str, type_: object) -> str | None:
+    """None when ``type_`` (a column type as DDL text) matches :data:`COLUMN_TYPE_RE`, else a message
+    naming ``column`` and the refused text (shortened to 80 characters)."""
+    if isinstance(type_, str) and COLUMN_TYPE_RE.fullmatch(type_):
+        return None
+    shown = repr(type_)
+    return (f"column {column!r}: {shown[:80]}{'...' if len(shown) > 80 else ''} is not a column type the pipeline "
+            "writes (it was not derived from the source: refused, not executed)")
+
+
+def type_sql(column: str, type_: str) -> sql.SQL:
+    """``type_`` as a DDL fragment once it matches :data:`COLUMN_TYPE_RE`; raises ConfigError (see
+    :func:`type_problem`) otherwise. Every column type in this module's DDL goes through it."""
+    problem = type_problem(column, type_)
+    if problem:
+        raise ConfigError(problem)
+    return sql.SQL(type_)
 
 
 def qualified(name: QualifiedName) -> sql.Composable:
@@ -45,7 +75,7 @@ def landing_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
     """
     table = qualified(meta.landing_table)
     cols = [sql.SQL("execution_sequence integer NOT NULL")]
-    cols += [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c])) for c in meta.columns]
+    cols += [sql.SQL("{} {}").format(sql.Identifier(c), type_sql(c, types[c])) for c in meta.columns]
     # CACHE: a COPY takes its ids 1,000 at a time instead of one sequence access per row
     # (still increasing within a load, which is all the batch dedup's tie-break needs)
     cols.append(sql.SQL("landing_row_id bigint GENERATED ALWAYS AS IDENTITY (CACHE 1000)"))
@@ -143,7 +173,7 @@ def store_ddl(meta: TableMeta, types: dict[str, str]) -> list[sql.Composable]:
     cols = []
     for c in meta.columns:
         not_null = sql.SQL(" NOT NULL") if c in meta.unique_columns else sql.SQL("")
-        cols.append(sql.SQL("{} {}{}").format(sql.Identifier(c), sql.SQL(types[c]), not_null))
+        cols.append(sql.SQL("{} {}{}").format(sql.Identifier(c), type_sql(c, types[c]), not_null))
     for name, type_, not_null in STORE_ETL_COLUMNS:
         cols.append(sql.SQL("{} {}{}").format(sql.Identifier(name), sql.SQL(type_), sql.SQL(" NOT NULL" if not_null else "")))
     return [
@@ -481,13 +511,15 @@ def existing_columns_sql() -> str:
 
 def add_column_sql(table: QualifiedName, column: str, type_: str) -> sql.Composable:
     """``ALTER TABLE ... ADD COLUMN`` for a column newly listed in the metadata."""
-    return sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(qualified(table), sql.Identifier(column), sql.SQL(type_))
+    return sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(qualified(table), sql.Identifier(column),
+                                                             type_sql(column, type_))
 
 
 def widen_column_sql(table: QualifiedName, column: str, type_: str) -> sql.Composable:
     """``ALTER TABLE ... ALTER COLUMN ... TYPE`` for a widened source column (see :func:`type_change`);
     to jsonb with ``USING column::jsonb`` (text has no implicit cast to jsonb)."""
-    alter = sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(qualified(table), sql.Identifier(column), sql.SQL(type_))
+    alter = sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(qualified(table), sql.Identifier(column),
+                                                                      type_sql(column, type_))
     if type_ == "jsonb":
         alter = sql.SQL("{} USING {}::jsonb").format(alter, sql.Identifier(column))
     return alter

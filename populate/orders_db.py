@@ -6,6 +6,8 @@ import logging
 import time
 from datetime import timedelta
 
+from sqlglot import exp
+
 from etl import source_mysql
 from etl.config import MySQLSettings
 from populate.orders import SAMPLE, TABLE_OPTIONS, TABLES, VARIANTS, Generator, OrderContext, Sizes, Variant, utc_now
@@ -13,6 +15,12 @@ from populate.orders import SAMPLE, TABLE_OPTIONS, TABLES, VARIANTS, Generator, 
 log = logging.getLogger(__name__)
 
 INSERT_BATCH_ROWS = 5_000
+
+
+def quoted(name: str) -> str:
+    """Quote any name for MySQL (backticks, a backtick doubled) with sqlglot: the ``--database`` a user
+    gives, and the tables' own names. ``'a`b'`` -> ```a``b```. Raises nothing."""
+    return exp.to_identifier(name, quoted=True).sql(dialect="mysql")
 
 
 def _insert(conn, table: str, rows, variant: Variant = SAMPLE) -> int:
@@ -23,7 +31,7 @@ def _insert(conn, table: str, rows, variant: Variant = SAMPLE) -> int:
     """
     columns = variant.insert_columns(table)
     marks = ", ".join(["%s"] * len(columns))
-    statement = f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in columns)}) VALUES ({marks})"
+    statement = f"INSERT INTO {quoted(table)} ({', '.join(quoted(c) for c in columns)}) VALUES ({marks})"
     cur = conn.cursor()
     batch, count = [], 0
     for row in rows:
@@ -50,7 +58,7 @@ def source_is_empty(settings: MySQLSettings) -> bool:
         )
         if cur.fetchone()[0] == 0:
             return True
-        cur.execute(f"SELECT EXISTS (SELECT 1 FROM `{settings.database}`.`order_headers`)")
+        cur.execute(f"SELECT EXISTS (SELECT 1 FROM {quoted(settings.database)}.order_headers)")
         return not cur.fetchone()[0]
 
 
@@ -77,8 +85,9 @@ def create_and_fill(settings: MySQLSettings, scale: float, seed: int, recreate: 
     sizes = Sizes.for_scale(scale)
     with source_mysql.connection(settings, database=False) as conn:
         cur = conn.cursor()
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{settings.database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        cur.execute(f"USE `{settings.database}`")
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {quoted(settings.database)} "
+                    "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        cur.execute(f"USE {quoted(settings.database)}")
         conn.autocommit = False
         cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", [settings.database])
         existing = {r[0] for r in cur.fetchall()} & set(TABLES)
@@ -88,7 +97,7 @@ def create_and_fill(settings: MySQLSettings, scale: float, seed: int, recreate: 
                 "use --recreate to drop and refill them, or --changes PCT to change them"
             )
         for table in TABLES:
-            cur.execute(f"DROP TABLE IF EXISTS `{table}`")
+            cur.execute(f"DROP TABLE IF EXISTS {quoted(table)}")
             cur.execute(variant.ddl[table] + TABLE_OPTIONS)
         gen = Generator(seed, utc_now(variant.microseconds), variant)
         counts = {}

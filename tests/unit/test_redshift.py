@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from etl import redshift
+from etl import redshift, warehouse_sql
 from etl.dialects import RedshiftDialect
 from etl.errors import ConfigError
 from etl.domain import TableMeta
@@ -29,6 +29,7 @@ from tests.support.sqltext import META, TYPES, as_text
 )
 def test_type_mapping(pg, rs):
     assert redshift.redshift_type("t", "c", pg) == rs
+    assert warehouse_sql.type_problem("c", rs) is None  # Redshift's forms pass the DDL's type grammar too
 
 
 def test_unmappable_type_names_table_and_column():

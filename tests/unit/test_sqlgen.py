@@ -24,6 +24,8 @@ from etl.warehouse_sql import (
     landing_partition_name,
     landing_partition_sql,
     partition_sequence,
+    type_problem,
+    type_sql,
     upsert_sql,
 )
 from tests.support.sqltext import META, as_text
@@ -189,6 +191,19 @@ def test_upsert_of_a_key_only_table_only_revives_tombstones():
 )
 def test_pg_type(data_type, column_type, extra, expected):
     assert pg_type("t", SourceColumn("c", data_type, column_type, **extra)) == expected
+    assert type_problem("c", expected) is None  # the DDL's type grammar accepts every type pg_type gives
+
+
+@pytest.mark.parametrize("text", [
+    "integer); CREATE TABLE public.x (y int", "text; DROP TABLE store_mysql.orders", "varchar(10) DEFAULT now()",
+    "numeric(20,0)--", "timestamp(7)", "bit(n)", "", None, 5, "integer\n",
+])
+def test_type_grammar_refuses_anything_else(text):
+    problem = type_problem("company_id", text)
+    assert problem.startswith(f"column 'company_id': {repr(text)[:80]}")
+    assert "is not a column type the pipeline writes" in problem
+    with pytest.raises(ConfigError, match="is not a column type the pipeline writes"):
+        type_sql("company_id", text)
 
 
 @pytest.mark.parametrize("data_type", ["geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
