@@ -281,8 +281,10 @@ def luigi_config_value(section: str, key: str) -> str:
     return luigi.configuration.get_config().get(section, key, "")
 
 
-def install(header: str = "", etl_handler: logging.Handler | None = None, log_dir: str | None = None) -> Report:
-    """Install the report in this (the run's main) process; once per process. Returns it.
+def install(header: str = "", etl_handler: logging.Handler | None = None, log_dir: str | None = None
+            ) -> Report | None:
+    """Install the report in this (the run's main) process; once per process. Returns it (None, with a warning,
+    when its shared file cannot be created: Luigi's own output then stays as it is).
 
     ``header`` is the log file's first line (the command line, secrets masked), ``log_dir``
     its folder (default :func:`run_log_dir`, made absolute now); ``etl_handler`` (the ``etl``
@@ -294,7 +296,11 @@ def install(header: str = "", etl_handler: logging.Handler | None = None, log_di
         return _report
     name = "dw_etl-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}.log"
     path = os.path.join(os.path.abspath(log_dir or run_log_dir()), name)
-    _report = Report(path, header, secret_values(), debug_enabled())
+    try:
+        _report = Report(path, header, secret_values(), debug_enabled())
+    except OSError as exc:
+        logging.getLogger(__name__).warning("failures are shown as Luigi logs them (tracebacks included): %s", exc)
+        return None
     logging.getLogger(LUIGI_LOGGER).addFilter(ReportFilter(_report, failures=True))
     if etl_handler is not None:
         etl_handler.addFilter(ReportFilter(_report, failures=False))

@@ -254,3 +254,17 @@ def test_install_once_per_process(tmp_path, console):
 
         atexit.unregister(error_report._report.print_last_lines)
         error_report._report = saved
+
+
+def test_an_expected_error_out_of_luigi_itself_gets_a_line_without_a_task(tmp_path):
+    report = Report(str(tmp_path / "run.log"))
+    try:
+        raise ConfigError("[warehouse] flavor = 'oracle' is not supported; use postgres or redshift")
+    except ConfigError:
+        record = logging.LogRecord("luigi-interface", logging.ERROR, __file__, 1, "Uncaught exception in luigi", (),
+                                   sys.exc_info())
+    report.handle(record, failures=True)
+    assert record.getMessage() == ("Uncaught exception in luigi: [warehouse] flavor = 'oracle' is not supported; "
+                                   "use postgres or redshift")
+    assert report.failures() == [f"[warehouse] flavor = 'oracle' is not supported; use postgres or redshift "
+                                 f"(details: {report.log_path})"]
