@@ -25,7 +25,7 @@ from pathlib import Path
 import luigi
 from luigi.cmdline_parser import CmdlineParser
 
-from etl import markers, metadata_change, pres, quality, reports, runlock, shutdown, summary
+from etl import error_report, markers, metadata_change, pres, quality, reports, runlock, shutdown, summary
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
 from etl.context import Context, close_run, estimated_rows, load_context, preflight, warehouse_latest_sequence
 from etl.errors import DeleteGuardError, EltError
@@ -337,6 +337,8 @@ class RunJob(SequenceTask):
         # built in code (tests) takes no lock.
         cmdline = CmdlineParser.get_instance()
         if cmdline is not None and cmdline.known_args.root_task == self.task_family:
+            # failures: one line each, repeated last; tracebacks of expected ones to the run's log file
+            error_report.install(f"dw_etl run log: {runlock.command_line()}", ensure_logging())
             self._take_run_lock()
 
     def _take_run_lock(self) -> None:
@@ -352,7 +354,7 @@ class RunJob(SequenceTask):
                                                   core.scheduler_port)
             runlock.hold(load_context().warehouse, identity, runlock.command_line())
         except runlock.RunLockTaken as exc:
-            log.error("RunJob cannot start: %s", exc)
+            error_report.add_failure(f"RunJob cannot start: {exc}")  # printed at exit, the run's only line about it
             raise luigi.interface.PidLockAlreadyTakenExit() from None
         except EltError as exc:
             self._run_lock_error = exc
@@ -364,17 +366,14 @@ class RunJob(SequenceTask):
     def execution_sequence(self) -> int:
         """The sequence this invocation runs (resolved once; raises EltError on bad config)."""
         ensure_logging()
-        try:
-            ctx = load_context()
-            quality.levels()  # a wrong [quality] level stops the run before any task
-            weblog_load.meta(ctx.etl.extract_config_dir)  # so does a missing or wrong access-log declaration
-            preflight(ctx)
-            if self._run_lock_error is not None:  # after the settings' own checks, which say more
-                raise self._run_lock_error
-            latest = max(markers.latest_sequence_on_disk(ctx.etl.output_dir), warehouse_latest_sequence(ctx))
-        except EltError as exc:
-            log.error("RunJob cannot start: %s", exc)
-            raise
+        # an EltError here is a scheduling error: Luigi logs it, etl.error_report shows its message once and last
+        ctx = load_context()
+        quality.levels()  # a wrong [quality] level stops the run before any task
+        weblog_load.meta(ctx.etl.extract_config_dir)  # so does a missing or wrong access-log declaration
+        preflight(ctx)
+        if self._run_lock_error is not None:  # after the settings' own checks, which say more
+            raise self._run_lock_error
+        latest = max(markers.latest_sequence_on_disk(ctx.etl.output_dir), warehouse_latest_sequence(ctx))
         sequence = markers.resolve_sequence(
             latest, lambda seq: _marker(seq, "RunJob.json").exists() and BuildReports(execution_sequence=seq).complete()
         )

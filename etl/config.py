@@ -116,6 +116,7 @@ class dw_etl(luigi.Config):  # noqa: N801
     output_dir = luigi.Parameter(default="output")
     completed_dir = luigi.Parameter(default="completed")
     reports_dir = luigi.Parameter(default="reports")
+    log_dir = luigi.Parameter(default="var/log")  # run log files: tracebacks of failures (etl.error_report)
     lookback_seconds = luigi.IntParameter(default=300)
     safety_lag_seconds = luigi.IntParameter(default=2)
     batch_rows = luigi.IntParameter(default=20000)

@@ -14,12 +14,17 @@ import logging
 FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 
 
-def ensure_logging() -> None:
-    """Attach an INFO handler to the ``etl`` logger when nothing else handles it (idempotent)."""
+def ensure_logging() -> logging.Handler | None:
+    """Attach an INFO handler to the ``etl`` logger when nothing else handles it (idempotent).
+
+    Returns the ``etl`` logger's first handler (the one attached here, or one the user
+    configured), None when only the root logger has handlers.
+    """
     logger = logging.getLogger("etl")
     if logger.handlers or logging.getLogger().handlers:
-        return
+        return logger.handlers[0] if logger.handlers else None
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    return handler

@@ -139,6 +139,8 @@ def test_a_second_runjob_with_another_command_line_exits_already_running(project
         assert first.poll() is None  # refused while the first one was running
         refusal = [line for line in second.stderr.splitlines() if "already being loaded by another run" in line]
         assert len(refusal) == 1, second.stderr[-3000:]
+        assert second.stderr.splitlines()[-1] == refusal[0]  # the run's last line (etl.error_report)
+        assert refusal[0].startswith("dw_etl: FAILED: RunJob cannot start: warehouse ")
         assert f"pid {first.pid} on host {host} since " in refusal[0]
         assert "(luigi RunJob --module luigi_dw_etl --workers 2 --local-scheduler; scheduler local " in refusal[0]
         assert "wait for it to finish or stop it" in refusal[0]
