@@ -125,3 +125,21 @@ def test_tighten_folders_warns_about_a_folder_of_another_user(tmp_path):
     assert warnings == [f"state folder {other} is mode 0777 and it is owned by uid 65534, not by this user (uid 0): "
                         f"others may read or replace the job's files there; point the setting at a folder of the job's "
                         f"own, or have its owner run chmod go-rwx {other}"]
+
+
+def test_a_task_built_by_the_luigi_command_sets_the_umask(umask_000):
+    """Any task the command line names (here one table's extract, run alone) sets the umask as it is built,
+    before anything is written or a worker forked; a task built in code (a test) leaves the umask alone."""
+    from luigi.cmdline_parser import CmdlineParser
+
+    import luigi_dw_etl as job
+
+    job.ExtractMySQLTable(table="companies", execution_sequence=41)
+    assert os.umask(0) == 0
+    with CmdlineParser.global_instance(["ExtractMySQLTable", "--table", "companies", "--execution-sequence", "42"]):
+        job.ExtractMySQLTable(table="companies", execution_sequence=42)
+    assert (os.umask(0), private.file_mode()) == (0o077, 0o600)
+    with CmdlineParser.global_instance(["ExtractMySQLTable", "--table", "companies", "--execution-sequence", "43",
+                                        "--dw-etl-group-readable", "true"]):
+        job.ExtractMySQLTable(table="companies", execution_sequence=43)
+    assert (os.umask(0), private.file_mode()) == (0o027, 0o640)
