@@ -25,7 +25,7 @@ from pathlib import Path
 import luigi
 from luigi.cmdline_parser import CmdlineParser
 
-from etl import error_report, markers, metadata_change, pres, quality, reports, runlock, shutdown, summary
+from etl import error_report, markers, metadata_change, pres, private, quality, reports, runlock, shutdown, summary
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
 from etl.context import Context, close_run, estimated_rows, load_context, preflight, warehouse_latest_sequence
 from etl.errors import DeleteGuardError, EltError
@@ -34,6 +34,7 @@ from etl.landing import load_landing
 from etl.logs import ensure_logging
 from etl.metadata import load_metadata
 from etl.retries import with_retries
+from etl.staging import LocalStaging
 from etl.store import upsert_store
 from etl.weblog import load as weblog_load
 
@@ -46,6 +47,22 @@ apply_retcode_defaults()
 
 def _marker(sequence: int, name: str) -> luigi.LocalTarget:
     return luigi.LocalTarget(str(Path(etl_settings().output_dir) / str(sequence) / name))
+
+
+def _group_readable() -> bool:
+    """``[dw_etl] group_readable``; owner-only while the settings cannot be read (RunJob reports why)."""
+    try:
+        return etl_settings().group_readable
+    except (EltError, ValueError):
+        return False
+
+
+def _state_folders(ctx: Context) -> list[str]:
+    """The folders the job keeps its files in: output, completed, reports, rejects and a local staging folder."""
+    folders = [ctx.etl.output_dir, ctx.etl.completed_dir, ctx.etl.reports_dir, weblog_settings().rejects_dir]
+    if isinstance(ctx.staging, LocalStaging):
+        folders.append(str(ctx.staging.root))
+    return folders
 
 
 @lru_cache(maxsize=None)
@@ -63,7 +80,15 @@ class SequenceTask(luigi.Task):
     Luigi does not look below a complete task, so without this a deleted upstream marker
     would never be noticed. With it, deleting a marker reruns that step and the steps that
     consume its output (make semantics), under the same execution sequence.
+
+    Built by the ``luigi`` command (any task, the root or one run alone), it sets the process's
+    umask (``etl.private.apply``) before anything is written or any worker is forked.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if CmdlineParser.get_instance() is not None:
+            private.apply(_group_readable())
 
     def complete(self):
         return super().complete() and all(dep.complete() for dep in luigi.task.flatten(self.requires()))
@@ -371,6 +396,7 @@ class RunJob(SequenceTask):
         quality.levels()  # a wrong [quality] level stops the run before any task
         weblog_load.meta(ctx.etl.extract_config_dir)  # so does a missing or wrong access-log declaration
         preflight(ctx)
+        private.tighten_folders(_state_folders(ctx))  # folders an earlier umask left open to others
         if self._run_lock_error is not None:  # after the settings' own checks, which say more
             raise self._run_lock_error
         latest = max(markers.latest_sequence_on_disk(ctx.etl.output_dir), warehouse_latest_sequence(ctx))

@@ -132,6 +132,8 @@ class dw_etl(luigi.Config):  # noqa: N801
     # tables (comma separated, or *) whose store step may exceed max_delete_fraction: give it on the command
     # line (--dw-etl-allow-deletes companies) for the one run that should apply a mass delete
     allow_deletes = luigi.Parameter(default="")
+    # files and folders the job writes: owner-only (0600/0700), or also group-readable (0640/0750); etl.private
+    group_readable = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ class EtlSettings:
     stream_landing: bool = True
     max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
     allow_deletes: frozenset = frozenset()
+    group_readable: bool = False
 
     def allows_deletes(self, table: str) -> bool:
         """True when ``[dw_etl] allow_deletes`` names ``table`` (or is ``*``): its store step may
@@ -266,6 +269,7 @@ def etl_settings() -> EtlSettings:
         stream_landing=cfg.stream_landing,
         max_delete_fraction=cfg.max_delete_fraction,
         allow_deletes=frozenset(t for t in cfg.allow_deletes.replace(",", " ").split() if t),
+        group_readable=cfg.group_readable,
     )
 
 

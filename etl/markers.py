@@ -17,17 +17,23 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from etl import private
+
 
 def write_json_atomic(path: str | os.PathLike, payload: dict) -> None:
-    """Write ``payload`` as JSON to ``path`` via a temp file + ``os.replace`` (never half-written)."""
+    """Write ``payload`` as JSON to ``path`` via a temp file + ``os.replace`` (never half-written).
+
+    The file gets ``etl.private.file_mode()`` (0600, or 0640 with group_readable), missing
+    folders ``dir_mode()``.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            private.chmod_private(handle.fileno())
             json.dump(payload, handle, indent=2, sort_keys=True, default=str)
             handle.write("\n")
-        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):

@@ -30,7 +30,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-from etl import warehouse
+from etl import private, warehouse
 from etl.dialects import dialect_of
 from etl.config import WarehouseSettings
 from etl.errors import EltError, PresError
@@ -120,9 +120,10 @@ def _cell(value) -> str:
 
 
 def write_csv(result: ReportResult, path: Path) -> None:
-    """Write a report as CSV (header row, ``NULL`` as empty, decimals as written by the warehouse)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    """Write a report as CSV (header row, ``NULL`` as empty, decimals as written by the warehouse); private
+    (``etl.private``) like every report file."""
+    private.make_dirs(path.parent)
+    with private.open_private(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(result.columns)
         writer.writerows([_cell(v) for v in row] for row in result.rows)
@@ -151,8 +152,9 @@ def write_chart(result: ReportResult, path: Path) -> None:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(result.title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    private.make_dirs(path.parent)
+    with private.open_private(path, "wb") as handle:
+        fig.savefig(handle, format="png")
     plt.close(fig)
 
 
@@ -175,8 +177,9 @@ def write_dashboard(results: list[ReportResult], folder: Path, title: str) -> Pa
         parts.append(f"</table><p><a href='{html.escape(result.name)}.csv'>{html.escape(result.name)}.csv</a></p></section>")
     parts.append("</body></html>")
     path = folder / "dashboard.html"
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts), encoding="utf-8")
+    private.make_dirs(folder)
+    with private.open_private(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(parts))
     return path
 
 
@@ -192,7 +195,8 @@ def write_outputs(results: list[ReportResult], folder: Path, title: str, previou
         write_csv(result, csv_path)
         old_csv, old_png = (previous / csv_path.name, previous / png_path.name) if previous else (None, None)
         if old_png is not None and old_png.is_file() and old_csv.is_file() and old_csv.read_bytes() == csv_path.read_bytes():
-            shutil.copyfile(old_png, png_path)
+            with open(old_png, "rb") as old, private.open_private(png_path, "wb") as new:
+                shutil.copyfileobj(old, new)
         else:
             write_chart(result, png_path)
     return write_dashboard(results, folder, title)
@@ -286,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = etl_settings()
+        private.apply(settings.group_readable)
         if args.list:
             for path in report_files(settings.sql_dir):
                 print(f"{path.stem:60s} {TITLES.get(path.stem, '')}")

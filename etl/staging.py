@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
+from etl import private
 from etl.errors import ConfigError, StagingError
 
 
@@ -183,10 +184,11 @@ class LocalStaging:
 
         Any older files of the same sequence are removed first, so a rerun of a sequence
         replaces its own files and nothing else. Parts are written under temporary names
-        and renamed at the end; on error the partial files are deleted.
+        and renamed at the end; on error the partial files are deleted. Folders and files are
+        created private (``etl.private``: 0700/0600, or 0750/0640 with group_readable).
         """
         folder = self.partition_dir(source, table, sequence)
-        folder.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(folder)
         for old in folder.glob("part-*"):
             old.unlink()
 
@@ -194,7 +196,7 @@ class LocalStaging:
             final = self.part_path(source, table, sequence, index)
             return final.with_name(final.name + f".tmp-{os.getpid()}")
 
-        parts = PartFiles(lambda index: open(temporary(index), "wb"))
+        parts = PartFiles(lambda index: private.open_private(temporary(index), "wb"))
         try:
             yield parts
             parts.close()

@@ -17,7 +17,8 @@ import argparse
 import logging
 import sys
 
-from etl.config import mysql_settings
+from etl import private
+from etl.config import etl_settings, mysql_settings
 from etl.errors import EltError
 
 
@@ -102,6 +103,8 @@ def _weblog(args) -> int:
         print(f"{args.output} exists; nothing to do")
         return 0
     try:
+        # the lines are sample customer data: the file is private like the job's own (etl.private)
+        private.apply(etl_settings().group_readable)
         settings = mysql_settings()
         if args.database:
             settings = replace(settings, database=args.database)
@@ -118,9 +121,9 @@ def _weblog(args) -> int:
         return 1
     start, end = default_range()
     start, end = args.start or start, args.end or end
-    os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
+    private.make_dirs(os.path.dirname(args.output) or ".")
     count = 0
-    with open(args.output, "ab") as handle:
+    with private.open_private(args.output, "ab") as handle:
         for line in generate(users, args.lines, args.seed, start, end, args.malformed, args.utc_offset):
             handle.write(line)
             count += 1

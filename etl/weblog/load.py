@@ -24,7 +24,7 @@ import os
 import time
 from pathlib import Path
 
-from etl import control, warehouse
+from etl import control, private, warehouse
 from etl.config import WeblogSettings
 from etl.context import Context
 from etl.landing import StreamedLanding
@@ -247,8 +247,8 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
         del texts
         for row, text, reason in rejects:
             if name not in reject_handles:
-                reject_dir.mkdir(parents=True, exist_ok=True)
-                reject_handles[name] = open(reject_dir / f"{name}.rejects.jsonl", "w", encoding="utf-8")
+                private.make_dirs(reject_dir)  # rejects hold raw customer lines: owner-only (etl.private)
+                reject_handles[name] = private.open_private(reject_dir / f"{name}.rejects.jsonl", "w", encoding="utf-8")
             reject_handles[name].write(json.dumps(
                 {"file": lf.path, "line_no": line_no + row + 1, "reason": reason, "raw": text}, ensure_ascii=False) + "\n")
         staged = enrich_block(parsed, sequence, logfiles.key_prefix(file_id, generation), lf.path, line_no, countries,

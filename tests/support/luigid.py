@@ -1,13 +1,15 @@
 """A luigid central scheduler on a free local port, and calls to its JSON API.
 
 The ``luigid`` fixture (tests/integration/conftest.py) starts one per test with
-:func:`start` and stops it with :func:`stop`.
+:func:`start` and stops it with :func:`stop`. :func:`script_tree` gives scripts/luigid.sh a
+folder of its own to run in.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +18,8 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from tests.support.paths import REPO
 
 
 def free_port() -> int:
@@ -58,3 +62,22 @@ def start(folder: Path) -> tuple[int, Path]:
 def stop(pidfile: Path) -> None:
     """Stop the luigid started with ``pidfile``."""
     os.kill(int(pidfile.read_text()), signal.SIGTERM)
+
+
+VENV_STUB = "venv-was-run"  # what script_tree's scripts/venv.sh creates when it runs
+
+
+def script_tree(folder: Path) -> Path:
+    """A copy of scripts/luigid.sh in ``folder/scripts`` (its var/luigid is ``folder/var/luigid``), returned.
+
+    ``scripts/venv.sh`` there only creates ``folder/VENV_STUB`` (so a test sees whether it ran) and
+    ``folder/.venv`` links to the environment running the tests (its ``bin/luigid``).
+    """
+    scripts = folder / "scripts"
+    scripts.mkdir(parents=True)
+    script = scripts / "luigid.sh"
+    shutil.copy2(REPO / "scripts" / "luigid.sh", script)
+    (scripts / "venv.sh").write_text(f"#!/bin/sh\ntouch {VENV_STUB}\n")
+    (scripts / "venv.sh").chmod(0o755)
+    (folder / ".venv").symlink_to(Path(sys.executable).parent.parent)
+    return script

@@ -29,7 +29,7 @@ def test_write_json_atomic(tmp_path):
     path = tmp_path / "a" / "b.json"
     write_json_atomic(path, {"rows": 3})
     assert read_json(path) == {"rows": 3}
-    assert oct(os.stat(path).st_mode & 0o777) == "0o644"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"  # private (etl.private)
     assert [p.name for p in path.parent.iterdir()] == ["b.json"]
     assert read_json(tmp_path / "none.json") == {}
 
