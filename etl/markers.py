@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -28,17 +29,23 @@ def write_json_atomic(path: str | os.PathLike, payload: dict) -> None:
     """
     target = Path(path)
     private.make_dirs(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    # SIGTERM (etl.shutdown raises out of its handler) waits until the marker is written or its temp file
+    # removed: arriving between mkstemp and the try below it would leave a stray temp file
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            private.chmod_private(handle.fileno())
-            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
-            handle.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                private.chmod_private(handle.fileno())
+                json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+                handle.write("\n")
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def read_json(path: str | os.PathLike) -> dict:
