@@ -27,6 +27,7 @@ WAREHOUSE_FLAVORS = ("postgres", "redshift")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Exit codes used when the configuration has no [retcode] value (Luigi's own defaults are 0).
 DEFAULT_MAX_DELETE_FRACTION = 0.5  # [dw_etl] max_delete_fraction
+DEFAULT_KEEP_RUNS = 30  # [dw_etl] keep_runs: numbered run folders kept in output/, completed/, reports/, rejects/
 RETCODE_DEFAULTS = {
     "already_running": 10, "missing_data": 20, "not_run": 25, "task_failed": 30,
     "scheduling_error": 35, "unhandled_exception": 40,
@@ -121,6 +122,7 @@ class dw_etl(luigi.Config):  # noqa: N801
     safety_lag_seconds = luigi.IntParameter(default=2)
     batch_rows = luigi.IntParameter(default=20000)
     landing_keep_sequences = luigi.IntParameter(default=7)
+    keep_runs = luigi.IntParameter(default=DEFAULT_KEEP_RUNS)  # see etl.retention
     parallel_copies = luigi.IntParameter(default=1)
     parallel_copy_min_rows = luigi.IntParameter(default=200000)
     detect_hard_deletes = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
@@ -192,6 +194,7 @@ class EtlSettings:
     max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
     allow_deletes: frozenset = frozenset()
     group_readable: bool = False
+    keep_runs: int = DEFAULT_KEEP_RUNS
 
     def allows_deletes(self, table: str) -> bool:
         """True when ``[dw_etl] allow_deletes`` names ``table`` (or is ``*``): its store step may
@@ -246,6 +249,9 @@ def etl_settings() -> EtlSettings:
     for key in ("batch_rows", "landing_keep_sequences", "parallel_copies", "parallel_copy_min_rows"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 1")
+    if cfg.keep_runs < 1:  # the latest run's folders decide the next sequence and feed its reports: never pruned
+        raise ConfigError(f"[dw_etl] keep_runs = {cfg.keep_runs} must be >= 1 (the number of runs whose numbered "
+                          f"folders output/, completed/, reports/ and rejects/ keep; default {DEFAULT_KEEP_RUNS})")
     if not 0 <= cfg.max_delete_fraction <= 1:
         raise ConfigError(f"[dw_etl] max_delete_fraction = {cfg.max_delete_fraction} must be between 0 and 1 "
                           f"(a fraction of a table's live rows; default {DEFAULT_MAX_DELETE_FRACTION})")
@@ -270,6 +276,7 @@ def etl_settings() -> EtlSettings:
         max_delete_fraction=cfg.max_delete_fraction,
         allow_deletes=frozenset(t for t in cfg.allow_deletes.replace(",", " ").split() if t),
         group_readable=cfg.group_readable,
+        keep_runs=cfg.keep_runs,
     )
 
 

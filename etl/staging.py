@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
+import shutil
 import tempfile
 import threading
 from collections import deque
@@ -157,6 +159,15 @@ class BytePipe:
             return b"".join(taken)
 
 
+_PARTITION = re.compile(r"execution_sequence=([0-9]+)")
+
+
+def partition_sequence(name: str) -> int | None:
+    """The sequence of a partition folder or prefix component ``execution_sequence=<n>``; None for any other name."""
+    match = _PARTITION.fullmatch(name)
+    return int(match.group(1)) if match else None
+
+
 class LocalStaging:
     """Staging files under a local folder ``root`` (created on demand)."""
 
@@ -210,6 +221,28 @@ class LocalStaging:
     def open_part(self, source: str, table: str, sequence: int, part: int = 0):
         """Open one of the sequence's part files for reading as bytes (for COPY)."""
         return open(self.part_path(source, table, sequence, part), "rb")
+
+    def partitions(self) -> dict[tuple[str, str, int], tuple[int, int]]:
+        """Every staged partition: ``{(source, table, sequence): (files, bytes)}``.
+
+        Only folders of the layout ``<root>/<source>/<table>/execution_sequence=<n>`` count
+        (not symbolic links); nothing else under the root is listed. Raises OSError when the
+        root cannot be read.
+        """
+        found: dict[tuple[str, str, int], tuple[int, int]] = {}
+        if not self.root.is_dir():
+            return found
+        for folder in self.root.glob("*/*/execution_sequence=*"):
+            sequence = partition_sequence(folder.name)
+            if sequence is None or folder.is_symlink() or not folder.is_dir():
+                continue
+            sizes = [p.lstat().st_size for p in folder.rglob("*") if not p.is_dir() or p.is_symlink()]
+            found[(folder.parent.parent.name, folder.parent.name, sequence)] = (len(sizes), sum(sizes))
+        return found
+
+    def delete_partition(self, source: str, table: str, sequence: int) -> None:
+        """Remove one sequence's folder of ``source``/``table`` and its files. Raises OSError naming the path."""
+        shutil.rmtree(self.partition_dir(source, table, sequence))
 
 
 MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
@@ -322,6 +355,31 @@ class S3Staging:
         for start in range(0, len(keys), 1000):
             batch = keys[start:start + 1000]
             self._call(f"delete under {prefix}", lambda: self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch}))
+
+    def partitions(self) -> dict[tuple[str, str, int], tuple[int, int]]:
+        """Every staged partition: ``{(source, table, sequence): (objects, bytes)}``, from one listing.
+
+        Only keys of the layout ``<prefix>/<source>/<table>/execution_sequence=<n>/<name>``
+        count; other keys under the prefix are left out. Raises ConfigError or StagingError
+        (see :meth:`check`) when the bucket cannot be listed.
+        """
+        base = self.prefix + "/" if self.prefix else ""
+        pages = self._call(
+            f"list {self.describe()}",
+            lambda: list(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base)),
+        )
+        found: dict[tuple[str, str, int], tuple[int, int]] = {}
+        for obj in (obj for page in pages for obj in page.get("Contents", [])):
+            names = obj["Key"][len(base):].split("/")
+            sequence = partition_sequence(names[2]) if len(names) >= 4 and all(names[:3]) else None
+            if sequence is not None:
+                count, size = found.get((names[0], names[1], sequence), (0, 0))
+                found[(names[0], names[1], sequence)] = (count + 1, size + int(obj.get("Size", 0)))
+        return found
+
+    def delete_partition(self, source: str, table: str, sequence: int) -> None:
+        """Delete every object under one sequence's prefix of ``source``/``table``. Raises StagingError naming it."""
+        self._delete_prefix(self.partition_prefix(source, table, sequence))
 
     def open_part(self, source: str, table: str, sequence: int, part: int = 0):
         """Stream one of the sequence's parts, decompressed, as a binary file object (for COPY FROM STDIN)."""
