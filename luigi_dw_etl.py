@@ -25,7 +25,8 @@ from pathlib import Path
 import luigi
 from luigi.cmdline_parser import CmdlineParser
 
-from etl import error_report, markers, metadata_change, pres, private, quality, reports, runlock, shutdown, summary
+from etl import (error_report, markers, metadata_change, pres, private, quality, reports, retention, runlock, shutdown,
+                 summary)
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
 from etl.context import Context, close_run, estimated_rows, load_context, preflight, warehouse_latest_sequence
 from etl.errors import DeleteGuardError, EltError
@@ -424,5 +425,7 @@ class RunJob(SequenceTask):
             quality=markers.read_json(_marker(self.execution_sequence, "quality.json").path),
         )
         self.retried(lambda: close_run(ctx, self.execution_sequence))
+        # reports/latest -> this run, then old run folders and staging go (etl.retention: never this sequence's)
+        result["retention"] = retention.after_run(ctx, weblog_settings().rejects_dir, self.execution_sequence)
         markers.write_json_atomic(self.output().path, result)
         log.info("%s", summary.render(result))

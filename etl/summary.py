@@ -94,6 +94,9 @@ def render(summary: dict) -> str:
     text += tabulate(body, headers=headers, tablefmt="simple", intfmt=",")
     for warning in summary.get("warnings", []):
         text += "\nWARNING " + warning
+    if summary.get("retention"):  # etl.retention.after_run: what the completed run removed
+        text += "\n" + summary["retention"]["text"]
+        text += "".join("\nWARNING retention: " + p for p in summary["retention"]["problems"])
     if summary["pres"]:
         text += "\n\n" + tabulate(
             [[p["file"], p["seconds"], "skipped (marker present)" if p["skipped"] else "ran"] for p in summary["pres"]],

@@ -489,7 +489,9 @@ def main(argv=None) -> int:
     shutil.copytree(REPO / "extract_config", root / "extract_config")
     admin = pg_connect("postgres")
     admin.cursor().execute(f'CREATE DATABASE "{project.warehouse_db}"')
-    project.write_cfg(dw_etl={"lookback_seconds": 300, "safety_lag_seconds": SAFETY_LAG_SECONDS, "retry_delay_seconds": 0.2})
+    # keep_runs: check() counts the rejects of every sequence, so no run's rejects folder may be pruned
+    project.write_cfg(dw_etl={"lookback_seconds": 300, "safety_lag_seconds": SAFETY_LAG_SECONDS, "retry_delay_seconds": 0.2,
+                              "keep_runs": 1_000_000})
     state = ChaosState(seed=args.seed, enabled=args.mistakes)
     rng = random.Random(args.seed)
     started = time.monotonic()
