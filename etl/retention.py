@@ -32,6 +32,8 @@ from etl.errors import EltError
 log = logging.getLogger(__name__)
 
 LATEST = "latest"  # <reports_dir>/latest -> <seq>
+AREA_KEYS = {"output": "[dw_etl] output_dir", "completed": "[dw_etl] completed_dir", "reports": "[dw_etl] reports_dir",
+             "rejects": "[weblog] rejects_dir"}  # the run folders' areas and the settings naming them
 
 
 def sequences_to_prune(found: Iterable[int], closed: int, keep: int, protected: Iterable[int] = ()) -> list[int]:
@@ -96,9 +98,10 @@ def tree_size(path: str | os.PathLike) -> tuple[int, int]:
 def latest_target(reports_dir: str | os.PathLike) -> int | None:
     """The sequence ``<reports_dir>/latest`` points at (None when it is missing or not such a link)."""
     link = Path(reports_dir) / LATEST
-    if not link.is_symlink():
+    try:
+        target = os.readlink(link)
+    except OSError:  # missing, or not a link
         return None
-    target = os.readlink(link)
     return int(target) if target.isdigit() else None
 
 
@@ -149,8 +152,14 @@ def prune_runs(folders: dict[str, str], closed: int, keep_runs: int, latest: int
     """
     removed, problems = {}, []
     for area, folder in folders.items():
-        found = numbered_folders(folder)
         counts = {"folders": 0, "files": 0, "bytes": 0, "sequences": []}
+        removed[area] = counts
+        try:
+            found = numbered_folders(folder)
+        except OSError as exc:
+            problems.append(f"could not list {folder} ({AREA_KEYS.get(area, area)}): {exc.strerror or exc}; "
+                            "check its owner and permissions")
+            continue
         for sequence in runs_to_prune(found, closed, keep_runs, latest):
             counted = _remove_folder(found[sequence], problems)
             if counted is not None:
@@ -158,7 +167,6 @@ def prune_runs(folders: dict[str, str], closed: int, keep_runs: int, latest: int
                 counts["files"] += counted[0]
                 counts["bytes"] += counted[1]
                 counts["sequences"].append(sequence)
-        removed[area] = counts
     return removed, problems
 
 
