@@ -18,6 +18,8 @@ def modes(root) -> dict[str, int]:
         top = root / name
         found[name] = stat.S_IMODE(top.stat().st_mode)
         for path in top.rglob("*"):
+            if path.is_symlink():  # reports/latest -> <seq>: a link's own mode is never used (Linux: always 0777)
+                continue
             found[str(path.relative_to(root))] = stat.S_IMODE(path.lstat().st_mode)
     return found
 
@@ -48,6 +50,7 @@ def test_everything_the_job_writes_is_private_under_umask_000(project):
                      "rejects/1/access.log.rejects.jsonl", "output/0/old.json"):
         assert expected in files
     assert len(files) > 40
+    assert os.readlink(project.root / "reports" / "latest") == "1"  # the one link: into reports/, relative
     loose = {p: oct(m) for p, m in found.items() if m != (0o600 if p in files else 0o700)}
     assert loose == {}
 
