@@ -42,6 +42,7 @@ MAX_WAIT_SECONDS = int(threading.TIMEOUT_MAX)  # the longest time.sleep / socket
 MAX_SEQUENCE = 2**31 - 1  # execution sequences are PostgreSQL integers
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3 bucket naming rules
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_ENV_REFERENCE = re.compile(r"\$\{([^}]+)\}")  # Luigi's EnvironmentInterpolation
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,10 @@ class Rule:
     valid: Callable[[Any], bool] = lambda value: True
 
 
-def integer(low: int, high: int | None = None, unit: str = "") -> Rule:
-    """An integer ``>= low`` (and ``<= high``); ``unit`` ("seconds") goes into the message."""
-    what = f"an integer number of {unit}" if unit else "an integer"
+def integer(low: int, high: int | None = None) -> Rule:
+    """An integer ``>= low`` (and ``<= high``)."""
     span = f">= {low}" if high is None else f"between {low} and {high}"
-    return Rule(f"{what} {span}", lambda v: v >= low and (high is None or v <= high))
+    return Rule(f"an integer {span}", lambda v: v >= low and (high is None or v <= high))
 
 
 def number(low: float, high: float, low_included: bool = True, unit: str = "") -> Rule:
@@ -88,7 +88,7 @@ def _http_url(value: str, path: bool) -> bool:
 
 
 def _staging_uri(value: str) -> bool:
-    if value.startswith("s3:") or _SCHEME.match(value) and "://" in value:
+    if value.startswith("s3:") or (_SCHEME.match(value) and "://" in value):
         parts = urlsplit(value)
         return (value.startswith("s3://") and bool(_BUCKET.fullmatch(parts.netloc))
                 and not parts.query and not parts.fragment)
@@ -206,8 +206,10 @@ _NOT_SET = object()
 
 
 def _from_command_line(section: str, key: str):
+    """The flag's value, or None; like Luigi (``Parameter._parse_or_no_value``), an empty one is no value."""
     parser = CmdlineParser.get_instance()
-    return None if parser is None else getattr(parser.known_args, f"{section}_{key}", None)
+    found = None if parser is None else getattr(parser.known_args, f"{section}_{key}", None)
+    return found or None
 
 
 def _raw_value(section: str, key: str):
@@ -226,12 +228,10 @@ def _value_problem(section: str, key: str, param) -> tuple[str | None, Any]:
     secret = param.visibility == ParameterVisibility.PRIVATE
     try:
         raw = _raw_value(section, key)
-    except configparser.Error as exc:  # e.g. a lone % (BasicInterpolation), ${UNSET} (Luigi's env interpolation)
-        reason = " ".join(str(exc).split()) if not secret else type(exc).__name__
-        return (f"[{section}] {key} (set {where(section, key)}) cannot be read ({reason}); write %% for a "
-                "literal %"), None
+    except configparser.Error as exc:  # a lone % (BasicInterpolation), ${UNSET} (Luigi's env interpolation)
+        return f"[{section}] {key} (set {where(section, key)}) cannot be read: {_unreadable(section, key, exc)}", None
     if raw is _NOT_SET:
-        return None, param._default  # the declared default
+        return None, param.task_value(section, key)  # the declared default
     rule = RULES.get(section, {}).get(key) or _rule_of_type(param)
     try:
         value = param.parse(raw)
@@ -242,6 +242,17 @@ def _value_problem(section: str, key: str, param) -> tuple[str | None, Any]:
         return None, value
     shown = "(hidden)" if secret else repr(raw if isinstance(raw, str) else str(raw).lower())
     return f"[{section}] {key} = {shown} (set {where(section, key)}) must be {rule.accepted}", None
+
+
+def _unreadable(section: str, key: str, exc: configparser.Error) -> str:
+    """Why Luigi's interpolation cannot read a value, and what to write instead (never the value: it
+    may be a password; an environment variable's name is shown)."""
+    raw = luigi.configuration.get_config().get(section, key, raw=True)
+    unset = [name for name in _ENV_REFERENCE.findall(raw) if name not in os.environ]
+    if unset:
+        return (f"it names the environment variable {unset[0]}, which is not set; set it for the run, or "
+                "leave ${...} out")
+    return f"{type(exc).__name__}: a literal % is written %%, and %(name)s names another key of the section"
 
 
 def _rule_of_type(param) -> Rule:
