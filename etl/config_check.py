@@ -130,13 +130,14 @@ RULES: dict[str, dict[str, Rule]] = {
                "timeout_seconds": number(0, MAX_WAIT_SECONDS, low_included=False, unit="seconds")},
     "dw_etl": {
         "extract_config_dir": OPTIONAL_FOLDER, "sql_dir": OPTIONAL_FOLDER, "output_dir": FOLDER,
-        "completed_dir": FOLDER, "reports_dir": FOLDER, "lookback_seconds": SECONDS, "safety_lag_seconds": SECONDS,
+        "completed_dir": FOLDER, "reports_dir": FOLDER,
+        "log_dir": Rule("a folder path, or empty for var/log", lambda v: v == "" or _path(v)), "lookback_seconds": SECONDS, "safety_lag_seconds": SECONDS,
         "batch_rows": COUNT, "landing_keep_sequences": integer(1, MAX_SEQUENCE), "parallel_copies": COUNT,
         "parallel_copy_min_rows": COUNT, "detect_hard_deletes": BOOLEAN, "stream_landing": BOOLEAN,
         # 2^(retry_count - 1) must be a float (the backoff doubles the delay); see _retry_problems
         "retry_count": integer(0, 1024), "retry_delay_seconds": number(0, MAX_WAIT_SECONDS, unit="seconds"),
         "max_delete_fraction": number(0, 1),
-        "allow_deletes": Rule("table names, comma or space separated, or *"),
+        "allow_deletes": Rule("table names, comma or space separated, or *"), "group_readable": BOOLEAN,
     },
     "quality": {"count_mismatch": LEVEL, "duplicate_keys": LEVEL, "null_keys": LEVEL, "unknown_members": LEVEL},
     # Luigi's own section, but the pipeline gives it defaults (etl.config.apply_retcode_defaults): a

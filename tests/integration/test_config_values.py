@@ -36,14 +36,16 @@ def test_a_wrong_value_stops_the_job_before_a_sequence_opens(project):
     # the reported cases: each a traceback before; the look-back an OverflowError after sequence 2 had opened
     project.write_cfg(mysql={"port": "abc"}, dw_etl={"lookback_seconds": "99999999999", "detect_hard_deletes": "yes"})
     proc = project.run("--dw-etl-batch-rows", "0", expect=35)
-    assert ("RunJob cannot start: the configuration has 4 values the pipeline cannot use; fix each where it is set "
-            "(nothing was run):\n"
+    heading = "the configuration has 4 values the pipeline cannot use; fix each where it is set (nothing was run)"
+    assert (f"{heading}:\n"
             f"  [mysql] port = 'abc' (set in {cfg}) must be a TCP port, an integer between 1 and 65535\n"
             f"  [dw_etl] lookback_seconds = '99999999999' (set in {cfg}) must be an integer number of seconds between "
             f"0 and {MAX_WINDOW_SECONDS} (further back than 1000-01-01, the oldest MySQL DATETIME, a window would "
             "start before 0001-01-01, the oldest date Python represents)\n"
             "  [dw_etl] batch_rows = '0' (set by the command line flag --dw-etl-batch-rows) must be an integer >= 1\n"
             f"  [dw_etl] detect_hard_deletes = 'yes' (set in {cfg}) must be true or false\n") in proc.stderr
+    last = proc.stderr.rstrip("\n").split("\n")[-1]  # after Luigi's summary (etl.error_report)
+    assert last.startswith(f"dw_etl: FAILED: RunJob cannot start: {heading} (4 problems listed above; details: ")
     assert "ValueError" not in proc.stderr and "OverflowError" not in proc.stderr
     assert state(project) == before
 
