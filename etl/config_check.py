@@ -63,7 +63,8 @@ def integer(low: int, high: int | None = None) -> Rule:
 def number(low: float, high: float, low_included: bool = True, unit: str = "") -> Rule:
     """A finite number in ``[low, high]`` (``(low, high]`` when not ``low_included``)."""
     what = f"a number of {unit}" if unit else "a number"
-    span = f"between {_shown(low)} and {_shown(high)}" if low_included else f"> {_shown(low)} and at most {_shown(high)}"
+    span = (f"between {_shown(low)} and {_shown(high)}" if low_included
+            else f"> {_shown(low)} and at most {_shown(high)}")
     return Rule(f"{what} {span}",
                 lambda v: math.isfinite(v) and (v >= low if low_included else v > low) and v <= high)
 
@@ -131,7 +132,8 @@ RULES: dict[str, dict[str, Rule]] = {
     "dw_etl": {
         "extract_config_dir": OPTIONAL_FOLDER, "sql_dir": OPTIONAL_FOLDER, "output_dir": FOLDER,
         "completed_dir": FOLDER, "reports_dir": FOLDER,
-        "log_dir": Rule("a folder path, or empty for var/log", lambda v: v == "" or _path(v)), "lookback_seconds": SECONDS, "safety_lag_seconds": SECONDS,
+        "log_dir": Rule("a folder path, or empty for var/log", lambda v: v == "" or _path(v)),
+        "lookback_seconds": SECONDS, "safety_lag_seconds": SECONDS,
         "batch_rows": COUNT, "landing_keep_sequences": integer(1, MAX_SEQUENCE), "parallel_copies": COUNT,
         "parallel_copy_min_rows": COUNT, "detect_hard_deletes": BOOLEAN, "stream_landing": BOOLEAN,
         # 2^(retry_count - 1) must be a float (the backoff doubles the delay); see _retry_problems
