@@ -4,6 +4,8 @@ Luigi reads ``luigi.cfg`` from the current directory and the files named by
 ``LUIGI_CONFIG_PATH``; every key can also be given on the command line as
 ``--<section>-<key> VALUE`` (for example ``--mysql-database other_db``). The class names
 below are the section names (a Luigi convention: ``[mysql]`` is read by ``class mysql``).
+They declare the keys and defaults; what each key accepts is ``etl.config_check``'s table,
+applied before any section is instantiated (:func:`checked_configuration`).
 
 Passwords are never required in luigi.cfg: an empty ``password`` falls back to the
 environment (``MYSQL_PASSWORD`` for the source, libpq's own ``PGPASSWORD`` for the
@@ -21,9 +23,8 @@ import luigi
 from luigi.cmdline_parser import CmdlineParser
 from luigi.parameter import ParameterVisibility
 
-from etl.errors import ConfigError
+from etl import config_check
 
-WAREHOUSE_FLAVORS = ("postgres", "redshift")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Exit codes used when the configuration has no [retcode] value (Luigi's own defaults are 0).
 DEFAULT_MAX_DELETE_FRACTION = 0.5  # [dw_etl] max_delete_fraction
@@ -63,6 +64,15 @@ def _memoised(resolve):
         return value
 
     return wrapper
+
+
+@_memoised
+def checked_configuration() -> bool:
+    """Check every value of the pipeline's sections once per configuration state (``etl.config_check``);
+    True, or ConfigError listing every problem. Each settings resolver calls it first, so a wrong value
+    is refused before any of them instantiates a section (Luigi's own parsing would raise ValueError)."""
+    config_check.check()
+    return True
 
 
 class mysql(luigi.Config):  # noqa: N801 - the class name is the cfg section name
@@ -204,9 +214,9 @@ class EtlSettings:
 
 @_memoised
 def mysql_settings() -> MySQLSettings:
-    """Read ``[mysql]``; returns MySQLSettings. Raises ConfigError for an invalid port."""
+    """Read ``[mysql]``; returns MySQLSettings. Raises ConfigError for a wrong value in any section."""
+    checked_configuration()
     cfg = mysql()
-    _check_port("mysql", cfg.port)
     return MySQLSettings(
         host=cfg.host,
         port=cfg.port,
@@ -218,13 +228,9 @@ def mysql_settings() -> MySQLSettings:
 
 @_memoised
 def warehouse_settings() -> WarehouseSettings:
-    """Read ``[warehouse]``; returns WarehouseSettings. Raises ConfigError for a bad flavor or port."""
+    """Read ``[warehouse]``; returns WarehouseSettings. Raises ConfigError for a wrong value in any section."""
+    checked_configuration()
     cfg = warehouse()
-    if cfg.flavor not in WAREHOUSE_FLAVORS:
-        raise ConfigError(
-            f"[warehouse] flavor = {cfg.flavor!r} is not supported; use one of {', '.join(WAREHOUSE_FLAVORS)}"
-        )
-    _check_port("warehouse", cfg.port)
     return WarehouseSettings(
         flavor=cfg.flavor,
         host=cfg.host,
@@ -238,23 +244,10 @@ def warehouse_settings() -> WarehouseSettings:
 
 @_memoised
 def etl_settings() -> EtlSettings:
-    """Read ``[dw_etl]`` and ``[staging]``; raises ConfigError for negative or zero sizes."""
+    """Read ``[dw_etl]`` and ``[staging]``; raises ConfigError for a wrong value in any section."""
+    checked_configuration()
     cfg = dw_etl()
     stg = staging()
-    for key in ("lookback_seconds", "safety_lag_seconds"):
-        if getattr(cfg, key) < 0:
-            raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 0 (seconds)")
-    if cfg.retry_count < 0 or cfg.retry_delay_seconds < 0:
-        raise ConfigError("[dw_etl] retry_count and retry_delay_seconds must be >= 0")
-    for key in ("batch_rows", "landing_keep_sequences", "parallel_copies", "parallel_copy_min_rows"):
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"[dw_etl] {key} = {getattr(cfg, key)} must be >= 1")
-    if cfg.keep_runs < 1:  # the latest run's folders decide the next sequence and feed its reports: never pruned
-        raise ConfigError(f"[dw_etl] keep_runs = {cfg.keep_runs} must be >= 1 (the number of runs whose numbered "
-                          f"folders output/, completed/, reports/ and rejects/ keep; default {DEFAULT_KEEP_RUNS})")
-    if not 0 <= cfg.max_delete_fraction <= 1:
-        raise ConfigError(f"[dw_etl] max_delete_fraction = {cfg.max_delete_fraction} must be between 0 and 1 "
-                          f"(a fraction of a table's live rows; default {DEFAULT_MAX_DELETE_FRACTION})")
     return EtlSettings(
         extract_config_dir=cfg.extract_config_dir or str(PROJECT_ROOT / "extract_config"),
         sql_dir=cfg.sql_dir or str(PROJECT_ROOT / "sql"),
@@ -293,12 +286,12 @@ class WeblogSettings:
 
 @_memoised
 def weblog_settings() -> WeblogSettings:
-    """Read ``[weblog]`` and ``[ipinfo]`` (token from cfg or ``IPINFO_TOKEN``); empty ``paths``: no logs."""
+    """Read ``[weblog]`` and ``[ipinfo]`` (token from cfg or ``IPINFO_TOKEN``); empty ``paths``: no logs.
+    Raises ConfigError for a wrong value in any section."""
+    checked_configuration()
     cfg = weblog()
     info = ipinfo()
     patterns = tuple(p for p in cfg.paths.replace(",", " ").split() if p)
-    if info.timeout_seconds <= 0:
-        raise ConfigError(f"[ipinfo] timeout_seconds = {info.timeout_seconds} must be > 0")
     return WeblogSettings(
         patterns=patterns,
         rejects_dir=cfg.rejects_dir,
@@ -319,8 +312,3 @@ def apply_retcode_defaults() -> None:
     for key, value in RETCODE_DEFAULTS.items():
         if not config.has_option("retcode", key):
             config.set("retcode", key, str(value))
-
-
-def _check_port(section: str, port: int) -> None:
-    if not 0 < port < 65536:
-        raise ConfigError(f"[{section}] port = {port} is not a TCP port (1..65535)")

@@ -275,10 +275,16 @@ def secret_values() -> list[str]:
 
 
 def luigi_config_value(section: str, key: str) -> str:
-    """``key`` of ``section`` as the config files give it ('' when absent)."""
+    """``key`` of ``section`` as the config files give it ('' when absent; as written when Luigi's
+    interpolation cannot read it, e.g. a password with a lone %: etl.config_check reports that)."""
+    import configparser
+
     import luigi.configuration
 
-    return luigi.configuration.get_config().get(section, key, "")
+    try:
+        return luigi.configuration.get_config().get(section, key, "")
+    except configparser.Error:
+        return luigi.configuration.get_config().get(section, key, "", raw=True)
 
 
 def install(header: str = "", etl_handler: logging.Handler | None = None, log_dir: str | None = None

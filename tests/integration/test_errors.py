@@ -79,7 +79,7 @@ def test_wrong_config_value_fails_non_zero_even_without_a_retcode_section(projec
     project.write_cfg(warehouse={"flavor": "oracle"}, retcode=None)
     assert "[retcode]" not in project.cfg_path.read_text()
     proc = project.run(expect=35)
-    assert "[warehouse] flavor = 'oracle' is not supported" in proc.stderr
+    assert f"[warehouse] flavor = 'oracle' (set in {project.cfg_path}) must be one of postgres, redshift" in proc.stderr
 
 
 def test_redshift_flavour_needs_s3_staging_and_a_role(project):

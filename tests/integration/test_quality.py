@@ -62,4 +62,4 @@ def test_quality_checks_warn_and_fail(project):
     # a wrong level is a configuration error
     project.write_cfg(quality={"unknown_members": "loud"})
     proc = project.run(expect=35)
-    assert "[quality] unknown_members = 'loud' must be one of warn, fail, off" in proc.stderr
+    assert f"[quality] unknown_members = 'loud' (set in {project.cfg_path}) must be one of warn, fail, off" in proc.stderr

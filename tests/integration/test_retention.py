@@ -120,8 +120,9 @@ def test_runs_keep_the_last_keep_runs_and_staging_follows_landing(project):
 
 def test_keep_runs_0_is_refused_before_a_sequence_opens(project):
     proc = project.run("--dw-etl-keep-runs", "0", expect=35)
-    assert ("[dw_etl] keep_runs = 0 must be >= 1 (the number of runs whose numbered folders output/, completed/, "
-            "reports/ and rejects/ keep; default 30)") in proc.stderr
+    assert ("[dw_etl] keep_runs = '0' (set by the command line flag --dw-etl-keep-runs) must be an integer between 1 "
+            "and 2147483647 (the runs whose numbered folders output/, completed/, reports/ and rejects/ keep; "
+            "default 30)") in proc.stderr
     assert not (project.root / "output").exists()
 
 

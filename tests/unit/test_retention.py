@@ -136,8 +136,9 @@ def test_keep_runs_below_1_is_refused(value):
     with CmdlineParser.global_instance([luigi_dw_etl.RunJob.task_family, "--dw-etl-keep-runs", value]):
         with pytest.raises(ConfigError) as error:
             etl_settings()
-    assert str(error.value) == (f"[dw_etl] keep_runs = {value} must be >= 1 (the number of runs whose numbered "
-                                "folders output/, completed/, reports/ and rejects/ keep; default 30)")
+    assert str(error.value).splitlines()[1] == (
+        f"  [dw_etl] keep_runs = '{value}' (set by the command line flag --dw-etl-keep-runs) must be an integer between "
+        "1 and 2147483647 (the runs whose numbered folders output/, completed/, reports/ and rejects/ keep; default 30)")
 
 
 def test_keep_runs_defaults_to_30():
