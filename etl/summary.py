@@ -11,6 +11,7 @@ from pathlib import Path
 
 from etl.markers import read_json
 from etl.staging_format import altered_message
+from etl.weblog.discovery import Skipped
 
 
 def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict | None, weblog: bool = False,
@@ -24,7 +25,9 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
     ``altered_keys`` the first such rows' keys; ``warnings`` holds one line per table with
     altered rows and one for access logs that started a new generation (``new_generations``:
     truncated or rewritten in place). ``deleted`` counts the rows the store step marked as
-    tombstones. Missing markers count as nothing done.
+    tombstones. The access-log row lists the log files its extract ``skipped`` (``{path,
+    reason, advice}``; one warning each) and ``no_match``, the warning that ``[weblog] paths``
+    matched no file (a warning too). Missing markers count as nothing done.
     """
     folder = Path(output_dir) / str(sequence)
     rows = []
@@ -52,6 +55,8 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
                 "null_key_rows": store.get("null_key_rows"),
                 "null_watermark_rows": extract.get("null_watermark_rows"),
                 "new_generations": extract.get("new_generations"),
+                "skipped": extract.get("skipped") or [],
+                "no_match": extract.get("no_match"),
                 "extract_s": extract.get("seconds"),
                 "landing_s": landing.get("seconds"),
                 "store_s": store.get("seconds"),
@@ -73,14 +78,17 @@ def collect(output_dir: str | Path, sequence: int, tables: list[str], pres: dict
               for r in rows if r["altered_rows"]),
             *(f"access logs: {r['new_generations']} log file(s) truncated or rewritten in place started a new "
               "generation (their stored lines are kept; see the extract's warning)" for r in rows if r["new_generations"]),
+            *(f"access logs: {r['no_match']}" for r in rows if r["no_match"]),
+            *(f"access logs: {Skipped(**s).message()}" for r in rows for s in r["skipped"]),
         ],
     }
 
 
 def render(summary: dict) -> str:
     """Render a collected summary (see :func:`collect`) as plain text for the log / terminal: the
-    per-table table, one ``WARNING`` line per warning (altered values, new log generations), then
-    the pres files and data-quality findings. Returns the text (no trailing newline)."""
+    per-table table, one ``WARNING`` line per warning (altered values, new log generations, skipped
+    log files, paths matching no log), then the pres files and data-quality findings. Returns the
+    text (no trailing newline)."""
     from tabulate import tabulate  # imported only to print (keeps every task process's start-up light)
 
     headers = ["table", "extracted", "landed", "inserted", "updated", "tombstoned", "null keys", "bad dates",

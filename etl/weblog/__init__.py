@@ -2,8 +2,10 @@
 
 Modules, in the order a line passes through them:
 
-* :mod:`etl.weblog.files` - finding the log files, their identity across rotation and
-  compression, reading new complete lines a block at a time;
+* :mod:`etl.weblog.discovery` - the files ``[weblog] paths`` matches, and the ones skipped
+  (links outside the log folders, not regular files, unreadable, damaged gzip) with a reason;
+* :mod:`etl.weblog.files` - a log file's identity across rotation and compression, reading
+  new complete lines a block at a time (a gzip all or nothing);
 * :mod:`etl.weblog.parse` - the Combined/Common Log Format parser (a block of lines ->
   fields, or a reject reason);
 * :mod:`etl.weblog.enrich` - the staged row of a parsed line: its key, country and device,

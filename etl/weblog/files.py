@@ -35,22 +35,33 @@ the identity's own, so the file renamed and compressed (a new inode) is still re
 Known limit: a log changed in place within its first ``n`` bytes and then rotated (renamed
 and compressed, or copied) before any run saw it is taken for a new file, so its unchanged
 first lines are loaded again under a new identity.
+
+**Damaged files.** Every read opens through :func:`open_regular` (``O_NONBLOCK`` and an
+``fstat`` of the descriptor: a FIFO never blocks, a device is never read). A compressed file
+is read all or nothing (:func:`read_blocks`): a truncated or corrupt gzip raises one of
+:data:`GZIP_ERRORS` before any of its lines is yielded. Which matched paths are read at all
+(links outside the log folders, unreadable files, ...) is ``etl.weblog.discovery``'s part.
 """
 
 from __future__ import annotations
 
-import glob
 import gzip
 import hashlib
 import io
 import os
+import stat
+import zlib
+from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 FINGERPRINT_MAX_BYTES = 4096
 TAIL_BYTES = 4096  # the bytes before a read offset that its tail digest covers
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BUFFER_BYTES = 1 << 20
+GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+"""What reading a truncated or corrupt gzip raises (BadGzipFile is an OSError)."""
 
 
 def _digest(data: bytes) -> str:
@@ -138,17 +149,62 @@ def resume_check(log: LogFile, offset: int, recorded_tail: str | None) -> str | 
     return None
 
 
+class NotRegularFile(OSError):
+    """A log path that is not (or no longer) a regular file; ``kind`` says what it is."""
+
+    def __init__(self, path: str, kind: str):
+        super().__init__(f"{path} is a {kind}, not a regular file")
+        self.path, self.kind = path, kind
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` is, in words: ``regular file``, ``directory``, ``FIFO (named pipe)``, ..."""
+    for test, kind in ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISLNK, "symbolic link")):
+        if test(mode):
+            return kind
+    return "special file"
+
+
+def open_regular(path: str, buffering: int = READ_BUFFER_BYTES):
+    """Open ``path`` for reading bytes only if it is a regular file; raises NotRegularFile otherwise.
+
+    Opened with ``O_NONBLOCK`` and checked with ``fstat`` on the open descriptor, so a path
+    replaced by a FIFO after it was examined never blocks the job (``O_NONBLOCK`` changes
+    nothing for a regular file), and a device or folder is never read. OSError
+    (PermissionError, FileNotFoundError) as ``open``.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(path, file_kind(mode))
+        return os.fdopen(fd, "rb", buffering=buffering)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def is_gzip(path: str) -> bool:
-    """True when the file starts with the gzip magic bytes."""
-    with open(path, "rb") as handle:
+    """True when the (regular) file starts with the gzip magic bytes."""
+    with open_regular(path, buffering=0) as handle:
         return handle.read(2) == GZIP_MAGIC
 
 
-def open_binary(path: str, compressed: bool):
-    """Open a log for reading bytes (transparently decompressing gzip)."""
-    if compressed:
-        return gzip.open(path, "rb")
-    return open(path, "rb", buffering=READ_BUFFER_BYTES)
+@contextmanager
+def open_binary(path: str, compressed: bool) -> Iterator[io.BufferedIOBase]:
+    """Open a regular log file for reading bytes (transparently decompressing gzip), see :func:`open_regular`.
+
+    Reading a damaged gzip raises EOFError (truncated), ``gzip.BadGzipFile`` (an OSError: bad
+    header, CRC or length) or ``zlib.error`` (corrupt deflate data): :data:`GZIP_ERRORS`.
+    """
+    with open_regular(path) as raw:
+        if compressed:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as handle:
+                yield handle
+        else:
+            yield raw
 
 
 def read_head(path: str, compressed: bool) -> bytes:
@@ -162,29 +218,9 @@ def read_head(path: str, compressed: bool) -> bytes:
     return data[: end + 1]
 
 
-def matching_files(patterns: list[str]) -> list[str]:
-    """The regular files matching the glob ``patterns``, sorted, each once. No reads."""
-    return sorted({p for pattern in patterns for p in glob.glob(pattern) if os.path.isfile(p)})
-
-
-def inode_of(stat: os.stat_result) -> str:
+def inode_of(st: os.stat_result) -> str:
     """A file's inode as recorded with its identity: ``"<st_dev>:<st_ino>"``."""
-    return f"{stat.st_dev}:{stat.st_ino}"
-
-
-def discover(patterns: list[str]) -> list[LogFile]:
-    """Every regular, non-empty file matching the glob ``patterns`` that has a complete first line, oldest first."""
-    paths = matching_files(patterns)
-    found = []
-    for path in paths:
-        stat = os.stat(path)
-        if stat.st_size == 0:
-            continue
-        compressed = is_gzip(path)
-        head = read_head(path, compressed)
-        if head:
-            found.append(LogFile(path, compressed, stat.st_size, stat.st_mtime_ns, head, inode_of(stat)))
-    return sorted(found, key=lambda f: (f.mtime_ns, f.path))
+    return f"{st.st_dev}:{st.st_ino}"
 
 
 def identify(files: list[LogFile], known: dict[str, int | None], inodes: dict[str, str] | None = None,
@@ -244,6 +280,7 @@ def matched_by_fingerprint(lf: LogFile, nbytes: int | None, file_id: str, alias:
 
 
 BLOCK_BYTES = 2 << 20  # bounds the polars working set: about 200 MB peak RSS for the weblog extract
+GZIP_HOLD_BYTES = 16 << 20  # the new lines of a compressed file held in memory while the rest of it is checked
 
 
 def read_blocks(log: LogFile, start_offset: int, end_offset: int | None,
@@ -257,33 +294,75 @@ def read_blocks(log: LogFile, start_offset: int, end_offset: int | None,
     before ``start_offset`` (the skipped ones of a compressed file, one 4 KiB read of a
     plain one) and every yielded block: at any point its digest is the tail digest at the
     offset yielded last (or at ``start_offset``).
+
+    A compressed file is all or nothing: nothing is yielded before the whole file has been
+    decompressed and every gzip member's CRC and length checked, so a truncated or corrupt
+    gzip raises (:data:`GZIP_ERRORS`) before its first block, never after some of its lines
+    were used (deflate data damaged before the point where the damage is detected can
+    decompress to wrong bytes that only the CRC at the member's end reveals). Up to
+    :data:`GZIP_HOLD_BYTES` of new lines are held in memory meanwhile (one decompression);
+    a longer rest is decompressed twice, once to check it and once to yield it (memory
+    stays bounded). Errors: OSError (NotRegularFile, PermissionError) from opening.
     """
-    with open_binary(log.path, log.compressed) as handle:
-        if log.compressed:
+    if log.compressed:
+        yield from _read_compressed(log, start_offset, end_offset, block_bytes, tail)
+        return
+    with open_binary(log.path, False) as handle:
+        if tail is not None:
+            before = max(0, start_offset - TAIL_BYTES)
+            handle.seek(before)
+            tail.feed(handle.read(start_offset - before))
+        handle.seek(start_offset)
+        yield from _complete_blocks(handle, start_offset, end_offset, block_bytes, tail)
+
+
+def _read_compressed(log: LogFile, start_offset: int, end_offset: int | None, block_bytes: int,
+                     tail: TailHash | None) -> Iterator[tuple[int, bytes]]:
+    skipped = TailHash()
+    held: deque[tuple[int, bytes]] | None = deque()
+    with open_binary(log.path, True) as handle:
+        _skip(handle, start_offset, skipped)
+        size = 0
+        for item in _complete_blocks(handle, start_offset, end_offset, block_bytes, None):
+            held.append(item)
+            size += len(item[1])
+            if size > GZIP_HOLD_BYTES:
+                held = None  # too much to hold: check the rest, then read it again
+                break
+        while handle.read(READ_BUFFER_BYTES):  # to the end: gzip checks each member's CRC and length
+            pass
+    if held is None:
+        with open_binary(log.path, True) as handle:
             _skip(handle, start_offset, tail)
-        else:
-            if tail is not None:
-                before = max(0, start_offset - TAIL_BYTES)
-                handle.seek(before)
-                tail.feed(handle.read(start_offset - before))
-            handle.seek(start_offset)
-        offset = start_offset
-        pending = b""
-        while True:
-            want = block_bytes if end_offset is None else min(block_bytes, end_offset - offset - len(pending))
-            chunk = handle.read(want) if want > 0 else b""
-            if not chunk:
-                return
-            data = pending + chunk if pending else chunk
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                pending = data
-                continue
-            pending = data[cut:]
-            offset += cut
-            if tail is not None:
-                tail.feed(data[:cut])
-            yield offset, data[:cut]
+            yield from _complete_blocks(handle, start_offset, end_offset, block_bytes, tail)
+        return
+    if tail is not None:
+        tail.feed(skipped.data)
+    while held:
+        offset, block = held.popleft()  # not kept once yielded
+        if tail is not None:
+            tail.feed(block)
+        yield offset, block
+
+
+def _complete_blocks(handle, offset: int, end_offset: int | None, block_bytes: int,
+                     tail: TailHash | None) -> Iterator[tuple[int, bytes]]:
+    pending = b""
+    while True:
+        want = block_bytes if end_offset is None else min(block_bytes, end_offset - offset - len(pending))
+        chunk = handle.read(want) if want > 0 else b""
+        if not chunk:
+            return
+        data = pending + chunk if pending else chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            pending = data
+            continue
+        pending = data[cut:]
+        offset += cut
+        if tail is not None:
+            tail.feed(data[:cut])
+        yield offset, data[:cut]
 
 
 def _skip(handle: io.BufferedIOBase, count: int, tail: TailHash | None = None) -> None:

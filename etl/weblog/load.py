@@ -13,7 +13,33 @@ generation after its lines the store already holds (``etl.weblog.generations``):
 warning names it, the window records the offset it replaced, the marker counts
 ``new_generations``; one changed within its fingerprinted first lines is found by its inode
 and gets an alias fingerprint (``files.identify``). Rejected lines go to
-``<rejects_dir>/<seq>/<log file name>.rejects.jsonl`` and are counted.
+``<rejects_dir>/<seq>/<log file name>.rejects.jsonl`` and are counted (a record keeps at most
+the first 2 KiB of the line and its length, ``parse.reject_record``).
+
+**A file that cannot be read** (``etl.weblog.discovery``: a link outside the log folders, not
+a regular file, unreadable, a damaged gzip) is skipped with a warning naming it, the reason
+and what to do; the marker lists it (``skipped``, ``skipped_files``) and so does the run
+summary, and every other file and table proceeds. Nothing about it is recorded as read, so
+every run retries it and, once fixed, its lines load with the keys they would have had:
+
+* found when the files are listed, it gets no window in this sequence (a resumed sequence
+  whose window names it leaves that window unread);
+* found when its window is read (a gzip damaged past its first 4 KiB, a file made
+  unreadable meanwhile), the window stays recorded but unread: its read position is cleared
+  (``read_offset`` NULL, also when an earlier attempt of the sequence had read it), and the
+  store step advances only read windows (``advance_files``), so the file's position stays
+  where it was and the next sequence records a window from there again.
+
+A damaged gzip contributes no line to this run (all or nothing per file): ``files.read_blocks``
+decompresses the whole file and checks its CRC before it yields a block (holding up to 16 MiB
+of new lines, else decompressing twice), so no line of it is staged, no reject written, no
+count taken. That is chosen over staging the lines before the damage and recording that
+position: deflate data damaged early can decompress to wrong bytes that only the CRC at the
+end reveals, so the lines before the point of failure cannot be trusted. A file that fails
+after lines of it were staged (replaced between that check and the read, an I/O error)
+stops the extract with an ExtractError naming it: the rerun reads the same window again.
+When ``[weblog] paths`` matches no file at all, every extract warns naming the patterns and
+the working directory (``no_match`` in the marker and the summary).
 """
 
 from __future__ import annotations
@@ -31,10 +57,12 @@ from etl.landing import StreamedLanding
 from etl.domain import TableMeta
 from etl.metadata import load_weblog_source
 from etl.staging_format import header_line
+from etl.errors import ExtractError
+from etl.weblog import discovery
 from etl.weblog import files as logfiles
 from etl.weblog.enrich import enrich_block
 from etl.weblog.generations import store_lookup, unchanged_prefix
-from etl.weblog.parse import parse_block
+from etl.weblog.parse import parse_block, reject_record
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +80,15 @@ AVERAGE_LINE_BYTES = 250  # a combined-format line with a browser's user agent
 
 
 def estimated_lines(settings: WeblogSettings) -> int:
-    """A rough size of the access logs (their bytes / AVERAGE_LINE_BYTES), for task priorities. No reads."""
-    return sum(os.path.getsize(p) for p in logfiles.matching_files(list(settings.patterns))) // AVERAGE_LINE_BYTES
+    """A rough size of the access logs (their bytes / AVERAGE_LINE_BYTES), for task priorities. No reads;
+    a file that cannot be examined (gone meanwhile, not permitted) counts 0."""
+    total = 0
+    for path in discovery.matching_files(list(settings.patterns)):
+        try:
+            total += os.path.getsize(path)
+        except OSError:
+            pass
+    return total // AVERAGE_LINE_BYTES
 
 
 def _windows(conn, sequence: int) -> list[dict]:
@@ -140,9 +175,13 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
     """Parse and enrich this sequence's new access-log lines into the staging file.
 
     Returns the marker payload: per file the lines read and rejected and its generation
-    (``new_generation`` and ``replaced_offset`` when this sequence started it), totals
-    (``new_generations``: files truncated or rewritten in place), column types, seconds.
-    Rejected lines are written to the rejects folder, never dropped silently.
+    (``new_generation`` and ``replaced_offset`` when this sequence started it; ``skipped`` or
+    ``missing`` for a window not read), totals (``new_generations``: files truncated or
+    rewritten in place; ``skipped_files``), ``skipped`` (``{path, reason, advice}`` per file
+    not read, see the module docstring), ``no_match`` (the warning when ``[weblog] paths``
+    matches no file, else None), column types, seconds. Rejected lines are written to the
+    rejects folder, never dropped silently. A bad log file never raises; ExtractError when
+    one fails after lines of it were staged.
     """
     started = time.monotonic()
     table, column_types = load_weblog_source(ctx.etl.extract_config_dir)
@@ -160,9 +199,8 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
             settings.ipinfo_token, settings.ipinfo_api_url, settings.ipinfo_timeout_seconds, cache_conn=cache_conn
         )
         windows = _windows(conn, sequence)
-        if not settings.patterns:
-            log.info("weblog: [weblog] paths is empty; no access logs are read")
-        discovered = logfiles.discover(list(settings.patterns)) if settings.patterns else []
+        found = _discover(settings)
+        discovered, skipped = found.files, {s.path: s for s in found.skipped}
         if not windows:
             _record_windows(conn, sequence, discovered, table)
             windows = _windows(conn, sequence)
@@ -177,13 +215,18 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
                     handle = parts.part(0, header_line(["execution_sequence", *table.columns]))
                     for window in windows:
                         lf = by_id.get(window["file_id"])
-                        if lf is None:
-                            log.warning("log %s (identity %s) recorded for sequence %d is gone; its unread lines are lost "
-                                        "unless it comes back", window["path"], window["file_id"], sequence)
-                            files.append({"path": window["path"], "file_id": window["file_id"], "lines": 0, "rejected": 0, "missing": True})
+                        skip = skipped.get(window["path"]) if lf is None else None
+                        stats = None
+                        if lf is not None:
+                            try:
+                                stats = _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles,
+                                                     totals, progress, table.columns)
+                            except _Unreadable as exc:
+                                skip = skipped[lf.path] = exc.skipped
+                                log.warning("weblog: %s", skip.message())
+                        if stats is None:
+                            files.append(_not_read(conn, sequence, window, skip))
                             continue
-                        stats = _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals,
-                                             progress, table.columns)
                         files.append(stats)
                         with conn.cursor() as cur:
                             cur.execute(
@@ -218,6 +261,9 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
         "rejected": totals["rejected"],
         "new_generations": sum(1 for w in windows if w["replaced_offset"] is not None),
         "files": files,
+        "skipped_files": len(skipped),
+        "skipped": [s.as_dict() for s in skipped.values()],
+        "no_match": _no_match(settings, found),
         "pg_types": column_types,
         "rejects_dir": str(reject_dir),
         "distinct_ips": countries.lookups,
@@ -228,8 +274,78 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
     }
 
 
+def _discover(settings: WeblogSettings) -> discovery.Discovery:
+    """``discovery.scan`` of ``[weblog] paths``, logging why no log is read (empty paths: info; paths
+    matching no file: a warning naming the patterns and the working directory) and each skipped file."""
+    if not settings.patterns:
+        log.info("weblog: [weblog] paths is empty; no access logs are read")
+        return discovery.Discovery()
+    found = discovery.scan(list(settings.patterns))
+    if not found.matched:
+        log.warning("weblog: %s", _no_match(settings, found))
+    for skip in found.skipped:
+        log.warning("weblog: %s", skip.message())
+    return found
+
+
+def _no_match(settings: WeblogSettings, found: discovery.Discovery) -> str | None:
+    if settings.patterns and not found.matched:
+        return discovery.no_match_message(list(settings.patterns), os.getcwd())
+    return None
+
+
+def _not_read(conn, sequence: int, window: dict, skip: discovery.Skipped | None) -> dict:
+    """The marker entry of a window not read: its file skipped (``skip``, warned already) or gone (warned
+    here). Clears the window's read position (an earlier attempt of this sequence may have read it, but
+    this attempt's staging holds none of its lines), so the store step leaves the file's recorded
+    position as it was and a later run reads its lines."""
+    if skip is None:
+        log.warning("log %s (identity %s) recorded for sequence %d is gone; its unread lines are lost unless it "
+                    "comes back", window["path"], window["file_id"], sequence)
+    with conn.cursor() as cur:
+        cur.execute("UPDATE etl_control.weblog_window SET read_offset = NULL, read_line_no = NULL, "
+                    "read_tail_digest = NULL WHERE execution_sequence = %s AND file_id = %s",
+                    [sequence, window["file_id"]])
+    return {"path": window["path"], "file_id": window["file_id"], "lines": 0, "rejected": 0,
+            **({"skipped": True} if skip else {"missing": True})}
+
+
+class _Unreadable(Exception):
+    """A log that failed before any of its lines was staged; ``skipped`` says why and what to do."""
+
+    def __init__(self, skipped: discovery.Skipped):
+        super().__init__(skipped.message())
+        self.skipped = skipped
+
+
+def _blocks(lf: logfiles.LogFile, window: dict, tail: logfiles.TailHash):
+    """``files.read_blocks`` of the window; a failure before the first block raises _Unreadable (nothing
+    of the file staged: it is skipped), one after it (a compressed file replaced between the check
+    and the read, an I/O error) ExtractError, since lines of it are staged: the run stops, and the
+    rerun reads the same window again (or skips the file when it fails from the start)."""
+    blocks = logfiles.read_blocks(lf, window["start_offset"], window["end_offset"], tail=tail)
+    try:
+        first = next(blocks, None)
+    except logfiles.GZIP_ERRORS as exc:
+        raise _Unreadable(discovery.corrupt_gzip(lf.path, exc)) from exc
+    except OSError as exc:
+        raise _Unreadable(discovery.unreadable(lf.path, exc)) from exc
+    if first is None:
+        return
+    yield first
+    try:
+        yield from blocks
+    except (*logfiles.GZIP_ERRORS, OSError) as exc:
+        raise ExtractError(
+            f"log {lf.path} failed after some of its lines were staged ({type(exc).__name__}: {exc}); the access-log "
+            "extract stops so that no part of it is loaded: check the file and run the job again (a file that fails "
+            "from its start is skipped with a warning)") from exc
+
+
 def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_handles, totals, progress, columns) -> dict:
-    """Parse, enrich and stage one file's window, a block of lines at a time (polars frames)."""
+    """Parse, enrich and stage one file's window, a block of lines at a time (polars frames).
+
+    Raises _Unreadable when the file fails before its first line (see :func:`_blocks`)."""
     import polars as pl
 
     file_id = window["file_id"]
@@ -239,18 +355,19 @@ def _read_window(handle, sequence, lf, window, countries, reject_dir, reject_han
     name = os.path.basename(lf.path)
     lines = rejected = 0
     tail = logfiles.TailHash()
-    for read_offset, block in logfiles.read_blocks(lf, window["start_offset"], window["end_offset"], tail=tail):
+    for read_offset, block in _blocks(lf, window, tail):
         texts = block.decode("utf-8", errors="replace").split("\n")
         texts.pop()  # the block ends with a newline
         block_lines = len(texts)
         parsed, rejects = parse_block(pl.Series(texts, dtype=pl.String))
         del texts
-        for row, text, reason in rejects:
+        raw_lines = block.split(b"\n") if rejects else []
+        for row, _, reason in rejects:
             if name not in reject_handles:
                 private.make_dirs(reject_dir)  # rejects hold raw customer lines: owner-only (etl.private)
                 reject_handles[name] = private.open_private(reject_dir / f"{name}.rejects.jsonl", "w", encoding="utf-8")
             reject_handles[name].write(json.dumps(
-                {"file": lf.path, "line_no": line_no + row + 1, "reason": reason, "raw": text}, ensure_ascii=False) + "\n")
+                reject_record(lf.path, line_no + row + 1, reason, raw_lines[row]), ensure_ascii=False) + "\n")
         staged = enrich_block(parsed, sequence, logfiles.key_prefix(file_id, generation), lf.path, line_no, countries,
                               columns)
         staged.write_csv(handle, include_header=False, quote_style="non_numeric", null_value="",

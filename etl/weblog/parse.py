@@ -18,11 +18,13 @@ Format", "Combined Log Format", escaping of ``%r``/``%i`` values).
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
 UNPARSEABLE_TIMESTAMP = datetime(1900, 1, 1)
+REJECT_RAW_BYTES = 2048  # the most of a rejected line its rejects record keeps
 STAMP_FORMAT = "%d/%b/%Y:%H:%M:%S %z"  # Apache's %t, English month names
 
 
@@ -151,6 +153,19 @@ def convert_timestamp(stamp: str) -> datetime | None:
 
     (value,) = pl.select(utc_timestamps(pl.lit(stamp))).to_series().to_list()
     return value
+
+
+def reject_record(path: str, line_no: int, reason: str, raw: bytes) -> dict:
+    """The rejects-file record (one JSON object) of a rejected line: ``file``, ``line_no``, ``reason``,
+    ``raw`` (the line's first :data:`REJECT_RAW_BYTES` bytes, decoded as UTF-8 with invalid bytes
+    replaced; a character cut at the end is dropped), ``raw_bytes`` (the whole line's length in
+    bytes, without its newline) and ``raw_truncated`` (whether ``raw`` is a prefix). ``raw``
+    is the line as read, without its newline."""
+    truncated = len(raw) > REJECT_RAW_BYTES
+    # not final when cut: the incremental decoder holds back a character the cut split instead of replacing it
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(raw[:REJECT_RAW_BYTES], final=not truncated)
+    return {"file": path, "line_no": line_no, "reason": reason, "raw": text, "raw_bytes": len(raw),
+            "raw_truncated": truncated}
 
 
 def reject_reason(line: str) -> str:

@@ -109,7 +109,8 @@ def test_countries_of_known_ips():
 
 
 def test_identities_survive_growth_and_tell_same_first_lines_apart(tmp_path):
-    from etl.weblog.files import discover, identify
+    from etl.weblog.discovery import discover
+    from etl.weblog.files import identify
 
     first = b'1.1.1.1 - - [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "x"\n'
     a = tmp_path / "a.log"
@@ -149,7 +150,8 @@ def test_block_keeps_line_order_across_plain_escaped_and_rejected_lines():
 
 
 def test_blocks_hold_complete_lines_only(tmp_path):
-    from etl.weblog.files import discover, read_blocks
+    from etl.weblog.discovery import discover
+    from etl.weblog.files import read_blocks
 
     lines = [b"x" * n + b"\n" for n in (3, 40, 1, 100, 7)]
     path = tmp_path / "a.log"
