@@ -28,7 +28,8 @@ from luigi.cmdline_parser import CmdlineParser
 from etl import (error_report, markers, metadata_change, pres, private, quality, reports, retention, runlock, shutdown,
                  summary)
 from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
-from etl.context import Context, close_run, estimated_rows, load_context, preflight, warehouse_latest_sequence
+from etl.context import (Context, close_run, estimated_rows, load_context, preflight, preflight_environment,
+                         warehouse_latest_sequence)
 from etl.errors import DeleteGuardError, EltError
 from etl.extract import extract_table
 from etl.landing import load_landing
@@ -395,8 +396,10 @@ class RunJob(SequenceTask):
         # an EltError here is a scheduling error: Luigi logs it, etl.error_report shows its message once and last
         ctx = load_context()
         quality.levels()  # a wrong [quality] level stops the run before any task
-        weblog_load.meta(ctx.etl.extract_config_dir)  # so does a missing or wrong access-log declaration
-        preflight(ctx)
+        weblog_meta = weblog_load.meta(ctx.etl.extract_config_dir)  # so does a missing or wrong access-log declaration
+        tables = preflight(ctx)
+        # folders and staging writable (created private when missing), the warehouse role's privileges
+        preflight_environment(ctx, weblog_settings().rejects_dir, [*tables.values(), weblog_meta])
         private.tighten_folders(_state_folders(ctx))  # folders an earlier umask left open to others
         if self._run_lock_error is not None:  # after the settings' own checks, which say more
             raise self._run_lock_error

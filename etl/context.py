@@ -2,7 +2,8 @@
 
 :class:`Context` bundles the resolved configuration every step takes as its first
 argument; :func:`preflight` validates the table metadata against the source before any
-task runs; :func:`estimated_rows` and :func:`warehouse_latest_sequence` give what the
+task runs, :func:`preflight_environment` the folders, the staging area and the warehouse
+role's privileges; :func:`estimated_rows` and :func:`warehouse_latest_sequence` give what the
 task graph needs before it is built (priorities, the execution sequence);
 :func:`close_run` records a finished run. Steps open their own connections: with
 ``--workers N`` every task runs in its own process.
@@ -13,11 +14,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from etl import control, pres, source_mysql, sqlgen, warehouse
+from etl import control, folders, pres, privileges, source_mysql, sqlgen, warehouse
 from etl.dialects import dialect_of, for_flavor
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
 from etl.domain import TableMeta
-from etl.errors import ConfigError
+from etl.errors import ConfigError, EltError
 from etl.metadata import WHERE_CLAUSE_ACCEPTED, heading, key_problems, load_metadata, position, source_problems
 from etl.staging import open_staging
 
@@ -66,7 +67,6 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
     dialect = ctx.dialect
     dialect.check_settings(ctx.etl.staging_uri, ctx.warehouse.iam_role, ctx.etl.detect_hard_deletes)
     tables = load_metadata(ctx.etl.extract_config_dir)
-    ctx.staging.check()
     database = ctx.source.database
     with source_mysql.connection(ctx.source) as conn:
         found = source_mysql.read_column_types(conn, database, list(tables))
@@ -97,6 +97,32 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
         if ignored:
             log.info("table %s: source columns not in the metadata, not extracted: %s", meta.name, ", ".join(ignored))
     return tables
+
+
+def preflight_environment(ctx: Context, rejects_dir: str, metas) -> None:
+    """Check, before any sequence opens, that the job can write where it writes and the warehouse role may
+    do what the job does.
+
+    Folders (``[dw_etl] output_dir``, ``completed_dir``, ``reports_dir``, ``[weblog] rejects_dir`` and the
+    staging folder: created when missing, then a file created and deleted in each; an S3 staging prefix:
+    a probe object put and deleted): raises ConfigError listing every folder the job user cannot write,
+    each with its setting, absolute path, the OS error and what to do. Then the warehouse role
+    (:func:`etl.privileges.check_role` on the pipeline of ``metas``, the TableMeta of every table and of the
+    access logs): WarehouseError naming the role, each missing privilege and the GRANT statements.
+    """
+    settings = ctx.etl
+    problems = [folders.writable_problem(key, value) for key, value in (
+        ("[dw_etl] output_dir", settings.output_dir), ("[dw_etl] completed_dir", settings.completed_dir),
+        ("[dw_etl] reports_dir", settings.reports_dir), ("[weblog] rejects_dir", rejects_dir))]
+    problems = [p for p in problems if p]
+    try:
+        ctx.staging.check()
+    except EltError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ConfigError("the job cannot write where it writes (checked before any sequence opens):\n  "
+                          + "\n  ".join(problems))
+    privileges.check_role(ctx.warehouse, metas)
 
 
 def _pres_sources_problems(tables: dict[str, TableMeta], sql_dir: str) -> list[str]:
@@ -164,7 +190,10 @@ def estimated_rows(ctx: Context, tables: dict[str, TableMeta]) -> dict[str, int]
 
 
 def warehouse_latest_sequence(ctx: Context) -> int:
-    """Highest sequence recorded in etl_control.run (0 when the schema does not exist yet).
+    """Highest sequence recorded in etl_control.run (0 when the table does not exist yet).
+
+    Raises WarehouseError when the table exists but the role cannot use its schema or read it
+    (:func:`etl.privileges.check_control_run`), rather than taking the latest sequence as 0.
 
     Where the dialect has no lock to serialise concurrent CREATE ... IF NOT EXISTS
     (Redshift: no advisory locks), the control schema is created here, once, before any
@@ -173,12 +202,8 @@ def warehouse_latest_sequence(ctx: Context) -> int:
     with warehouse.connection(ctx.warehouse) as conn:
         if dialect_of(conn).control_lock is None:
             control.ensure_schema(conn)
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'etl_control' AND table_name = 'run'"
-            )
-            if not cur.fetchone()[0]:
-                return 0
+        if not privileges.check_control_run(conn, ctx.warehouse):  # pg_catalog: information_schema hides
+            return 0  # what the role may not use, which would read as "no run yet"
         return control.latest_sequence(conn)
 
 

@@ -114,6 +114,18 @@ class PostgresDialect:
             lines.append(f"PRIMARY KEY ({', '.join(keys)})")
         return f"CREATE TABLE IF NOT EXISTS etl_control.{table} (\n    " + ",\n    ".join(lines) + ")"
 
+    # the role's privileges (etl.privileges), over pg_catalog.pg_class c (its namespace n) and a privilege p.priv:
+    # by oid, which needs no USAGE on the schema; owning = being the owner or a member of the owning role
+    table_privilege_sql = "has_table_privilege(c.oid, p.priv)"
+    owner_name_sql = "CAST(pg_get_userbyid(c.relowner) AS VARCHAR(128))"
+    owns_table_sql = "pg_has_role(c.relowner, 'USAGE')"
+
+    def owner_transfer(self, tables: list[str], role: str) -> list[str]:
+        """The statements making ``role`` the owner of ``tables`` (``schema.table``): one DO block."""
+        names = ", ".join(_literal(_qualified(t)) for t in tables)
+        return [f"DO $$DECLARE t text; BEGIN FOREACH t IN ARRAY ARRAY[{names}] LOOP "
+                f"EXECUTE format('ALTER TABLE %s OWNER TO %I', t, {_literal(role)}); END LOOP; END$$"]
+
     def check_settings(self, staging_uri: str, iam_role: str, detect_hard_deletes: bool) -> None:
         """Refuse settings this warehouse cannot work with (ConfigError naming them); none here."""
 
@@ -233,6 +245,18 @@ class RedshiftDialect(PostgresDialect):
         """As PostgreSQL's, every column in the CREATE (Redshift has no ADD COLUMN IF NOT EXISTS)."""
         return ["CREATE SCHEMA IF NOT EXISTS etl_control"] + [self._create_control_table(t, c) for t, c in tables.items()]
 
+    # Redshift: HAS_TABLE_PRIVILEGE takes a table name (resolved only where the schema is usable), no
+    # pg_has_role: owning = being the owner or a superuser
+    table_privilege_sql = ("CASE WHEN has_schema_privilege(n.nspname, 'USAGE') THEN has_table_privilege("
+                           "quote_ident(n.nspname) || '.' || quote_ident(c.relname), p.priv) ELSE false END")
+    owner_name_sql = "(SELECT CAST(u.usename AS VARCHAR(128)) FROM pg_catalog.pg_user u WHERE u.usesysid = c.relowner)"
+    owns_table_sql = ("(c.relowner = (SELECT u.usesysid FROM pg_catalog.pg_user u WHERE u.usename = current_user) "
+                      "OR (SELECT u.usesuper FROM pg_catalog.pg_user u WHERE u.usename = current_user))")
+
+    def owner_transfer(self, tables: list[str], role: str) -> list[str]:
+        """One ``ALTER TABLE ... OWNER TO`` per table (Redshift has no DO blocks)."""
+        return [f"ALTER TABLE {_qualified(t)} OWNER TO {_ident(role)}" for t in tables]
+
     def check_settings(self, staging_uri: str, iam_role: str, detect_hard_deletes: bool) -> None:
         """Refuse a local staging folder, a missing IAM role and hard-delete detection (ConfigError)."""
         if not staging_uri.startswith("s3://"):
@@ -295,6 +319,21 @@ class RedshiftDialect(PostgresDialect):
                             "UPDATE etl_control.run_holder SET heartbeat_datetime = GETDATE() "
                             "WHERE run_identity = %(identity)s AND host = %(host)s AND process_id = %(pid)s"]
     run_holder_delete = ["LOCK etl_control.run_holder"] + PostgresDialect.run_holder_delete
+
+
+def _ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _qualified(table: str) -> str:
+    """``schema.table`` as quoted identifiers."""
+    return ".".join(_ident(part) for part in table.split(".", 1))
+
+
+def _literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 DIALECTS = {d.name: d for d in (PostgresDialect(), RedshiftDialect())}

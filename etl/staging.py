@@ -22,13 +22,16 @@ import re
 import shutil
 import tempfile
 import threading
+import uuid
 from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from etl import private
+from etl import folders, private
 from etl.errors import ConfigError, StagingError
+
+STAGED_SOURCES = ("mysql", "weblog")  # the folders (prefixes) under the staging root the extracts write
 
 
 class PartFiles:
@@ -179,7 +182,13 @@ class LocalStaging:
         return str(self.root)
 
     def check(self) -> None:
-        """Nothing to check for a local folder (it is created on demand)."""
+        """Fail early (StagingError naming ``[staging] uri``, the folder, the OS error and what to do) when
+        the job user cannot create and write files in the folders the extracts write (``mysql/`` and
+        ``weblog/`` under the root; created when missing, probed with a real file)."""
+        problems = [p for p in (folders.writable_problem("[staging] uri", str(self.root), source)
+                                for source in STAGED_SOURCES) if p]
+        if problems:
+            raise StagingError("staging folder not writable:\n  " + "\n  ".join(problems))
 
     def partition_dir(self, source: str, table: str, sequence: int) -> Path:
         """The folder holding one sequence's files of ``source``/``table``."""
@@ -295,10 +304,24 @@ class S3Staging:
         return f"s3://{self.bucket}/{self.partition_prefix(source, table, sequence)}part-"
 
     def check(self) -> None:
-        """Fail early when the bucket is missing, not ours, or unreachable (ConfigError naming it)."""
-        self._call("check bucket", lambda: self.client.head_bucket(Bucket=self.bucket))
+        """Fail early when the bucket is missing, not ours, unreachable or refuses writes under the prefix.
 
-    def _call(self, action: str, fn):
+        Heads the bucket, then puts and deletes a small probe object under the prefix (a role that may
+        read the bucket but not write it passes ``head_bucket``). Raises ConfigError naming the bucket
+        (missing, no credentials, access denied: what to do) or StagingError (anything else).
+        """
+        self._call("check bucket", lambda: self.client.head_bucket(Bucket=self.bucket))
+        key = "/".join([self.prefix] if self.prefix else []) + ("/" if self.prefix else "")
+        key += f"{folders.PROBE_PREFIX}{uuid.uuid4().hex}"
+        needs = (f"the job writes and deletes objects under {self.describe()}/: allow s3:PutObject and s3:DeleteObject "
+                 f"on arn:aws:s3:::{self.bucket}/{self.prefix + '/' if self.prefix else ''}* to these credentials, "
+                 "or fix [staging] uri")
+        self._call(f"writing the probe object {key}", denied=needs,
+                   fn=lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=b"probe\n"))
+        self._call(f"deleting the probe object {key}", denied=needs,
+                   fn=lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+
+    def _call(self, action: str, fn, denied: str = ""):
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         try:
@@ -311,6 +334,8 @@ class S3Staging:
                 raise ConfigError(
                     f"S3 staging {self.describe()}: bucket {self.bucket!r} does not exist; create it or fix [staging] uri"
                 ) from None
+            if denied and code in ("403", "AccessDenied"):
+                raise ConfigError(f"S3 staging {self.describe()}: {action} was denied ({code}); {denied}") from None
             if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
                 raise ConfigError(
                     f"S3 staging {self.describe()}: access denied ({code}) to bucket {self.bucket!r}; {CREDENTIALS_HINT}"

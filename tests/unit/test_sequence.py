@@ -21,10 +21,11 @@ from etl import context, control, warehouse
 from etl.dialects import RedshiftDialect
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings
 from etl.context import Context
-from etl.errors import ConfigError
+from etl.errors import ConfigError, WarehouseError
 from tests.support.fakes import FakeConnection
 
-RUN_TABLE = "information_schema.tables WHERE table_schema = 'etl_control' AND table_name = 'run'"
+RUN_TABLE = "WHERE n.nspname = 'etl_control' AND c.relname = 'run'"  # pg_catalog: what the role cannot use shows too
+READABLE = [("etl", True, True)]  # (current_user, USAGE on etl_control, SELECT on etl_control.run)
 LATEST = "max(execution_sequence)"
 
 
@@ -47,19 +48,33 @@ def connected(monkeypatch, conn: FakeConnection) -> FakeConnection:
 # --- etl.context.warehouse_latest_sequence ---------------------------------------------------
 
 def test_the_warehouse_knows_no_sequence_before_the_control_schema_exists(monkeypatch, tmp_path):
-    conn = connected(monkeypatch, FakeConnection([(RUN_TABLE, [(0,)])]))
+    conn = connected(monkeypatch, FakeConnection([(RUN_TABLE, [])]))
     assert context.warehouse_latest_sequence(settings(tmp_path)) == 0
     assert conn.ran(LATEST) == [] and conn.closed
 
 
 def test_the_warehouse_latest_sequence_is_the_highest_recorded_run(monkeypatch, tmp_path):
-    conn = connected(monkeypatch, FakeConnection([(RUN_TABLE, [(1,)]), (LATEST, [(41,)])]))
+    conn = connected(monkeypatch, FakeConnection([(RUN_TABLE, READABLE), (LATEST, [(41,)])]))
     assert context.warehouse_latest_sequence(settings(tmp_path)) == 41
     assert not [text for text, _ in conn.statements if text.startswith("CREATE")]  # PostgreSQL: each task creates it
 
 
+def test_a_control_schema_the_role_cannot_use_is_refused_not_read_as_no_sequence(monkeypatch, tmp_path):
+    """information_schema would hide etl_control.run from this role: the latest sequence would read as 0."""
+    conn = connected(monkeypatch, FakeConnection([(RUN_TABLE, [("etl", False, True)])]))
+    with pytest.raises(WarehouseError) as info:
+        context.warehouse_latest_sequence(settings(tmp_path))
+    assert str(info.value) == (
+        "warehouse etl@dw.example:5432/dw: the role etl lacks privileges the job needs (checked before any sequence "
+        "opens):\n  USAGE on schema etl_control (it exists, but this role cannot use it: the runs recorded in "
+        "etl_control.run are invisible to it, so the job would take the latest sequence as 0)\n  run as the owner of "
+        'these objects or a superuser: GRANT USAGE ON SCHEMA "etl_control" TO "etl"; or set [warehouse] user to a '
+        "role that has them")
+    assert conn.ran(LATEST) == []
+
+
 def test_on_redshift_the_control_schema_is_created_before_the_sequence_is_read(monkeypatch, tmp_path):
-    conn = FakeConnection([("pg_catalog.pg_attribute", [(0,)]), (RUN_TABLE, [(1,)]), (LATEST, [(0,)])], flavor="redshift")
+    conn = FakeConnection([("pg_catalog.pg_attribute", [(0,)]), (RUN_TABLE, READABLE), (LATEST, [(0,)])], flavor="redshift")
     connected(monkeypatch, conn)
     assert context.warehouse_latest_sequence(settings(tmp_path, "redshift")) == 0
     texts = [text for text, _ in conn.statements]
@@ -85,6 +100,7 @@ def run_job(monkeypatch, tmp_path):
     monkeypatch.setattr(job, "etl_settings", lambda: ctx.etl)
     monkeypatch.setattr(job.quality, "levels", lambda: {})
     monkeypatch.setattr(job, "preflight", preflight)
+    monkeypatch.setattr(job, "preflight_environment", lambda c, rejects, metas: None)  # tests/integration/test_preflight_environment.py
     monkeypatch.setattr(job, "warehouse_latest_sequence", lambda c: state.warehouse)
     monkeypatch.setattr(job.BuildReports, "complete", lambda task: task.execution_sequence in state.reports_complete)
     monkeypatch.setattr(job.metadata_change, "redo_changed_tables", lambda c, seq: [])  # tests/unit/test_metadata_change.py
