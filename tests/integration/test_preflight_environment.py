@@ -22,6 +22,7 @@ from etl.errors import ConfigError, WarehouseError
 from etl.metadata import load_metadata
 from tests.support.databases import PG, pg_connect
 from tests.support.oracle import assert_store_equals_source
+from tests.support.s3 import CREDENTIALS, moto_server
 
 REFUSED = 35  # [retcode] scheduling_error: RunJob could not start
 
@@ -196,35 +197,23 @@ def test_a_staging_root_that_is_a_file_is_refused_naming_staging_uri(project):
 # --- S3 staging: credentials that may read the bucket but not write under the prefix ------------------
 
 READ_ONLY = ["s3:ListBucket", "s3:HeadBucket", "s3:GetObject"]  # moto authorises HEAD bucket as s3:HeadBucket
-ROOT_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @pytest.fixture
 def s3_with_iam():
-    """moto's S3 and IAM on 127.0.0.1, its IAM authorisation turned on by ``enforce(True)`` (moto's
-    reset-auth endpoint; process-wide, so turned off again at the end). Yields (url, enforce)."""
-    import logging
-    import socket
-
+    """moto's S3 and IAM on 127.0.0.1 (tests/support/s3.py), its IAM authorisation turned on by
+    ``enforce(True)`` (moto's reset-auth endpoint; process-wide, so turned off again at the end).
+    Yields (url, enforce)."""
     import requests
-    from moto.server import ThreadedMotoServer
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
+    with moto_server() as url:
+        def enforce(on: bool) -> None:
+            requests.post(f"{url}/moto-api/reset-auth", data=b"0" if on else b"inf", timeout=10)
 
-    def enforce(on: bool) -> None:
-        requests.post(f"{url}/moto-api/reset-auth", data=b"0" if on else b"inf", timeout=10)
-
-    try:
-        yield url, enforce
-    finally:
-        enforce(False)
-        server.stop()
+        try:
+            yield url, enforce
+        finally:
+            enforce(False)
 
 
 def test_s3_staging_that_refuses_writes_is_refused_before_a_sequence_opens(project, s3_with_iam):
@@ -233,7 +222,8 @@ def test_s3_staging_that_refuses_writes_is_refused_before_a_sequence_opens(proje
     import boto3
 
     url, enforce = s3_with_iam
-    admin = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    admin = boto3.Session(aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1")
     s3, iam = admin.client("s3", endpoint_url=url), admin.client("iam", endpoint_url=url)
     s3.create_bucket(Bucket="dw-readonly")
     iam.create_user(UserName="etl")
