@@ -18,7 +18,7 @@ from etl import control, folders, pres, privileges, source_mysql, sqlgen, wareho
 from etl.dialects import dialect_of, for_flavor
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
 from etl.domain import TableMeta
-from etl.errors import ConfigError, EltError
+from etl.errors import ConfigError
 from etl.metadata import WHERE_CLAUSE_ACCEPTED, heading, key_problems, load_metadata, position, source_problems
 from etl.staging import open_staging
 
@@ -114,11 +114,7 @@ def preflight_environment(ctx: Context, rejects_dir: str, metas) -> None:
     problems = [folders.writable_problem(key, value) for key, value in (
         ("[dw_etl] output_dir", settings.output_dir), ("[dw_etl] completed_dir", settings.completed_dir),
         ("[dw_etl] reports_dir", settings.reports_dir), ("[weblog] rejects_dir", rejects_dir))]
-    problems = [p for p in problems if p]
-    try:
-        ctx.staging.check()
-    except EltError as exc:
-        problems.append(str(exc))
+    problems = [p for p in problems if p] + ctx.staging.write_problems()
     if problems:
         raise ConfigError("the job cannot write where it writes (checked before any sequence opens):\n  "
                           + "\n  ".join(problems))

@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from etl import folders, private
-from etl.errors import ConfigError, StagingError
+from etl.errors import ConfigError, EltError, StagingError
 
 STAGED_SOURCES = ("mysql", "weblog")  # the folders (prefixes) under the staging root the extracts write
 
@@ -181,14 +181,22 @@ class LocalStaging:
         """The staging location for messages."""
         return str(self.root)
 
+    def write_problems(self) -> list[str]:
+        """What keeps the job user from creating and writing files in the staging folders: [] when nothing,
+        else one line per folder naming ``[staging] uri``, the folder, the OS error and what to do. The root
+        is probed first (created when missing, a file created and deleted), then the folders the extracts
+        write (``mysql/``, ``weblog/``)."""
+        root = folders.writable_problem("[staging] uri", str(self.root))
+        if root:
+            return [root]
+        return [p for p in (folders.writable_problem("[staging] uri", str(self.root), source)
+                            for source in STAGED_SOURCES) if p]
+
     def check(self) -> None:
-        """Fail early (StagingError naming ``[staging] uri``, the folder, the OS error and what to do) when
-        the job user cannot create and write files in the folders the extracts write (``mysql/`` and
-        ``weblog/`` under the root; created when missing, probed with a real file)."""
-        problems = [p for p in (folders.writable_problem("[staging] uri", str(self.root), source)
-                                for source in STAGED_SOURCES) if p]
+        """Fail early, StagingError listing :meth:`write_problems`, when the staging folders cannot be written."""
+        problems = self.write_problems()
         if problems:
-            raise StagingError("staging folder not writable:\n  " + "\n  ".join(problems))
+            raise StagingError("staging folder not writable: " + "; ".join(problems))
 
     def partition_dir(self, source: str, table: str, sequence: int) -> Path:
         """The folder holding one sequence's files of ``source``/``table``."""
@@ -320,6 +328,14 @@ class S3Staging:
                    fn=lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=b"probe\n"))
         self._call(f"deleting the probe object {key}", denied=needs,
                    fn=lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+
+    def write_problems(self) -> list[str]:
+        """[] when :meth:`check` passes, else its error's message (as LocalStaging's)."""
+        try:
+            self.check()
+        except EltError as exc:
+            return [str(exc)]
+        return []
 
     def _call(self, action: str, fn, denied: str = ""):
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError

@@ -183,15 +183,19 @@ def test_the_folders_are_created_owner_only_and_probed_without_leaving_a_file(pr
     assert seconds < 0.5, seconds
 
 
-def test_a_staging_root_that_is_a_file_is_refused_naming_staging_uri(project):
+def test_a_staging_root_that_is_a_file_is_refused_naming_staging_uri_with_the_other_folders(project):
     ctx = folders_context(project)
     (project.root / "staging").write_text("")
+    (project.root / "rejects").write_text("")
     with pytest.raises(ConfigError) as info:
         preflight_environment(ctx, str(project.root / "rejects"), [])
-    staging = project.root / "staging"
-    assert (f"[staging] uri = '{staging}' ({staging / 'mysql'}): the job user root cannot write there: {staging} is "
-            "not a folder; remove or move the file in the way, or point the setting at a folder") in str(info.value)
-    assert f"({staging / 'weblog'})" in str(info.value)  # every problem, listed together
+    staging, rejects = project.root / "staging", project.root / "rejects"
+    assert str(info.value) == (
+        "the job cannot write where it writes (checked before any sequence opens):\n"
+        f"  [weblog] rejects_dir = '{rejects}' ({rejects}): the job user root cannot write there: it exists but is "
+        "not a folder; remove or move the file in the way, or point the setting at a folder\n"
+        f"  [staging] uri = '{staging}' ({staging}): the job user root cannot write there: it exists but is not a "
+        "folder; remove or move the file in the way, or point the setting at a folder")
 
 
 # --- S3 staging: credentials that may read the bucket but not write under the prefix ------------------
