@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_error_output import REFUSED, run_job
 from tests.support.oracle import assert_store_equals_source
 from tests.support.paths import REPO
+from tests.support.project import REFUSED, run_job
 
 LINE = '10.0.0.{n} - - [10/Oct/2025:13:55:{s:02d} +0000] "GET /p/{n} HTTP/1.1" 200 12 "-" "Mozilla/5.0 (X11; Linux x86_64)"\n'
 

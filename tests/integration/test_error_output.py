@@ -13,30 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support.paths import REPO
-
-REFUSED, TASK_FAILED = 35, 30  # [retcode] scheduling_error and task_failed (Project.write_cfg)
-SUMMARY_END = "===== Luigi Execution Summary ====="
-
-
-def run_job(project, *args: str, expect: int, module: str = "luigi_dw_etl", env: dict | None = None) -> list[str]:
-    """Run ``luigi RunJob`` in the project with stdout and stderr merged, as a terminal shows them; returns the
-    output's non-empty lines after checking the exit code."""
-    cmd = [str(Path(sys.executable).with_name("luigi")), "RunJob", "--module", module, *args]
-    if "--scheduler-url" not in args:
-        cmd.append("--local-scheduler")
-    proc = subprocess.run(cmd, cwd=project.root, env=env or project.env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=180)
-    assert proc.returncode == expect, proc.stdout[-6000:]
-    return [line for line in proc.stdout.splitlines() if line.strip()]
-
+from tests.support.project import REFUSED, SUMMARY_END, TASK_FAILED, run_job
 
 def the_log_file(project) -> Path:
     """The run's one log file (var/log under the project folder, the default [dw_etl] log_dir); checks its mode."""

@@ -128,3 +128,19 @@ class Project:
 
     def output(self, sequence: int) -> Path:
         return self.root / "output" / str(sequence)
+
+
+REFUSED, TASK_FAILED = 35, 30  # [retcode] scheduling_error and task_failed (Project.write_cfg)
+SUMMARY_END = "===== Luigi Execution Summary ====="
+
+
+def run_job(project, *args: str, expect: int, module: str = "luigi_dw_etl", env: dict | None = None) -> list[str]:
+    """Run ``luigi RunJob`` in the project with stdout and stderr merged, as a terminal shows them; returns the
+    output's non-empty lines after checking the exit code."""
+    cmd = [str(Path(sys.executable).with_name("luigi")), "RunJob", "--module", module, *args]
+    if "--scheduler-url" not in args:
+        cmd.append("--local-scheduler")
+    proc = subprocess.run(cmd, cwd=project.root, env=env or project.env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=180)
+    assert proc.returncode == expect, proc.stdout[-6000:]
+    return [line for line in proc.stdout.splitlines() if line.strip()]
