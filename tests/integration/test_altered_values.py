@@ -105,7 +105,7 @@ def test_nul_characters_are_removed_counted_and_named_and_nothing_else_changes(p
     assert altered == {"companies": 0, "customers": 0, "products": 1, "product_prices": 0, "order_headers": 0,
                        "order_lines": 0, "notes": 3, "weblog_access": None}
     assert summary["totals"]["altered_rows"] == 4
-    assert len(summary["warnings"]) == 2
+    assert len([w for w in summary["warnings"] if w.startswith("altered values:")]) == 2  # (the other: no logs here)
     assert "WARNING altered values: table notes: 3 rows stored without the NUL characters" in proc.stderr
     assert "(rows per column: txt 2, vc 2); keys: id=" in proc.stderr
     assert f"table products: 1 row stored without the NUL characters PostgreSQL cannot hold (rows per column: " \

@@ -55,9 +55,8 @@ def test_edited_column_types_are_refused_not_executed(project, variant):
 
 def test_populate_quotes_the_database_name(project):
     name = f"t_src_{uuid.uuid4().hex[:8]}`; DROP DATABASE `{project.source_db}"
-    project.write_cfg(mysql={"database": name})
-    try:
-        project.populate("--scale", "0.0005", "--seed", "3")
+    try:  # the flag (luigi.cfg's [mysql] database is refused with such a name before populate runs)
+        project.populate("--scale", "0.0005", "--seed", "3", "--database", name)
         conn = mysql_connect()
         cur = conn.cursor()
         cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", [name])
