@@ -192,7 +192,7 @@ class RecordingCursor:
         elif text.startswith("SELECT count(*) FROM"):
             self._result = [(0,)]
         elif text.startswith("SELECT column_types"):  # etl_control.table_run, as the extract recorded it
-            self._result = [(json.dumps(TYPES), self.extracted, 1) + (None,) * 12]
+            self._result = [(json.dumps(TYPES), self.extracted, 1) + (None,) * 14]
         elif text.startswith("SELECT window_start"):
             self._result = [(datetime(2024, 1, 1), datetime(2024, 1, 2), datetime(2024, 1, 2, 0, 0, 5))]
         elif text.startswith("UPDATE \"store_mysql\""):
