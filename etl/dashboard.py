@@ -71,7 +71,7 @@ class View:
         """(title, question) naming ``country``, or the no-country versions when it is None."""
         if country is None and "{country}" in self.title + self.question:
             return self.no_country
-        return self.title.format(country=country), self.question.format(country=country)
+        return self.title.replace("{country}", str(country)), self.question.replace("{country}", str(country))
 
 
 # in the page's reading order: sales, products, where the users are, what the top country buys, devices

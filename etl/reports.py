@@ -50,8 +50,8 @@ class ReportResult:
 
     @property
     def title(self) -> str:
-        """Human title (the file name for reports without one; ``{country}`` stays a placeholder)."""
-        return view_of(self.name, self.columns).title
+        """Human title (the file name for reports without one), naming no country."""
+        return view_of(self.name, self.columns).words(None)[0]
 
 
 def report_files(sql_dir: str | Path, only: str | None = None) -> list[Path]:
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         private.apply(settings.group_readable)
         if args.list:
             for path in report_files(settings.sql_dir):
-                print(f"{path.stem:60s} {view_of(path.stem, ['']).title}")
+                print(f"{path.stem:60s} {view_of(path.stem, ['']).words(None)[0]}")
             return 0
         results = run_reports(warehouse_settings(), settings.sql_dir, args.report)
     except EltError as exc:
