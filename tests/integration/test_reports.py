@@ -6,10 +6,12 @@ strings, totals DECIMAL(65,30) and some names, countries and usernames NULL.
 
 from __future__ import annotations
 
+import html
 import random
+import re
 import subprocess
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from populate.weblog import IpPool
@@ -19,6 +21,7 @@ from tests.support.useragents import AGENTS
 TODAY = datetime.now(timezone.utc).date()
 LAST_YEAR = TODAY.year - 1
 OFFSETS = ["+0000", "-0700", "+0530", "+0900", "-1100", "+1400"]
+PERIOD = (date(LAST_YEAR, 1, 1), date(LAST_YEAR, 12, 31))  # every report's period_start, period_end
 
 
 def in_last_year(moment) -> bool:
@@ -70,15 +73,16 @@ def run_sql_file(project, name: str) -> tuple[list[str], list[tuple]]:
 
 
 def source_sales(project) -> list[dict]:
-    """Live order lines of last year from the MySQL source, with customer country and product name."""
+    """Live order lines of last year from the MySQL source, with customer country, product and supplier name."""
     conn = project.mysql()
     cur = conn.cursor(dictionary=True)
     cur.execute(
         "SELECT l.order_no, l.order_date, l.product_code, l.supplier_id, l.quantity, l.line_total, "
-        "c.country AS customer_country, p.product_name FROM order_lines l "
+        "c.country AS customer_country, p.product_name, s.company_name AS supplier_name FROM order_lines l "
         "JOIN order_headers h ON h.order_no = l.order_no "
         "LEFT JOIN customers c ON c.customer_document_no = h.customer_document_no "
         "LEFT JOIN products p ON p.product_code = l.product_code AND p.supplier_id = l.supplier_id "
+        "LEFT JOIN companies s ON s.company_id = l.supplier_id "
         "WHERE COALESCE(l.is_deleted, 0) = 0 AND COALESCE(h.is_deleted, 0) = 0"
     )
     rows = [r for r in cur.fetchall() if r["order_date"].year == LAST_YEAR]
@@ -87,13 +91,13 @@ def source_sales(project) -> list[dict]:
 
 
 def top_products(sales: list[dict], key) -> list[tuple]:
-    grouped = defaultdict(lambda: [0, Decimal(0), None])
+    grouped = defaultdict(lambda: [0, Decimal(0), None, None])
     for r in sales:
         g = grouped[(r["product_code"], r["supplier_id"])]
         g[0] += r["quantity"]
         g[1] += r["line_total"]
-        g[2] = r["product_name"]
-    items = [(code, sup, name, qty, amount) for (code, sup), (qty, amount, name) in grouped.items()]
+        g[2], g[3] = r["product_name"], r["supplier_name"]
+    items = [(code, sup, name, supplier, qty, amount) for (code, sup), (qty, amount, name, supplier) in grouped.items()]
     return sorted(items, key=key)[:10]
 
 
@@ -124,16 +128,19 @@ def test_reports_match_an_independent_computation(project, variant):
     for month in range(1, 13):
         rows = [r for r in sales if r["order_date"].month == month]
         expected.append((f"{LAST_YEAR}-{month:02d}", len({r["order_no"] for r in rows}),
-                         sum(r["quantity"] for r in rows), sum((r["line_total"] for r in rows), Decimal(0)).quantize(Decimal("0.01"))))
+                         sum(r["quantity"] for r in rows), sum((r["line_total"] for r in rows), Decimal(0)).quantize(Decimal("0.01")))
+                        + PERIOD)
     columns, rows = run_sql_file(project, "sql_monthly_sales")
-    assert columns == ["year_month", "order_count", "total_quantity", "total_amount"]
+    assert columns == ["year_month", "order_count", "total_quantity", "total_amount", "period_start", "period_end"]
     assert rows == expected
 
     # top 10 revenue products
-    top = top_products(sales, key=lambda t: (-t[4], t[0], t[1]))
+    top = top_products(sales, key=lambda t: (-t[5], t[0], t[1]))
     columns, rows = run_sql_file(project, "sql_top_10_revenue_products")
-    assert columns == ["rank", "product_code", "supplier_id", "product_name", "total_quantity", "total_amount"]
-    assert rows == [(i, c, s, n, q, a.quantize(Decimal("0.01"))) for i, (c, s, n, q, a) in enumerate(top, 1)]
+    assert columns == ["rank", "product_code", "supplier_id", "product_name", "supplier_name", "total_quantity",
+                       "total_amount", "period_start", "period_end"]
+    assert rows == [(i, c, s, n, sn, q, a.quantize(Decimal("0.01"))) + PERIOD for i, (c, s, n, sn, q, a) in enumerate(top, 1)]
+    revenue = rows
 
     logins = [t for t in truth if t[1] != "-" and in_last_year(t[0])]
     assert len(logins) > 500
@@ -142,9 +149,9 @@ def test_reports_match_an_independent_computation(project, variant):
     by_device = defaultdict(list)
     for _, user, _, device in logins:
         by_device[device].append(user)
-    expected = sorted(((d, len(u), len(set(u))) for d, u in by_device.items()), key=lambda t: (-t[1], t[0]))[:5]
+    expected = sorted(((d, len(u), len(set(u))) + PERIOD for d, u in by_device.items()), key=lambda t: (-t[1], t[0]))[:5]
     columns, rows = run_sql_file(project, "sql_top_5_most_used_devices")
-    assert columns == ["device", "request_count", "user_count"]
+    assert columns == ["device", "request_count", "user_count", "period_start", "period_end"]
     assert rows == expected
 
     # countries
@@ -154,15 +161,17 @@ def test_reports_match_an_independent_computation(project, variant):
             by_country[country].append(user)
     ranked = sorted(((c, len(set(u)), len(u)) for c, u in by_country.items()), key=lambda t: (-t[1], -t[2], t[0]))
     columns, rows = run_sql_file(project, "sql_top_login_countries")
-    assert columns == ["rank", "country", "user_count", "request_count"]
-    assert rows == [(i, c, users_, requests) for i, (c, users_, requests) in enumerate(ranked[:10], 1)]
+    assert columns == ["rank", "country", "user_count", "request_count", "period_start", "period_end"]
+    assert rows == [(i, c, users_, requests) + PERIOD for i, (c, users_, requests) in enumerate(ranked[:10], 1)]
 
     # the top country's customers' top products by quantity
     country = ranked[0][0]
-    top = top_products([r for r in sales if r["customer_country"] == country], key=lambda t: (-t[3], -t[4], t[0], t[1]))
+    top = top_products([r for r in sales if r["customer_country"] == country], key=lambda t: (-t[4], -t[5], t[0], t[1]))
     columns, rows = run_sql_file(project, "sql_most_popular_products_from_country_with_most_logins")
-    assert columns == ["country", "rank", "product_code", "supplier_id", "product_name", "total_quantity", "total_amount"]
-    assert rows == [(country, i, c, s, n, q, a.quantize(Decimal("0.01"))) for i, (c, s, n, q, a) in enumerate(top, 1)]
+    assert columns == ["country", "rank", "product_code", "supplier_id", "product_name", "supplier_name", "total_quantity",
+                       "total_amount", "period_start", "period_end"]
+    assert rows == [(country, i, c, s, n, sn, q, a.quantize(Decimal("0.01"))) + PERIOD
+                    for i, (c, s, n, sn, q, a) in enumerate(top, 1)]
     assert len(rows) > 0
 
     # the runner wrote CSV, charts and the dashboard of this sequence, with step markers
@@ -174,4 +183,13 @@ def test_reports_match_an_independent_computation(project, variant):
         assert (project.root / "completed" / "1" / "reports" / name).exists()
         assert f"{name}.png" in (folder / "dashboard.html").read_text()
     monthly_csv = (folder / "sql_monthly_sales.csv").read_text().splitlines()
-    assert monthly_csv[0] == "year_month,order_count,total_quantity,total_amount" and len(monthly_csv) == 13
+    assert monthly_csv[0] == "year_month,order_count,total_quantity,total_amount,period_start,period_end"
+    assert len(monthly_csv) == 13 and monthly_csv[1].endswith(f",{LAST_YEAR}-01-01,{LAST_YEAR}-12-31")
+    # the dashboard: the period and the top country in words, the first product's name beside its code
+    page = (folder / "dashboard.html").read_text()
+    assert f"<h1>Sales {LAST_YEAR}</h1>" in page and "Execution sequence 1." in page
+    assert f"Top 10 products bought by customers in {country}, the country with most logged-in users" in page
+    named = next(r for r in revenue if r[3])  # the strings variant has NULL names
+    name = html.escape(" ".join(named[3].split()), quote=False)  # as a browser shows it: whitespace runs as one space
+    assert re.search(rf"<td>{re.escape(name)}</td>\s*<td>{re.escape(named[1])}</td>", page), (name, named)
+    assert f"<td>{revenue[0][6]:,.2f}</td>" in page
