@@ -7,7 +7,7 @@ mobile, tablet, desktop, bot, other. Rules, applied to ua-parser's result:
   (Googlebot smartphone, bingbot on iPhone). It is a bot when ua-parser names it a spider
   (device family ``Spider``: the library's own crawler detection, which knows Googlebot,
   bingbot, AhrefsBot, YandexBot, ... and any agent with a bot/crawl/spider token near its
-  start); or when the agent or ua-parser's agent family has a bot token further on
+  start); or when the agent or ua-parser's agent family has a bot token anywhere
   (``bot``, ``crawler``, ``spider``, ``slurp``, ...); or when the agent carries a contact
   address (an ``http(s)://`` URL or an e-mail address), the way crawlers identify themselves
   and browsers never do (``Ezooms/1.0; help@moz.com``, which ua-parser does not know);
@@ -32,8 +32,8 @@ from ua_parser import parse
 
 DEVICES = ("Android", "iPhone", "iPad", "Windows", "Macintosh", "Other")
 _BOT_WORDS = ("bot", "crawler", "spider", "slurp", "bingpreview", "facebookexternalhit")
-"""Tokens that make an agent a bot anywhere in it: ua-parser's own detection looks for them
-only within an agent's first 100 characters."""
+"""Tokens that make an agent a bot anywhere in it: ua-parser's spider rule looks for them only
+near an agent's start, and not once a phone's own rule matched (Bytespider on Android)."""
 _CONTACT = re.compile(r"https?://|\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 """A contact URL or e-mail address in an agent: a self-identifying crawler."""
 _DESKTOP_OS = ("Linux", "Ubuntu", "Fedora", "Chrome OS", "ChromeOS", "FreeBSD", "OpenBSD", "Debian")
