@@ -10,6 +10,7 @@ import html
 import random
 import re
 import subprocess
+import sys
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -22,6 +23,9 @@ TODAY = datetime.now(timezone.utc).date()
 LAST_YEAR = TODAY.year - 1
 OFFSETS = ["+0000", "-0700", "+0530", "+0900", "-1100", "+1400"]
 PERIOD = (date(LAST_YEAR, 1, 1), date(LAST_YEAR, 12, 31))  # every report's period_start, period_end
+NAMED_DEVICES = {"Windows", "Macintosh", "iPhone", "Android", "iPad"}
+SAMPLE_LINE = re.compile(r'\S+ \S+ (\S+) \[([^\]]+)\] "(?:[^"\\]|\\.)*" \d{3} (?:\d+|-) "[^"]*" "([^"]*)"')
+"""A line of ``populate weblog``: username, timestamp, user agent."""
 
 
 def in_last_year(moment) -> bool:
@@ -193,3 +197,42 @@ def test_reports_match_an_independent_computation(project, variant):
     name = html.escape(" ".join(named[3].split()), quote=False)  # as a browser shows it: whitespace runs as one space
     assert re.search(rf"<td>{re.escape(name)}</td>\s*<td>{re.escape(named[1])}</td>", page), (name, named)
     assert f"<td>{revenue[0][6]:,.2f}</td>" in page
+
+
+def test_devices_of_logins_in_the_sample_logs(project):
+    """``populate weblog``'s logs through the job: crawlers and scripts carry no username, and the
+    devices-of-logins report's top 5 are the five named devices, as counted from the log lines."""
+    project.populate("--scale", "0.004", "--seed", "31")
+    sample = subprocess.run(
+        [sys.executable, "-m", "populate", "weblog", "--lines", "6000", "--seed", "3", "--start", f"{LAST_YEAR}-01-01",
+         "--end", TODAY.isoformat(), "--utc-offset", "-0700", "--output", "logs/access.log"],
+        cwd=project.root, env=project.env(), capture_output=True, text=True, timeout=300,
+    )
+    assert sample.returncode == 0, sample.stderr
+    table = {agent: (device, device_type) for agent, device, device_type in AGENTS}
+    by_device, types, bot_logins = defaultdict(list), defaultdict(int), 0
+    for line in (project.root / "logs" / "access.log").read_text().splitlines():
+        user, stamp, agent = SAMPLE_LINE.fullmatch(line).groups()
+        device, device_type = table[agent]
+        types[device_type] += 1
+        bot_logins += user != "-" and device_type in ("bot", "other")
+        if user != "-" and datetime.strptime(stamp, "%d/%b/%Y:%H:%M:%S %z").astimezone(timezone.utc).year == LAST_YEAR:
+            by_device[device].append(user)
+    assert bot_logins == 0
+    assert types["bot"] > 1000 and sum(len(users) for users in by_device.values()) > 1500
+    expected = sorted(((d, len(u), len(set(u))) + PERIOD for d, u in by_device.items()), key=lambda t: (-t[1], t[0]))[:5]
+    project.run()
+
+    columns, rows = run_sql_file(project, "sql_top_5_most_used_devices")
+    assert columns == ["device", "request_count", "user_count", "period_start", "period_end"]
+    assert rows == expected
+    assert {row[0] for row in rows} == NAMED_DEVICES  # no "Other", no "Spider"
+    # the star schema classifies the same way: device types of every request, and no bot logs in
+    conn = project.pg()
+    cur = conn.cursor()
+    cur.execute("SELECT d.device_type, count(*), count(*) FILTER (WHERE f.is_login) FROM pres.fact_weblog_access f "
+                "JOIN pres.dim_device d ON d.device_key = f.device_key GROUP BY 1 ORDER BY 1")
+    found = cur.fetchall()
+    conn.close()
+    assert [(t, n) for t, n, _ in found] == sorted(types.items())
+    assert [(t, logins) for t, _, logins in found if t in ("bot", "other")] == [("bot", 0), ("other", 0)]
