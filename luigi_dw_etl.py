@@ -4,6 +4,9 @@ Run everything::
 
     luigi RunJob --module luigi_dw_etl --local-scheduler
 
+Every luigi.cfg setting of the pipeline is also a flag, ``[dw_etl] keep_runs`` as
+``--dw-etl-keep-runs``; ``luigi RunJob --module luigi_dw_etl --help`` lists them all.
+
 Graph for one execution sequence ``seq`` (one chain per metadata table, so
 ``--workers N`` runs tables in parallel)::
 

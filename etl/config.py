@@ -5,7 +5,10 @@ Luigi reads ``luigi.cfg`` from the current directory and the files named by
 ``--<section>-<key> VALUE`` (for example ``--mysql-database other_db``). The class names
 below are the section names (a Luigi convention: ``[mysql]`` is read by ``class mysql``).
 They declare the keys and defaults; what each key accepts is ``etl.config_check``'s table,
-applied before any section is instantiated (:func:`checked_configuration`).
+applied before any section is instantiated (:func:`checked_configuration`). Each key's
+``description`` ends with its default, ``(default VALUE[; meaning])``, and is shown by
+``luigi RunJob --module luigi_dw_etl --help`` (``always_in_help``; tests/unit/test_entry_point_help.py
+checks both).
 
 Passwords are never required in luigi.cfg: an empty ``password`` falls back to the
 environment (``MYSQL_PASSWORD`` for the source, libpq's own ``PGPASSWORD`` for the
@@ -78,74 +81,127 @@ def checked_configuration() -> bool:
 class mysql(luigi.Config):  # noqa: N801 - the class name is the cfg section name
     """``[mysql]``: the source order database."""
 
-    host = luigi.Parameter(default="127.0.0.1")
-    port = luigi.IntParameter(default=3306)
-    user = luigi.Parameter(default="root")
-    password = luigi.Parameter(default="", significant=False, visibility=ParameterVisibility.PRIVATE)
-    database = luigi.Parameter(default="b2b_source")
+    host = luigi.Parameter(default="127.0.0.1", always_in_help=True,
+                           description="source MySQL/MariaDB server (default 127.0.0.1)")
+    port = luigi.IntParameter(default=3306, always_in_help=True,
+                              description="source server port (default 3306)")
+    user = luigi.Parameter(default="root", always_in_help=True,
+                           description="source user (default root)")
+    password = luigi.Parameter(default="", significant=False, visibility=ParameterVisibility.PRIVATE,
+                               always_in_help=True,
+                               description="source password; leave it empty and set MYSQL_PASSWORD, a flag shows in ps "
+                                           "(default empty)")
+    database = luigi.Parameter(default="b2b_source", always_in_help=True,
+                               description="source order database (default b2b_source)")
 
 
 class warehouse(luigi.Config):  # noqa: N801
     """``[warehouse]``: the PostgreSQL (or Redshift) warehouse."""
 
-    flavor = luigi.Parameter(default="postgres")
-    host = luigi.Parameter(default="127.0.0.1")
-    port = luigi.IntParameter(default=5432)
-    user = luigi.Parameter(default="root")
-    password = luigi.Parameter(default="", significant=False, visibility=ParameterVisibility.PRIVATE)
-    database = luigi.Parameter(default="dw_dev")
-    iam_role = luigi.Parameter(default="")
+    flavor = luigi.Parameter(default="postgres", always_in_help=True,
+                             description="postgres or redshift (default postgres)")
+    host = luigi.Parameter(default="127.0.0.1", always_in_help=True,
+                           description="warehouse server (default 127.0.0.1)")
+    port = luigi.IntParameter(default=5432, always_in_help=True,
+                              description="warehouse port (default 5432)")
+    user = luigi.Parameter(default="root", always_in_help=True,
+                           description="warehouse user (default root)")
+    password = luigi.Parameter(default="", significant=False, visibility=ParameterVisibility.PRIVATE,
+                               always_in_help=True,
+                               description="warehouse password; leave it empty and use PGPASSWORD or ~/.pgpass "
+                                           "(default empty)")
+    database = luigi.Parameter(default="dw_dev", always_in_help=True,
+                               description="warehouse database (default dw_dev)")
+    iam_role = luigi.Parameter(default="", always_in_help=True,
+                               description="Redshift: the IAM role ARN its COPY reads S3 staging with (default empty)")
 
 
 class staging(luigi.Config):  # noqa: N801
     """``[staging]``: where extracted files are staged (a local folder or s3://bucket/prefix)."""
 
-    uri = luigi.Parameter(default="staging")
-    s3_endpoint_url = luigi.Parameter(default="")
+    uri = luigi.Parameter(default="staging", always_in_help=True,
+                          description="staging area: a local folder or s3://bucket/prefix (default staging)")
+    s3_endpoint_url = luigi.Parameter(default="", always_in_help=True,
+                                      description="S3-compatible server of s3:// staging (default empty; AWS)")
 
 
 class weblog(luigi.Config):  # noqa: N801
     """``[weblog]``: access logs to ingest and where rejected lines go."""
 
-    paths = luigi.Parameter(default="")
-    rejects_dir = luigi.Parameter(default="rejects")
+    paths = luigi.Parameter(default="", always_in_help=True,
+                            description="access-log glob patterns, comma or space separated; the project's luigi.cfg "
+                                        "sets weblogs/access.log* (default empty; no access logs are read)")
+    rejects_dir = luigi.Parameter(default="rejects", always_in_help=True,
+                                  description="access-log lines that do not parse, rejects/<seq>/ (default rejects)")
 
 
 class ipinfo(luigi.Config):  # noqa: N801
     """``[ipinfo]``: optional ipinfo.io lookups (token empty: offline database only)."""
 
-    token = luigi.Parameter(default="", significant=False, visibility=ParameterVisibility.PRIVATE)
-    api_url = luigi.Parameter(default="https://ipinfo.io")
-    timeout_seconds = luigi.FloatParameter(default=5.0)
+    token = luigi.Parameter(default="", significant=False, visibility=ParameterVisibility.PRIVATE, always_in_help=True,
+                            description="ipinfo.io token; empty: IPINFO_TOKEN, else the offline IP database only "
+                                        "(default empty)")
+    api_url = luigi.Parameter(default="https://ipinfo.io", always_in_help=True,
+                              description="ipinfo.io API address (default https://ipinfo.io)")
+    timeout_seconds = luigi.FloatParameter(default=5.0, always_in_help=True,
+                                           description="seconds per ipinfo.io request (default 5)")
 
 
 class dw_etl(luigi.Config):  # noqa: N801
     """``[dw_etl]``: folders and the watermark window settings."""
 
-    extract_config_dir = luigi.Parameter(default="")  # empty: the project's extract_config/
-    sql_dir = luigi.Parameter(default="")  # empty: the project's sql/
-    output_dir = luigi.Parameter(default="output")
-    completed_dir = luigi.Parameter(default="completed")
-    reports_dir = luigi.Parameter(default="reports")
-    log_dir = luigi.Parameter(default="var/log")  # run log files: tracebacks of failures (etl.error_report)
-    lookback_seconds = luigi.IntParameter(default=300)
-    safety_lag_seconds = luigi.IntParameter(default=2)
-    batch_rows = luigi.IntParameter(default=20000)
-    landing_keep_sequences = luigi.IntParameter(default=7)
-    keep_runs = luigi.IntParameter(default=DEFAULT_KEEP_RUNS)  # see etl.retention
-    parallel_copies = luigi.IntParameter(default=1)
-    parallel_copy_min_rows = luigi.IntParameter(default=200000)
-    detect_hard_deletes = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
-    stream_landing = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
-    retry_count = luigi.IntParameter(default=3)
-    retry_delay_seconds = luigi.FloatParameter(default=2.0)
+    extract_config_dir = luigi.Parameter(default="", always_in_help=True,
+                                         description="table metadata (default empty; the project's extract_config/)")
+    sql_dir = luigi.Parameter(default="", always_in_help=True,
+                              description="pres/ and reports/ SQL files (default empty; the project's sql/)")
+    output_dir = luigi.Parameter(default="output", always_in_help=True,
+                                 description="task markers, output/<seq>/ (default output)")
+    completed_dir = luigi.Parameter(default="completed", always_in_help=True,
+                                    description="pres and report step markers, completed/<seq>/ (default completed)")
+    reports_dir = luigi.Parameter(default="reports", always_in_help=True,
+                                  description="CSV files, charts and dashboard.html, reports/<seq>/ (default reports)")
+    log_dir = luigi.Parameter(default="var/log", always_in_help=True,  # see etl.error_report
+                              description="log files of failed runs, with their tracebacks (default var/log)")
+    lookback_seconds = luigi.IntParameter(default=300, always_in_help=True,
+                                          description="a window starts this long before the last one ended "
+                                                      "(default 300)")
+    safety_lag_seconds = luigi.IntParameter(default=2, always_in_help=True,
+                                            description="a window ends this long before the source clock (default 2)")
+    batch_rows = luigi.IntParameter(default=20000, always_in_help=True,
+                                    description="rows per fetch from the source cursor (default 20000)")
+    landing_keep_sequences = luigi.IntParameter(default=7, always_in_help=True,
+                                                description="sequences landing and staging keep (default 7)")
+    keep_runs = luigi.IntParameter(default=DEFAULT_KEEP_RUNS, always_in_help=True,  # see etl.retention
+                                   description="runs output/, completed/, reports/ and rejects/ keep (default 30)")
+    parallel_copies = luigi.IntParameter(default=1, always_in_help=True,
+                                         description="files and concurrent COPYs of an extract beyond "
+                                                     "parallel_copy_min_rows; above 1: no streaming (default 1)")
+    parallel_copy_min_rows = luigi.IntParameter(default=200000, always_in_help=True,
+                                                description="see parallel_copies (default 200000)")
+    detect_hard_deletes = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+                                              always_in_help=True,
+                                              description="tombstone store rows deleted in the source (default true)")
+    stream_landing = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+                                         always_in_help=True,
+                                         description="COPY an extract beyond 1 MiB into landing while staging it "
+                                                     "(PostgreSQL) (default true)")
+    retry_count = luigi.IntParameter(default=3, always_in_help=True,
+                                     description="retries of a step after a transient fault (default 3)")
+    retry_delay_seconds = luigi.FloatParameter(default=2.0, always_in_help=True,
+                                               description="first retry's wait, doubled each time (default 2)")
     # the delete guard: a store step that would tombstone more than this fraction of a table's live rows fails
-    max_delete_fraction = luigi.FloatParameter(default=DEFAULT_MAX_DELETE_FRACTION)
+    max_delete_fraction = luigi.FloatParameter(default=DEFAULT_MAX_DELETE_FRACTION, always_in_help=True,
+                                               description="delete guard: the share of a table's live rows a store "
+                                                           "step may tombstone (default 0.5)")
     # tables (comma separated, or *) whose store step may exceed max_delete_fraction: give it on the command
     # line (--dw-etl-allow-deletes companies) for the one run that should apply a mass delete
-    allow_deletes = luigi.Parameter(default="")
+    allow_deletes = luigi.Parameter(default="", always_in_help=True,
+                                    description="tables (comma separated, or *) whose store step may pass the "
+                                                "delete guard, for one run (default empty)")
     # files and folders the job writes: owner-only (0600/0700), or also group-readable (0640/0750); etl.private
-    group_readable = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
+    group_readable = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+                                         always_in_help=True,
+                                         description="files 0640, folders 0750 instead of 0600, 0700 (default false)")
 
 
 @dataclass(frozen=True)

@@ -56,10 +56,16 @@ FACT_KEYS = {  # fact -> (key, rows that should find a member: SQL condition)
 class quality(luigi.Config):  # noqa: N801 - the class name is the cfg section name
     """``[quality]``: the level of each check kind (warn, fail or off)."""
 
-    count_mismatch = luigi.Parameter(default="warn")
-    duplicate_keys = luigi.Parameter(default="fail")
-    null_keys = luigi.Parameter(default="fail")
-    unknown_members = luigi.Parameter(default="warn")
+    count_mismatch = luigi.Parameter(default="warn", always_in_help=True,
+                                     description="source and store row counts differ: warn, fail or off (default warn)")
+    duplicate_keys = luigi.Parameter(default="fail", always_in_help=True,
+                                     description="a key twice in store or a dimension: warn, fail or off "
+                                                 "(default fail)")
+    null_keys = luigi.Parameter(default="fail", always_in_help=True,
+                                description="a NULL key in store or a dimension: warn, fail or off (default fail)")
+    unknown_members = luigi.Parameter(default="warn", always_in_help=True,
+                                      description="fact rows on a dimension's unknown member: warn, fail or off "
+                                                  "(default warn)")
 
 
 class QualityError(EltError):
