@@ -8,7 +8,8 @@ applies the key's range; it also refuses a key the pipeline's sections do not de
 typo would otherwise be silently replaced by the default). All problems come in one
 ConfigError, one per line, each naming section, key, value, where the value was set (the
 config file that defines it, the last one read winning, or the command line flag) and the
-accepted form. Secret values (passwords, the ipinfo token) are never shown.
+accepted form. Secret values (passwords, the ipinfo token) are never shown. The same knowledge
+of where a value was set gives :func:`base_folder`, the folder a relative path resolves against.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from tests.support.paths import REPO
+from tests.support.project import REFUSED
 from tests.support.weblog_lines import line
 
 RELATIVE = {  # every state folder and path relative: they must resolve beside the config file
@@ -69,6 +70,13 @@ def test_a_config_path_with_relative_folders_works_from_any_directory(project, t
 
     write_log(project.root / "logs" / "access.log", 30, 12)
     elsewhere = tmp_path_factory.mktemp("elsewhere")
+    tables = project.root / "extract_config" / "mysql_tables.yaml"
+    good = tables.read_text()
+    tables.write_text(good.replace("columns: [company_id, ", "columns: [company_id, no_such_column, ", 1))
+    refused = project.run(cwd=elsewhere, expect=REFUSED)  # the run log of a failed run goes beside the cfg too
+    [log] = (project.root / "var" / "log").glob("dw_etl-*.log")
+    assert refused.stderr.rstrip().endswith(f" (details: {log})") and os.listdir(elsewhere) == []
+    tables.write_text(good)
     proc = project.run(cwd=elsewhere)
     assert_continued(project, project.root, proc.stdout + proc.stderr, elsewhere)
 
@@ -101,3 +109,4 @@ def test_without_a_config_path_the_projects_own_luigi_cfg_is_read_from_any_direc
     proc = project.run(env=env, cwd=elsewhere)
     assert_continued(project, clone, proc.stdout + proc.stderr, elsewhere)
     assert not (project.root / "output").exists()  # the test's own cfg was not read
+    assert "DEBUG: Checking if" not in proc.stderr  # so is the project's [core] log_level = INFO
