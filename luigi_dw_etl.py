@@ -27,7 +27,7 @@ from luigi.cmdline_parser import CmdlineParser
 
 from etl import (error_report, markers, metadata_change, pres, private, quality, reports, retention, runlock, shutdown,
                  summary)
-from etl.config import (apply_retcode_defaults, etl_settings, read_project_config,  # importing registers the cfg sections
+from etl.config import (apply_retcode_defaults, etl_settings, read_project_config,  # registers the cfg sections
                         weblog_settings)
 from etl.context import (Context, close_run, estimated_rows, load_context, preflight, preflight_environment,
                          warehouse_latest_sequence)

@@ -62,7 +62,7 @@ def _memoised(resolve):
     @functools.wraps(resolve)
     def wrapper():
         parser, config = CmdlineParser.get_instance(), luigi.configuration.get_config()
-        env = (*(os.environ.get(v) for v in _SETTINGS_ENV), os.getcwd())  # relative flags resolve against it
+        env = (*(os.environ.get(v) for v in _SETTINGS_ENV), _working_directory())  # relative flags resolve against it
         found = memo.get("value")
         if found is not None and found[0] is parser and found[1] is config and found[2] == env:
             return found[3]
@@ -71,6 +71,13 @@ def _memoised(resolve):
         return value
 
     return wrapper
+
+
+def _working_directory() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # removed: config_check.base_folder says so where a path resolves against it
+        return None
 
 
 @_memoised
@@ -324,7 +331,8 @@ def absolute_path(section: str, key: str, value: str, pattern: bool = False) -> 
     the key, the working directory for a command line flag, the folder of the last config
     file read for a key left at its default. A pattern keeps its own wildcards while the
     folder's characters are escaped (``glob.escape``); a folder is normalised (``a/./b`` is
-    ``a/b``). An empty value stays empty. Raises OSError only when the working directory is gone.
+    ``a/b``). An empty value stays empty. Raises ConfigError when the folder is the working directory
+    and it is gone.
     """
     if not value:
         return value

@@ -216,11 +216,12 @@ def base_folder(section: str, key: str) -> tuple[str, str]:
     last file read that sets it (the one :func:`where` names, whose value wins). A key no file
     sets (its default): the folder of the last config file Luigi read, the one whose values
     win; with no file read, the working directory. The reason reads after the folder:
-    ``"the folder of /srv/dw/luigi.cfg, which sets [dw_etl] output_dir"``. Raises nothing but
-    OSError when the working directory no longer exists.
+    ``"the folder of /srv/dw/luigi.cfg, which sets [dw_etl] output_dir"``. Raises ConfigError when
+    the answer is the working directory and it no longer exists.
     """
     if _from_command_line(section, key) is not None:
-        return os.getcwd(), f"the working directory, as {flag(section, key)} is given on the command line"
+        return (_working_directory(section, key),
+                f"the working directory, as {flag(section, key)} is given on the command line")
     files = _defining_files(section, key)
     if files:
         return os.path.dirname(files[-1]), f"the folder of {files[-1]}, which sets [{section}] {key}"
@@ -228,7 +229,16 @@ def base_folder(section: str, key: str) -> tuple[str, str]:
     if read:
         return (os.path.dirname(read[-1]),
                 f"the folder of {read[-1]}, the last configuration file read ([{section}] {key} is not set)")
-    return os.getcwd(), "the working directory (no configuration file was read)"
+    return _working_directory(section, key), "the working directory (no configuration file was read)"
+
+
+def _working_directory(section: str, key: str) -> str:
+    try:
+        return os.getcwd()
+    except OSError as exc:
+        raise ConfigError(f"[{section}] {key} is a relative path and resolves against the working directory, which "
+                          f"cannot be read ({exc.strerror}: removed?); start the job from an existing directory, or "
+                          "give an absolute path") from None
 
 
 def _read_files() -> list[str]:

@@ -263,7 +263,7 @@ def run_log_dir() -> str:
         folder = luigi_config_value("dw_etl", "log_dir") or DEFAULT_LOG_DIR
     try:
         return config.absolute_path("dw_etl", "log_dir", folder)
-    except OSError:  # the working directory is gone: install() reports the folder it cannot create
+    except EltError:  # the working directory is gone: install() reports the folder it cannot create
         return folder
 
 

@@ -16,7 +16,8 @@ from luigi.cmdline_parser import CmdlineParser
 
 import luigi_dw_etl  # registers RunJob, for the command lines below (imported now, not under a test's cfg)
 from etl import config, config_check, error_report
-from etl.weblog import discovery
+from etl.errors import ConfigError
+from etl.weblog import discovery, load
 
 
 @pytest.fixture
@@ -87,8 +88,6 @@ def test_with_no_config_file_a_default_resolves_against_the_working_directory(cf
 
 
 def test_the_no_match_warning_names_the_patterns_as_written_and_the_file_they_resolve_against(cfg, elsewhere, tmp_path):
-    from etl.weblog import load
-
     path = cfg("[weblog]\npaths = lgs/access.log*\n", name="a/luigi.cfg")
     settings = config.weblog_settings()
     assert load._no_match(settings, discovery.scan(list(settings.patterns))) == (
@@ -130,3 +129,12 @@ def test_a_luigi_cfg_in_the_working_directory_or_a_config_path_keeps_the_project
     monkeypatch.setenv("LUIGI_CONFIG_PATH", str(other))
     assert config.read_project_config() is False
     assert str(project_cfg) not in luigi.configuration.LuigiConfigParser._config_paths
+
+
+def test_a_working_directory_removed_is_named_where_a_relative_value_needs_it(cfg, elsewhere):
+    elsewhere.rmdir()
+    with pytest.raises(ConfigError) as info:
+        config.etl_settings()
+    assert str(info.value) == (
+        "[dw_etl] output_dir is a relative path and resolves against the working directory, which cannot be read "
+        "(No such file or directory: removed?); start the job from an existing directory, or give an absolute path")
