@@ -4,13 +4,14 @@ Luigi reads ``luigi.cfg`` from the current directory and the files named by
 ``LUIGI_CONFIG_PATH``; every key can also be given on the command line as
 ``--<section>-<key> VALUE`` (for example ``--mysql-database other_db``). The class names
 below are the section names (a Luigi convention: ``[mysql]`` is read by ``class mysql``).
+They declare the keys and defaults; what each key accepts is ``etl.config_check``'s table,
+applied before any section is instantiated (:func:`checked_configuration`).
+
 Run from a directory without ``luigi.cfg`` and without ``LUIGI_CONFIG_PATH`` (cron, systemd),
 the project's own ``luigi.cfg`` is read (:func:`read_project_config`). A relative folder or
 file pattern resolves against the folder of the config file that sets it, a command line
 flag's against the working directory (:func:`absolute_path`), so the settings' paths are
 absolute and the same wherever the job starts.
-They declare the keys and defaults; what each key accepts is ``etl.config_check``'s table,
-applied before any section is instantiated (:func:`checked_configuration`).
 
 Passwords are never required in luigi.cfg: an empty ``password`` falls back to the
 environment (``MYSQL_PASSWORD`` for the source, libpq's own ``PGPASSWORD`` for the
