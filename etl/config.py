@@ -10,6 +10,12 @@ applied before any section is instantiated (:func:`checked_configuration`). Each
 ``luigi RunJob --module luigi_dw_etl --help`` (``always_in_help``; tests/unit/test_entry_point_help.py
 checks both).
 
+Run from a directory without ``luigi.cfg`` and without ``LUIGI_CONFIG_PATH`` (cron, systemd),
+the project's own ``luigi.cfg`` is read (:func:`read_project_config`). A relative folder or
+file pattern resolves against the folder of the config file that sets it, a command line
+flag's against the working directory (:func:`absolute_path`), so the settings' paths are
+absolute and the same wherever the job starts.
+
 Passwords are never required in luigi.cfg: an empty ``password`` falls back to the
 environment (``MYSQL_PASSWORD`` for the source, libpq's own ``PGPASSWORD`` for the
 warehouse). Settings objects never show passwords in ``repr``.
@@ -18,6 +24,7 @@ warehouse). Settings objects never show passwords in ``repr``.
 from __future__ import annotations
 
 import functools
+import glob
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +36,7 @@ from luigi.parameter import ParameterVisibility
 from etl import config_check
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_CONFIG = PROJECT_ROOT / "luigi.cfg"  # the project's own, beside luigi_dw_etl.py
 # Exit codes used when the configuration has no [retcode] value (Luigi's own defaults are 0).
 DEFAULT_MAX_DELETE_FRACTION = 0.5  # [dw_etl] max_delete_fraction
 DEFAULT_KEEP_RUNS = 30  # [dw_etl] keep_runs: numbered run folders kept in output/, completed/, reports/, rejects/
@@ -38,7 +46,7 @@ RETCODE_DEFAULTS = {
 }
 
 
-# environment variables the resolved settings read (part of the memo key)
+# environment variables the resolved settings read (part of the memo key, with the working directory)
 _SETTINGS_ENV = ("LUIGI_CONFIG_PATH", "MYSQL_PASSWORD", "PGPASSWORD", "IPINFO_TOKEN")
 
 
@@ -58,7 +66,7 @@ def _memoised(resolve):
     @functools.wraps(resolve)
     def wrapper():
         parser, config = CmdlineParser.get_instance(), luigi.configuration.get_config()
-        env = tuple(os.environ.get(v) for v in _SETTINGS_ENV)
+        env = (*(os.environ.get(v) for v in _SETTINGS_ENV), _working_directory())  # relative flags resolve against it
         found = memo.get("value")
         if found is not None and found[0] is parser and found[1] is config and found[2] == env:
             return found[3]
@@ -67,6 +75,13 @@ def _memoised(resolve):
         return value
 
     return wrapper
+
+
+def _working_directory() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # removed: config_check.base_folder says so where a path resolves against it
+        return None
 
 
 @_memoised
@@ -238,7 +253,8 @@ class WarehouseSettings:
 
 @dataclass(frozen=True)
 class EtlSettings:
-    """Resolved ``[dw_etl]`` and ``[staging]`` settings; folders are as configured (relative to the cwd)."""
+    """Resolved ``[dw_etl]`` and ``[staging]`` settings; folders (and a local staging uri) are absolute
+    (:func:`absolute_path`)."""
 
     extract_config_dir: str
     sql_dir: str
@@ -305,12 +321,13 @@ def etl_settings() -> EtlSettings:
     cfg = dw_etl()
     stg = staging()
     return EtlSettings(
-        extract_config_dir=cfg.extract_config_dir or str(PROJECT_ROOT / "extract_config"),
-        sql_dir=cfg.sql_dir or str(PROJECT_ROOT / "sql"),
-        output_dir=cfg.output_dir,
-        completed_dir=cfg.completed_dir,
-        reports_dir=cfg.reports_dir,
-        staging_uri=stg.uri,
+        extract_config_dir=absolute_path("dw_etl", "extract_config_dir", cfg.extract_config_dir)
+        or str(PROJECT_ROOT / "extract_config"),
+        sql_dir=absolute_path("dw_etl", "sql_dir", cfg.sql_dir) or str(PROJECT_ROOT / "sql"),
+        output_dir=absolute_path("dw_etl", "output_dir", cfg.output_dir),
+        completed_dir=absolute_path("dw_etl", "completed_dir", cfg.completed_dir),
+        reports_dir=absolute_path("dw_etl", "reports_dir", cfg.reports_dir),
+        staging_uri=stg.uri if stg.uri.startswith("s3://") else absolute_path("staging", "uri", stg.uri),
         s3_endpoint_url=stg.s3_endpoint_url,
         lookback_seconds=cfg.lookback_seconds,
         safety_lag_seconds=cfg.safety_lag_seconds,
@@ -331,13 +348,17 @@ def etl_settings() -> EtlSettings:
 
 @dataclass(frozen=True)
 class WeblogSettings:
-    """Resolved ``[weblog]``: glob patterns (comma or whitespace separated) and the rejects folder."""
+    """Resolved ``[weblog]``: glob patterns (comma or whitespace separated) and the rejects folder, absolute
+    (:func:`absolute_path`); ``configured_patterns`` as written and ``patterns_base``, the folder relative
+    ones resolved against and why (``etl.config_check.base_folder``), for messages."""
 
     patterns: tuple[str, ...]
     rejects_dir: str
     ipinfo_token: str = field(default="", repr=False)
     ipinfo_api_url: str = "https://ipinfo.io"
     ipinfo_timeout_seconds: float = 5.0
+    configured_patterns: tuple[str, ...] = ()
+    patterns_base: tuple[str, str] = ("", "")
 
 
 @_memoised
@@ -349,12 +370,56 @@ def weblog_settings() -> WeblogSettings:
     info = ipinfo()
     patterns = tuple(p for p in cfg.paths.replace(",", " ").split() if p)
     return WeblogSettings(
-        patterns=patterns,
-        rejects_dir=cfg.rejects_dir,
+        patterns=tuple(absolute_path("weblog", "paths", p, pattern=True) for p in patterns),
+        rejects_dir=absolute_path("weblog", "rejects_dir", cfg.rejects_dir),
         ipinfo_token=info.token or os.environ.get("IPINFO_TOKEN", ""),
         ipinfo_api_url=info.api_url,
         ipinfo_timeout_seconds=info.timeout_seconds,
+        configured_patterns=patterns,
+        patterns_base=config_check.base_folder("weblog", "paths") if patterns else ("", ""),
     )
+
+
+def absolute_path(section: str, key: str, value: str, pattern: bool = False) -> str:
+    """``value`` of ``[section] key``, a folder or (``pattern``) a glob pattern, as an absolute path.
+
+    ``~`` is expanded; an absolute value is returned as it is; a relative one is joined to
+    the folder ``etl.config_check.base_folder`` names: the folder of the config file that sets
+    the key, the working directory for a command line flag, the folder of the last config
+    file read for a key left at its default. A pattern keeps its own wildcards while the
+    folder's characters are escaped (``glob.escape``); a folder is normalised (``a/./b`` is
+    ``a/b``). An empty value stays empty. Raises ConfigError when the folder is the working directory
+    and it is gone.
+    """
+    if not value:
+        return value
+    path = os.path.expanduser(value)
+    if os.path.isabs(path):
+        return path
+    base, _ = config_check.base_folder(section, key)
+    return os.path.join(glob.escape(base), path) if pattern else os.path.normpath(os.path.join(base, path))
+
+
+def read_project_config() -> bool:
+    """Add the project's own ``luigi.cfg`` (:data:`PROJECT_CONFIG`) to the files Luigi reads when it
+    found none: no ``luigi.cfg`` in the working directory and no ``LUIGI_CONFIG_PATH``.
+
+    So ``cd elsewhere && <clone>/.venv/bin/luigi RunJob --module luigi_dw_etl`` (cron, systemd)
+    runs with the project's settings, read after ``/etc/luigi/luigi.cfg`` as a ``luigi.cfg`` in
+    the working directory would be. Must run before Luigi reads ``[core]`` and ``[retcode]`` and
+    before any task parameter resolves: at the import of the task module. Reads that one file,
+    nothing else; returns True when it was added (False: another file is in charge, the
+    project has no luigi.cfg, Luigi uses its TOML parser, or it was added already).
+    """
+    if "LUIGI_CONFIG_PATH" in os.environ or os.path.isfile("luigi.cfg") or not PROJECT_CONFIG.is_file():
+        return False
+    config = luigi.configuration.get_config()
+    paths = getattr(type(config), "_config_paths", None)
+    if not isinstance(config, luigi.configuration.LuigiConfigParser) or paths is None or str(PROJECT_CONFIG) in paths:
+        return False
+    paths.append(str(PROJECT_CONFIG))  # luigi.configuration.add_config_path would read every file again
+    config.read([str(PROJECT_CONFIG)])
+    return True
 
 
 def apply_retcode_defaults() -> None:
