@@ -4,6 +4,9 @@ Run everything::
 
     luigi RunJob --module luigi_dw_etl --local-scheduler
 
+Every luigi.cfg setting of the pipeline is also a flag, ``[dw_etl] keep_runs`` as
+``--dw-etl-keep-runs``; ``luigi RunJob --module luigi_dw_etl --help`` lists them all.
+
 Graph for one execution sequence ``seq`` (one chain per metadata table, so
 ``--workers N`` runs tables in parallel)::
 
@@ -27,7 +30,8 @@ from luigi.cmdline_parser import CmdlineParser
 
 from etl import (error_report, markers, metadata_change, pres, private, quality, reports, retention, runlock, shutdown,
                  summary)
-from etl.config import apply_retcode_defaults, etl_settings, weblog_settings  # importing registers the cfg sections
+from etl.config import (apply_retcode_defaults, etl_settings, read_project_config,  # registers the cfg sections
+                        weblog_settings)
 from etl.context import (Context, close_run, estimated_rows, load_context, preflight, preflight_environment,
                          warehouse_latest_sequence)
 from etl.errors import DeleteGuardError, EltError
@@ -42,8 +46,10 @@ from etl.weblog import load as weblog_load
 
 log = logging.getLogger("etl.job")
 
-# The one thing done at import: Luigi reads [retcode] right after importing this module, so a
-# config without it still gets non-zero exit codes for failures (no I/O, no connections).
+# The one thing done at import: Luigi reads [core] and [retcode] right after importing this module, so
+# the project's luigi.cfg is read when Luigi found none (started from another directory: cron, systemd;
+# the only I/O, that one file) and a config without [retcode] still gets non-zero exit codes for failures.
+read_project_config()
 apply_retcode_defaults()
 
 

@@ -19,7 +19,10 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    """Run one dlt load; returns the exit code."""
+    """Run one dlt load; returns the exit code (this module's docstring for --help, 2 for wrong arguments)."""
+    if len(argv) != 5 or argv[0] not in ("default", "fast"):
+        print(__doc__, file=sys.stdout if argv in (["-h"], ["--help"]) else sys.stderr)
+        return 0 if argv in (["-h"], ["--help"]) else 2
     import dlt
     from dlt.sources.sql_database import sql_database
 

@@ -75,6 +75,22 @@ WEBLOG_GOACCESS_RATIO = 4.0
 WEBLOG_RSS_MB = 250.0
 
 
+# the end of --help: what scripts/bench.sh does before this harness runs, and what it touches
+HELP_EPILOG = """\
+scripts/bench.sh first sets up, one line per step (pip's and apt-get's whole output in var/log/setup.log):
+.venv (requirements.txt: populate and this harness), .venv-pipeline (requirements.txt only: ours runs from
+it, as users install it), .venv-bench (requirements-bench.txt: dlt and sling), GoAccess (apt-get) when
+missing, MariaDB and PostgreSQL (scripts/services.sh); then it runs .venv/bin/python -m bench ARGUMENTS.
+
+It uses the local servers as root without a password: the MySQL databases --database (recreated and
+filled) and b2b_bench_weblog (filled when empty) on 127.0.0.1:3306; each loader loads its own PostgreSQL
+database on 127.0.0.1:5432 (bench_ours, bench_floor, bench_sling, bench_dlt_fast, bench_dlt_default,
+bench_weblog), recreated for the initial load.
+Work files and logs go to bench-work/. Exit code 0 when every target of BENCHMARKS.md is met, 1 when one
+is missed, 2 on a setup error. --help prints this and sets up nothing.
+"""
+
+
 class BenchError(Exception):
     """A loader or a setup step failed; the message names it and its log file."""
 
@@ -494,7 +510,7 @@ def summarise(results: dict) -> tuple[list[list], list[dict]]:
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run the benchmark, print and save the results; returns the exit code."""
     parser = argparse.ArgumentParser(prog="scripts/bench.sh", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=HELP_EPILOG)
     parser.add_argument("--scale", type=float, default=1.0, help="populate scale (1 = about 1.4M rows; default 1)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     parser.add_argument("--lines", type=int, default=1_000_000, help="access-log lines for the weblog phase (default 1M)")

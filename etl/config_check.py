@@ -8,7 +8,8 @@ applies the key's range; it also refuses a key the pipeline's sections do not de
 typo would otherwise be silently replaced by the default). All problems come in one
 ConfigError, one per line, each naming section, key, value, where the value was set (the
 config file that defines it, the last one read winning, or the command line flag) and the
-accepted form. Secret values (passwords, the ipinfo token) are never shown.
+accepted form. Secret values (passwords, the ipinfo token) are never shown. The same knowledge
+of where a value was set gives :func:`base_folder`, the folder a relative path resolves against.
 """
 
 from __future__ import annotations
@@ -207,6 +208,45 @@ def where(section: str, key: str) -> str:
     return f"in {files[-1]}" if files else "in the configuration"
 
 
+def base_folder(section: str, key: str) -> tuple[str, str]:
+    """The folder a relative path in ``[section] key`` resolves against, and why, for messages.
+
+    Returns ``(absolute folder, reason)``. A value given by the command line flag: the working
+    directory (where the command was typed). A value from a config file: the folder of the
+    last file read that sets it (the one :func:`where` names, whose value wins). A key no file
+    sets (its default): the folder of the last config file Luigi read, the one whose values
+    win; with no file read, the working directory. The reason reads after the folder:
+    ``"the folder of /srv/dw/luigi.cfg, which sets [dw_etl] output_dir"``. Raises ConfigError when
+    the answer is the working directory and it no longer exists.
+    """
+    if _from_command_line(section, key) is not None:
+        return (_working_directory(section, key),
+                f"the working directory, as {flag(section, key)} is given on the command line")
+    files = _defining_files(section, key)
+    if files:
+        return os.path.dirname(files[-1]), f"the folder of {files[-1]}, which sets [{section}] {key}"
+    read = _read_files()
+    if read:
+        return (os.path.dirname(read[-1]),
+                f"the folder of {read[-1]}, the last configuration file read ([{section}] {key} is not set)")
+    return _working_directory(section, key), "the working directory (no configuration file was read)"
+
+
+def _working_directory(section: str, key: str) -> str:
+    try:
+        return os.getcwd()
+    except OSError as exc:
+        raise ConfigError(f"[{section}] {key} is a relative path and resolves against the working directory, which "
+                          f"cannot be read ({exc.strerror}: removed?); start the job from an existing directory, or "
+                          "give an absolute path") from None
+
+
+def _read_files() -> list[str]:
+    """The config files Luigi read (those of its list that exist), absolute, in reading order."""
+    paths = getattr(type(luigi.configuration.get_config()), "_config_paths", [])
+    return [os.path.abspath(path) for path in paths if os.path.isfile(path)]
+
+
 _NOT_SET = object()
 
 
@@ -293,10 +333,9 @@ def _unknown_keys(section: str, known: list[str]) -> list[str]:
 
 def _defining_files(section: str, key: str) -> list[str]:
     """The config files Luigi read that set ``[section] key`` (dash-style spelling included), in reading order."""
-    config = luigi.configuration.get_config()
     found = []
-    for path in getattr(type(config), "_config_paths", []):
-        if not os.path.isfile(path) or path.endswith(".toml"):
+    for path in _read_files():
+        if path.endswith(".toml"):
             continue
         parser = configparser.ConfigParser(interpolation=None, strict=False)
         parser.optionxform = str
@@ -305,7 +344,7 @@ def _defining_files(section: str, key: str) -> list[str]:
         except (configparser.Error, OSError, UnicodeDecodeError):
             continue
         if parser.has_section(section) and any(k in parser[section] for k in (key, key.replace("_", "-"))):
-            found.append(os.path.abspath(path))
+            found.append(path)
     return found
 
 

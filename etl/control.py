@@ -106,7 +106,7 @@ CONTROL_TABLES = {
         "streamed_rows bigint null; streamed_replaced_rows bigint null; streamed_seconds seconds null; "
         "landed_rows bigint null; landed_streamed boolean null; counted_source_rows bigint null; "
         "counted_store_rows bigint null; extracted_datetime moment now; metadata_fingerprint json null added; "
-        "metadata_changes json null added"),
+        "metadata_changes json null added; source_changed_keys json null added; counted_changed_rows bigint null added"),
     "committed_metadata": _columns(
         "table_name name key; fingerprint json; execution_sequence integer; committed_datetime moment now"),
     "step_log": _columns(
@@ -307,11 +307,12 @@ class TableRun:
 
     ``column_types``: column -> PostgreSQL type (``etl.sqlgen.pg_type``) of the extracted
     columns; ``extracted_rows`` and ``staged_parts`` of the staging file; ``source_counts``
-    ``(all, below the window end)`` counted beside the extract, or None; ``streamed`` the
+    ``(all, below the window end)`` counted beside the extract, or None, and ``changed_keys`` the
+    keys counted with them whose watermark is not before the window end (``etl.row_counts``); ``streamed`` the
     landing load the extract streamed and committed (``{"load_id", "rows", "replaced_rows",
     "seconds"}``) or None; ``landed_rows`` (None until a landing step finished) and whether
     it took the streamed load over; ``counted`` the store step's hard-delete counts below the
-    window end (``{"source": n, "store": m}``) or None. ``metadata_fingerprint`` is the table
+    window end (``{"source": n, "store": m, "changed": k}``, ``etl.row_counts.compared``) or None. ``metadata_fingerprint`` is the table
     metadata the extract ran under (``etl.metadata_change.fingerprint``; None for the access
     logs); ``metadata_changes`` the fields changed since store last committed, which made the
     extract read the whole table (empty when none).
@@ -329,11 +330,13 @@ class TableRun:
     counted: dict | None = None
     metadata_fingerprint: dict | None = None
     metadata_changes: tuple[str, ...] = ()
+    changed_keys: tuple[tuple[str, ...], ...] = ()
 
 
 _TABLE_RUN_COLUMNS = ("column_types, extracted_rows, staged_parts, source_rows, source_rows_below_end, streamed_load_id, "
                       "streamed_rows, streamed_replaced_rows, streamed_seconds, landed_rows, landed_streamed, "
-                      "counted_source_rows, counted_store_rows, metadata_fingerprint, metadata_changes")
+                      "counted_source_rows, counted_store_rows, metadata_fingerprint, metadata_changes, "
+                      "source_changed_keys, counted_changed_rows")
 
 
 def record_extract(conn, run: TableRun) -> None:
@@ -347,12 +350,13 @@ def record_extract(conn, run: TableRun) -> None:
         cur.execute(
             "INSERT INTO etl_control.table_run (execution_sequence, table_name, column_types, extracted_rows, "
             "staged_parts, source_rows, source_rows_below_end, streamed_load_id, streamed_rows, streamed_replaced_rows, "
-            "streamed_seconds, metadata_fingerprint, metadata_changes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s)",
+            "streamed_seconds, metadata_fingerprint, metadata_changes, source_changed_keys) VALUES (%s, %s, %s, %s, %s, %s, "
+            "%s, %s, %s, %s, %s, %s, %s, %s)",
             [run.sequence, run.table, json.dumps(run.column_types), run.extracted_rows, run.staged_parts, *counts,
              streamed.get("load_id"), streamed.get("rows"), streamed.get("replaced_rows"), streamed.get("seconds"),
              None if run.metadata_fingerprint is None else json.dumps(run.metadata_fingerprint),
-             json.dumps(list(run.metadata_changes)) if run.metadata_changes else None],
+             json.dumps(list(run.metadata_changes)) if run.metadata_changes else None,
+             json.dumps([list(k) for k in run.changed_keys]) if run.changed_keys else None],
         )
 
 
@@ -365,15 +369,17 @@ def table_run(conn, sequence: int, table: str) -> TableRun | None:
     if row is None:
         return None
     (types, rows, parts, source_rows, source_below, load_id, streamed_rows, replaced, seconds, landed, landed_streamed,
-     counted_source, counted_store, fingerprint, changes) = row
+     counted_source, counted_store, fingerprint, changes, changed_keys, counted_changed) = row
     return TableRun(
         sequence, table, json.loads(types) if isinstance(types, str) else types, int(rows), int(parts),
         None if source_rows is None else (int(source_rows), int(source_below)),
         None if load_id is None else {"load_id": load_id, "rows": int(streamed_rows), "replaced_rows": int(replaced),
                                       "seconds": seconds},
         None if landed is None else int(landed), landed_streamed,
-        None if counted_source is None else {"source": int(counted_source), "store": int(counted_store)},
+        None if counted_source is None else {"source": int(counted_source), "store": int(counted_store),
+                                             "changed": int(counted_changed or 0)},
         _json_value(fingerprint), tuple(_json_value(changes) or ()),
+        tuple(tuple(k) for k in _json_value(changed_keys) or ()),
     )
 
 
@@ -386,20 +392,24 @@ def record_landed(conn, sequence: int, table: str, rows: int, streamed: bool) ->
 
 
 def record_counted(conn, sequence: int, table: str, counts: dict) -> None:
-    """Record the store step's row counts below the window end (``{"source": n, "store": m}``); no
-    commit (the upsert's transaction). The quality step's count check reuses them."""
+    """Record the store step's row counts below the window end (``{"source": n, "store": m, "changed": k}``,
+    ``etl.row_counts.compared``); no commit (the upsert's transaction). The quality step's count check
+    reuses them."""
     with conn.cursor() as cur:
-        cur.execute("UPDATE etl_control.table_run SET counted_source_rows = %s, counted_store_rows = %s "
-                    "WHERE execution_sequence = %s AND table_name = %s",
-                    [counts["source"], counts["store"], sequence, table])
+        cur.execute("UPDATE etl_control.table_run SET counted_source_rows = %s, counted_store_rows = %s, "
+                    "counted_changed_rows = %s WHERE execution_sequence = %s AND table_name = %s",
+                    [counts["source"], counts["store"], counts.get("changed", 0), sequence, table])
 
 
 def counted_rows(conn, sequence: int) -> dict[str, dict]:
-    """``{table: {"source": n, "store": m}}`` counted by the sequence's store steps; tables without are absent."""
+    """``{table: {"source": n, "store": m, "changed": k}}`` counted by the sequence's store steps; tables
+    without are absent."""
     with conn.cursor() as cur:
-        cur.execute("SELECT table_name, counted_source_rows, counted_store_rows FROM etl_control.table_run "
-                    "WHERE execution_sequence = %s AND counted_source_rows IS NOT NULL", [sequence])
-        return {table: {"source": int(source), "store": int(store)} for table, source, store in cur.fetchall()}
+        cur.execute("SELECT table_name, counted_source_rows, counted_store_rows, counted_changed_rows "
+                    "FROM etl_control.table_run WHERE execution_sequence = %s AND counted_source_rows IS NOT NULL",
+                    [sequence])
+        return {table: {"source": int(source), "store": int(store), "changed": int(changed or 0)}
+                for table, source, store, changed in cur.fetchall()}
 
 
 # --- table metadata fingerprints (etl.metadata_change computes and compares them) -------------

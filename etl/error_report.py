@@ -254,12 +254,17 @@ _report: Report | None = None  # this process's, once install() ran
 
 
 def run_log_dir() -> str:
-    """``[dw_etl] log_dir`` (default ``var/log``); the default when ``[dw_etl]`` cannot be read (its wrong value
-    is reported by the preflight, not here)."""
+    """``[dw_etl] log_dir`` (default ``var/log``), absolute (``etl.config.absolute_path``: a relative folder
+    resolves against the folder of the config file that sets it); the default when ``[dw_etl]`` cannot be
+    read (its wrong value is reported by the preflight, not here)."""
     try:
-        return config.dw_etl().log_dir or DEFAULT_LOG_DIR
+        folder = config.dw_etl().log_dir or DEFAULT_LOG_DIR
     except Exception:  # noqa: BLE001 - the log file must have a place even when [dw_etl] is wrong
-        return luigi_config_value("dw_etl", "log_dir") or DEFAULT_LOG_DIR
+        folder = luigi_config_value("dw_etl", "log_dir") or DEFAULT_LOG_DIR
+    try:
+        return config.absolute_path("dw_etl", "log_dir", folder)
+    except EltError:  # the working directory is gone: install() reports the folder it cannot create
+        return folder
 
 
 def secret_values() -> list[str]:

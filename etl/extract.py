@@ -16,14 +16,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from etl import control, metadata_change, overlap, source_mysql, sqlgen, warehouse
+from etl import control, metadata_change, overlap, row_counts, source_mysql, sqlgen, warehouse
 from etl.context import SOURCE, Context
 from etl.errors import ExtractError, SourceError, StagingError
 from etl.landing import StreamedLanding
 from etl.domain import TableMeta, Window
 from etl.schema import columns_missing_in_store
 from etl.staging_format import altered_message, write_lines
-from etl.store import source_row_counts
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                         # the store step's hard-delete check compares store with these counts; taken on a
                         # second connection once this snapshot exists (so they never miss a staged row),
                         # they are ready when the extract is, instead of delaying the store step
-                        counting = pool.submit(source_row_counts, ctx, meta, window)
+                        counting = pool.submit(row_counts.source_counts, ctx, meta, window)
                     streamed.attach(parts)
                     # in the extract's snapshot: verify the look-back overlap, fingerprint the tail (etl.overlap)
                     tail = overlap.plan(meta, ctx.source.database, types, window, ctx.etl.lookback_seconds,
@@ -94,7 +93,7 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
                     )
                     rows = staged.rows
                     streamed.finish(rows)
-                    source_counts = list(counting.result()) if counting is not None else None
+                    counted = counting.result() if counting is not None else None
                 landing = streamed.commit()  # after the staging file is published
         except (OSError, StagingError) as exc:
             raise ExtractError(
@@ -104,9 +103,10 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
             control.record_tail(wh, sequence, meta.name, tail.fingerprint())
         # what landing, store and quality take from here (etl_control.table_run), in the extract's commit
         control.record_extract(wh, control.TableRun(sequence, meta.name, pg_types, rows, parts.count,
-                                                    tuple(source_counts) if source_counts else None, landing,
+                                                    (counted.keyed, counted.below) if counted else None, landing,
                                                     metadata_fingerprint=metadata_change.fingerprint(meta),
-                                                    metadata_changes=metadata_changes))
+                                                    metadata_changes=metadata_changes,
+                                                    changed_keys=counted.changed_keys if counted else ()))
         wh.commit()
     seconds = round(time.monotonic() - started, 3)
     for column, n in staged.invalid_dates.items():
@@ -131,7 +131,8 @@ def extract_table(ctx: Context, meta: TableMeta, sequence: int, progress=None) -
         "file": str(ctx.staging.part_path(SOURCE, meta.name, sequence)),
         "parts": parts.count,
         "landing": landing,
-        "source_counts": source_counts,
+        "source_counts": [counted.keyed, counted.below] if counted else None,
+        "source_changed_after_end": len(counted.changed_keys) if counted else None,
         "seconds": seconds,
     }
 

@@ -51,7 +51,8 @@ def probe(path: Path) -> None:
 def writable_problem(key: str, configured: str, below: str = "") -> str | None:
     """None when the folder ``configured`` (the value of the setting ``key``, e.g. ``[dw_etl] reports_dir``),
     or its subfolder ``below``, can be written by the job user; else one line naming the key, the value,
-    the absolute path, the OS error and what to do."""
+    the absolute path (when it differs from the value: the settings' folders are absolute already,
+    ``etl.config.absolute_path``), the OS error and what to do."""
     path = (Path(configured or ".").expanduser() / below).resolve()
     try:
         probe(path)
@@ -62,7 +63,8 @@ def writable_problem(key: str, configured: str, below: str = "") -> str | None:
         else:
             fix = "make it writable by this user, or point the setting at a folder it can write"
         user = _user()
-        return (f"{key} = {configured!r} ({path}): the job user {user} cannot write there: {reason}; {fix}")
+        where = "" if str(path) == configured else f" ({path})"
+        return (f"{key} = {configured!r}{where}: the job user {user} cannot write there: {reason}; {fix}")
     return None
 
 

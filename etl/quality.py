@@ -2,9 +2,13 @@
 
 Checks (each ``warn`` or ``fail`` by ``[quality]`` configuration):
 
-* ``count_mismatch`` - per MySQL table: source rows vs store rows whose watermark is
-  before the run's window end (full-extract tables: all rows). Concurrent source writes
-  after the window end can make them differ for a run; they converge on the next.
+* ``count_mismatch`` - per MySQL table: the source rows with a complete key whose watermark
+  is before the run's window end (full-extract tables: all of them) vs the live store rows
+  below it, less those the source changed after it. One population on both sides, so a
+  writer changing or adding rows during the run is no finding, and a row missing from store
+  (or a hard delete not followed) is; ``etl.row_counts`` says why. Taken by the store
+  step's hard-delete detection when that is on (in the snapshot of the source keys it
+  compared), else here, the source in one snapshot.
 * ``duplicate_keys`` / ``null_keys`` - per store table (MySQL tables and the access log)
   and per dimension natural key.
 * ``unknown_members`` - fact rows pointing at a dimension's unknown member (-1); for the
@@ -24,7 +28,7 @@ from datetime import datetime, timezone
 import luigi
 from psycopg2 import sql
 
-from etl import control, source_mysql, sqlgen, warehouse, warehouse_sql
+from etl import control, row_counts, source_mysql, warehouse
 from etl.dialects import dialect_of
 from etl.errors import ConfigError, EltError
 from etl.domain import TableMeta
@@ -52,10 +56,16 @@ FACT_KEYS = {  # fact -> (key, rows that should find a member: SQL condition)
 class quality(luigi.Config):  # noqa: N801 - the class name is the cfg section name
     """``[quality]``: the level of each check kind (warn, fail or off)."""
 
-    count_mismatch = luigi.Parameter(default="warn")
-    duplicate_keys = luigi.Parameter(default="fail")
-    null_keys = luigi.Parameter(default="fail")
-    unknown_members = luigi.Parameter(default="warn")
+    count_mismatch = luigi.Parameter(default="warn", always_in_help=True,
+                                     description="source and store row counts differ: warn, fail or off (default warn)")
+    duplicate_keys = luigi.Parameter(default="fail", always_in_help=True,
+                                     description="a key twice in store or a dimension: warn, fail or off "
+                                                 "(default fail)")
+    null_keys = luigi.Parameter(default="fail", always_in_help=True,
+                                description="a NULL key in store or a dimension: warn, fail or off (default fail)")
+    unknown_members = luigi.Parameter(default="warn", always_in_help=True,
+                                      description="fact rows on a dimension's unknown member: warn, fail or off "
+                                                  "(default warn)")
 
 
 class QualityError(EltError):
@@ -101,16 +111,21 @@ def _surplus_rows(table: sql.Composable, columns: sql.Composable, where: sql.Com
         table, where, columns)
 
 
-def _source_counts(ctx, tables: dict[str, TableMeta], windows: dict) -> dict[str, int]:
-    """Source row counts per table below its window end (``where_clause`` applied; see
-    :func:`etl.sqlgen.source_count_query`)."""
+def _source_counts(ctx, tables: dict[str, TableMeta], windows: dict) -> dict[str, row_counts.SourceCounts]:
+    """:class:`etl.row_counts.SourceCounts` per table, each table's in one snapshot (one connection)."""
     counts = {}
     with source_mysql.connection(ctx.source) as src:
         for meta in tables.values():
-            _, below = source_mysql.fetch_one(src, sqlgen.source_count_query(meta, ctx.source.database),
-                                              sqlgen.count_params(meta, windows.get(meta.name)))
-            counts[meta.name] = int(below)
+            with source_mysql.snapshot(src):
+                counts[meta.name] = row_counts.count_source(src, meta, ctx.source.database, windows.get(meta.name))
     return counts
+
+
+def _changed_note(changed: int) -> str:
+    """The details' note on the store rows left out of the count (changed in the source after the window end)."""
+    if not changed:
+        return ""
+    return f"; {changed} store row{'s' if changed > 1 else ''} changed in the source after the window end not counted"
 
 
 def _nullable(cur, table, columns) -> list[str]:
@@ -124,7 +139,8 @@ def _nullable(cur, table, columns) -> list[str]:
 def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckResult]:
     """Run every enabled check for ``sequence``; record them; raise QualityError on a failing one.
 
-    Costs one scan per fact table and one count per store table and source table; the
+    Costs one scan per fact table and one count per store table and source table (with the
+    source keys changed after the window end, matched in store: ``etl.row_counts``); the
     source counts run in a thread beside the warehouse checks. Constraints the warehouse
     enforces (the store's unique index on PostgreSQL, NOT NULL key columns) are not
     counted again: their results say so in ``details``.
@@ -139,10 +155,6 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
             recorded = control.counted_rows(conn, sequence)  # counted by this sequence's store steps
             counted = {name: meta for name, meta in tables.items() if name not in recorded}
             source_counts = pool.submit(_source_counts, ctx, counted, windows)
-            store_counts = {}
-            for meta in counted.values():
-                cur.execute(warehouse_sql.store_count_sql(meta), sqlgen.count_params(meta, windows[meta.name]))
-                store_counts[meta.name] = int(cur.fetchone()[1])
         for meta in [*tables.values(), weblog_load.meta(ctx.etl.extract_config_dir)]:
             keys = sql.SQL(", ").join(sql.Identifier(c) for c in meta.unique_columns)
             table = qualified(meta.store_table)
@@ -184,16 +196,18 @@ def run_checks(ctx, tables: dict[str, TableMeta], sequence: int) -> list[CheckRe
                     for (key, _), n in zip(fact_keys, cur.fetchone()):
                         results.append(CheckResult("unknown_members", f"pres.{fact}.{key}", int(n), level["unknown_members"]))
         if source_counts is not None:
-            counts = source_counts.result()
+            counts = source_counts.result()  # the store's counts need the source's changed keys
             mismatches = []
             for name, meta in tables.items():
                 if name in recorded:
-                    source, store = recorded[name]["source"], recorded[name]["store"]
-                    how = " (counted in the store step)"
+                    compared, how = recorded[name], " (counted in the store step)"
                 else:
-                    source, store, how = counts[name], store_counts[name], ""
+                    compared, how = row_counts.compared(counts[name], row_counts.count_store(
+                        cur, meta, windows[name], counts[name].changed_keys)), ""
+                source, store = compared["source"], compared["store"]
                 mismatches.append(CheckResult("count_mismatch", str(meta.store_table), abs(source - store),
-                                              level["count_mismatch"], f"source {source}, store {store}{how}"))
+                                              level["count_mismatch"], f"source {source}, store {store}{how}"
+                                              + _changed_note(compared["changed"])))
             results[:0] = mismatches
         cur.execute("DELETE FROM etl_control.quality_check WHERE execution_sequence = %s", [sequence])
         checked = datetime.now(timezone.utc).replace(tzinfo=None)

@@ -7,9 +7,10 @@ Command line::
     python -m etl.reports --list
     python -m etl.reports --output-dir reports/manual   # also write CSV + PNG + dashboard.html
 
-After each run ``RunJob`` writes ``<reports_dir>/<seq>/<name>.csv``, ``<name>.png`` and one
-``dashboard.html`` (charts referenced by relative path, tables inline: it opens from disk
-with no network access).
+After each run ``RunJob`` writes ``<reports_dir>/<seq>/<name>.csv`` (the queries' column
+names and unformatted values), ``<name>.png`` and one ``dashboard.html`` for business users
+(``etl.dashboard``: charts referenced by relative path, tables inline, formatted; it opens
+from disk with no network access).
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
-import html
 import json
 import logging
 import re
 import shutil
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,29 +32,13 @@ import psycopg2
 from psycopg2 import sql
 
 from etl import private, warehouse
+from etl.dashboard import view_of, write_chart, write_dashboard
 from etl.dialects import dialect_of
 from etl.config import WarehouseSettings
 from etl.errors import EltError, PresError
 from etl.markers import step_marker, write_json_atomic
 
 log = logging.getLogger(__name__)
-
-TITLES = {
-    "sql_monthly_sales": "Monthly sales, last year",
-    "sql_top_5_most_used_devices": "Top 5 devices by logins, last year",
-    "sql_most_popular_products_from_country_with_most_logins": "Top products of the country with most logged-in users",
-    "sql_top_10_revenue_products": "Top 10 products by revenue, last year",
-    "sql_top_login_countries": "Top 10 countries by logged-in users, last year",
-}
-# report name -> (label columns, value column, horizontal bars); a product is code + supplier
-CHARTS = {
-    "sql_monthly_sales": (("year_month",), "total_amount", False),
-    "sql_top_5_most_used_devices": (("device",), "request_count", False),
-    "sql_most_popular_products_from_country_with_most_logins": (("product_code", "supplier_id"), "total_quantity", True),
-    "sql_top_10_revenue_products": (("product_code", "supplier_id"), "total_amount", True),
-    "sql_top_login_countries": (("country",), "user_count", False),
-}
-
 
 @dataclass
 class ReportResult:
@@ -65,8 +50,8 @@ class ReportResult:
 
     @property
     def title(self) -> str:
-        """Human title (the file name for reports without one)."""
-        return TITLES.get(self.name, self.name)
+        """Human title (the file name for reports without one), naming no country."""
+        return view_of(self.name, self.columns).words(None)[0]
 
 
 def report_files(sql_dir: str | Path, only: str | None = None) -> list[Path]:
@@ -129,62 +114,12 @@ def write_csv(result: ReportResult, path: Path) -> None:
         writer.writerows([_cell(v) for v in row] for row in result.rows)
 
 
-def write_chart(result: ReportResult, path: Path) -> None:
-    """Draw the report's chart (bars of its value column) as a PNG (matplotlib, no display)."""
-    import matplotlib
+def write_outputs(results: list[ReportResult], folder: Path, note: str = "", previous: Path | None = None,
+                  built: datetime | None = None) -> Path:
+    """CSV and chart per report plus the dashboard (``etl.dashboard``), in ``folder``; returns the dashboard path.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    label_cols, value_col, horizontal = CHARTS.get(result.name, ((result.columns[0],), result.columns[-1], False))
-    labels = [" / ".join(_cell(row[result.columns.index(c)]) for c in label_cols) for row in result.rows]
-    values = [float(row[result.columns.index(value_col)] or 0) for row in result.rows]
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    if horizontal:
-        ax.barh(labels[::-1], values[::-1], color="#3b6ea5")
-        ax.set_xlabel(value_col)
-    else:
-        ax.bar(labels, values, color="#3b6ea5")
-        ax.set_ylabel(value_col)
-        ax.tick_params(axis="x", labelrotation=45 if len(labels) > 6 else 0)
-    if not result.rows:
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(result.title)
-    fig.tight_layout()
-    private.make_dirs(path.parent)
-    with private.open_private(path, "wb") as handle:
-        fig.savefig(handle, format="png")
-    plt.close(fig)
-
-
-def write_dashboard(results: list[ReportResult], folder: Path, title: str) -> Path:
-    """Write ``dashboard.html`` in ``folder``: every chart (relative ``<img>``) and table, no external resources."""
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;color:#222}section{margin-bottom:3em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-        "th{background:#eef}img{max-width:100%;display:block;margin:1em 0}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-    ]
-    for result in results:
-        parts.append(f"<section id='{html.escape(result.name)}'><h2>{html.escape(result.title)}</h2>")
-        parts.append(f"<img src='{html.escape(result.name)}.png' alt='{html.escape(result.title)} chart'>")
-        parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in result.columns) + "</tr>")
-        for row in result.rows:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>")
-        parts.append(f"</table><p><a href='{html.escape(result.name)}.csv'>{html.escape(result.name)}.csv</a></p></section>")
-    parts.append("</body></html>")
-    path = folder / "dashboard.html"
-    private.make_dirs(folder)
-    with private.open_private(path, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(parts))
-    return path
-
-
-def write_outputs(results: list[ReportResult], folder: Path, title: str, previous: Path | None = None) -> Path:
-    """CSV and chart per report plus the dashboard, in ``folder``; returns the dashboard path.
+    ``note`` is the dashboard's footnote (e.g. the execution sequence), ``built`` the time it
+    states (default now).
 
     With ``previous`` (the folder of an earlier sequence), a report whose CSV is byte for
     byte the previous one reuses the previous chart instead of drawing it again (matplotlib
@@ -199,7 +134,7 @@ def write_outputs(results: list[ReportResult], folder: Path, title: str, previou
                 shutil.copyfileobj(old, new)
         else:
             write_chart(result, png_path)
-    return write_dashboard(results, folder, title)
+    return write_dashboard(results, folder, note, built)
 
 
 INPUTS_FILE = "inputs.json"
@@ -258,7 +193,7 @@ def build_for_sequence(settings: WarehouseSettings, sql_dir: str | Path, reports
         old = previous / INPUTS_FILE
         reused = _reuse(previous, files) if old.is_file() and json.loads(old.read_text()) == fingerprint else None
         results = reused if reused is not None else [run_report(conn, path) for path in files]
-    dashboard = write_outputs(results, folder, f"Reports, execution sequence {sequence}", previous=previous)
+    dashboard = write_outputs(results, folder, f"Execution sequence {sequence}", previous=previous)
     write_json_atomic(folder / INPUTS_FILE, fingerprint)
     for result in results:
         write_json_atomic(
@@ -293,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         private.apply(settings.group_readable)
         if args.list:
             for path in report_files(settings.sql_dir):
-                print(f"{path.stem:60s} {TITLES.get(path.stem, '')}")
+                print(f"{path.stem:60s} {view_of(path.stem, ['']).words(None)[0]}")
             return 0
         results = run_reports(warehouse_settings(), settings.sql_dir, args.report)
     except EltError as exc:
@@ -302,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         print(render(result), end="\n\n")
     if args.output_dir:
-        print(f"dashboard: {write_outputs(results, Path(args.output_dir), 'Reports')}")
+        print(f"dashboard: {write_outputs(results, Path(args.output_dir), 'Built by python -m etl.reports')}")
     return 0
 
 

@@ -14,9 +14,14 @@ from etl.errors import EltError
 from etl.warehouse import ensure_database
 
 
+_DESCRIPTION = ("Create the warehouse database ([warehouse] in luigi.cfg or the file named by LUIGI_CONFIG_PATH; "
+                "PGPASSWORD when [warehouse] password is empty) when it is missing. Exit code 0 on success, 1 with a "
+                "one-line message on error.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Create the warehouse database if needed; returns the exit code."""
-    argparse.ArgumentParser(prog="python -m etl.setup_db", description=__doc__.splitlines()[0]).parse_args(argv)
+    argparse.ArgumentParser(prog="python -m etl.setup_db", description=_DESCRIPTION).parse_args(argv)
     try:
         settings = warehouse_settings()
         created = ensure_database(settings)

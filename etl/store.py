@@ -3,8 +3,8 @@
 :func:`upsert_store` merges the landing rows into the store table on its business key
 (the first load of an empty PostgreSQL table inserts, then builds the indexes), marks
 store rows whose key is gone from the source as tombstones (``etl_deleted_datetime``; the
-key sets are compared when :func:`source_row_counts` says a key may be missing, or when the
-table's metadata changed), refuses a mass delete beyond ``[dw_etl] max_delete_fraction``
+key sets are compared when the counts of ``etl.row_counts`` say a key may be missing, or when
+the table's metadata changed), refuses a mass delete beyond ``[dw_etl] max_delete_fraction``
 (the delete guard) and advances the watermark, all in one transaction.
 """
 
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 
-from etl import control, source_mysql, sqlgen, warehouse, warehouse_sql
+from etl import control, row_counts, source_mysql, sqlgen, warehouse, warehouse_sql
 from etl.dialects import dialect_of
 from etl.context import Context
 from etl.errors import DeleteGuardError, MergeError, is_transient_postgres, pg_message
@@ -55,12 +55,13 @@ def upsert_store(ctx: Context, meta: TableMeta, sequence: int, from_mysql: bool 
         if run is None:
             raise MergeError(f"table {meta.name!r}: sequence {sequence} has no extract record in etl_control.table_run; "
                              "delete the table's extract marker of this sequence and run again")
-        counts = None  # () -> the source's (all, below the window end) row counts
+        counts = None  # () -> the source's row_counts.SourceCounts
         if from_mysql and ctx.etl.detect_hard_deletes:
             if run.source_counts is not None:  # counted beside the extract, after its snapshot
-                counts = lambda: run.source_counts  # noqa: E731
+                counted = row_counts.SourceCounts(*run.source_counts, run.changed_keys)
+                counts = lambda: counted  # noqa: E731
             else:  # the source count runs on MySQL while PostgreSQL upserts
-                counts = pool.submit(source_row_counts, ctx, meta, window).result
+                counts = pool.submit(row_counts.source_counts, ctx, meta, window).result
         dialect = dialect_of(conn)
         kept = _set_aside_rekeyed(conn, meta, sequence) if "unique_columns" in run.metadata_changes else None
         run_ddl(conn, dialect.store_ddl(meta, run.column_types), meta.store_table, run.column_types, meta.name,
@@ -194,47 +195,35 @@ def _bulk_load_store(cur, meta: TableMeta, sequence: int) -> tuple[int, bool]:
     return inserted, deduplicated
 
 
-def source_row_counts(ctx: Context, meta: TableMeta, window: Window | None) -> tuple[int, int]:
-    """The source table's row counts (``where_clause`` applied): ``(rows with a complete key, rows below
-    the window end)``.
-
-    Opens its own source connection (it runs beside the extract or the upsert, in a
-    thread); ``window`` is the sequence's recorded window (none, an open end or a full table:
-    every row counts as below it). These are what :func:`_tombstone_deleted` compares store with.
-    Raises SourceError when the source is unreachable.
-    """
-    with source_mysql.connection(ctx.source) as src:
-        total, below = source_mysql.fetch_one(src, sqlgen.source_count_query(meta, ctx.source.database),
-                                              sqlgen.count_params(meta, window))
-    return int(total or 0), int(below or 0)
-
-
 def _tombstone_deleted(ctx: Context, meta: TableMeta, conn, source_counts, window: Window | None, sequence: int,
-                       reconcile: bool = False) -> tuple[int, dict | None]:
+                       reconcile: bool = False) -> tuple[int, dict]:
     """Mark live store rows whose key is gone from the source as tombstones, under the delete guard.
 
-    ``source_counts()`` returns the source's (rows with a complete key, rows below the window
-    end), ``where_clause`` applied, taken once the extract's snapshot existed. The key sets are
-    compared when store holds more live keys than the source has (a delete must make that so:
-    preflight holds ``unique_columns`` to a source key, and NULL keys are counted on neither
-    side), or always with ``reconcile`` (the metadata changed: rows it no longer selects go).
-    Then every source key is streamed into a temp table (a spooled temp file and COPY, memory
-    bounded) and the live store rows without one become tombstones (``etl_deleted_datetime``
-    set, last values kept). A source insert racing with the count can postpone a delete to the
-    next run; a live source row is never tombstoned (its key is read after the extract).
+    ``source_counts()`` returns the source's :class:`etl.row_counts.SourceCounts`, taken once the
+    extract's snapshot existed. The key sets are compared when store holds more live keys than
+    the source has, or more rows below the window end than the source once the rows changed after
+    it are left out on both sides (``etl.row_counts``): a delete must make one so (preflight holds
+    ``unique_columns`` to a source key, and NULL keys are counted on neither side); or always with
+    ``reconcile`` (the metadata changed: rows it no longer selects go). Then every source key is
+    streamed into a temp table (a spooled temp file and COPY, memory bounded) and the live store
+    rows without one become tombstones (``etl_deleted_datetime`` set, last values kept). A source
+    insert racing with the count can postpone a delete to the next run; a live source row is
+    never tombstoned (its key is read after the extract).
     Runs inside the caller's transaction. Raises DeleteGuardError (the caller's transaction is
     then rolled back: nothing applied) when the tombstones would exceed ``[dw_etl]
     max_delete_fraction`` of the live rows and ``[dw_etl] allow_deletes`` does not name the table.
-    Returns ``(tombstoned, counts)``: ``counts`` = ``{"source": n, "store": m}`` below the window
-    end (what the quality step's count check compares), None when rows were tombstoned.
+    Returns ``(tombstoned, counts)``: ``counts`` is what the quality step's count check compares
+    (:func:`etl.row_counts.compared`); after a key comparison the source is counted again in the
+    snapshot its keys were streamed in, and store after the tombstones.
     """
     with conn.cursor() as cur:
-        cur.execute(warehouse_sql.store_count_sql(meta), sqlgen.count_params(meta, window))
-        store_total, store_below = (int(v) for v in cur.fetchone())
-    source_total, source_below = source_counts()
-    if store_total <= source_total and not reconcile:
-        return 0, {"source": source_below, "store": store_below}
-    with source_mysql.connection(ctx.source) as src, conn.cursor() as cur:
+        source = source_counts()
+        store = row_counts.count_store(cur, meta, window, source.changed_keys)
+    if store.live <= source.keyed and store.comparable <= source.below and not reconcile:
+        return 0, row_counts.compared(source, store)
+    with source_mysql.connection(ctx.source) as src, source_mysql.snapshot(src), conn.cursor() as cur:
+        # the counts the quality step compares, in the snapshot of the keys (a delete after it stays live in both)
+        source = row_counts.count_source(src, meta, ctx.source.database, window)
         create, copy, analyze = warehouse_sql.source_keys_temp_sql(meta)
         cur.execute(create)
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
@@ -247,11 +236,12 @@ def _tombstone_deleted(ctx: Context, meta: TableMeta, conn, source_counts, windo
         cur.execute(analyze)
         cur.execute(warehouse_sql.tombstone_sql(meta), [sequence])
         tombstoned = cur.rowcount
-    _check_delete_guard(ctx, meta, tombstoned, store_total)
+        after = row_counts.count_store(cur, meta, window, source.changed_keys)
+    _check_delete_guard(ctx, meta, tombstoned, store.live)
     if tombstoned:
         log.info("table %s: store had %d live rows, the source %d keys: %d hard-deleted rows kept as tombstones",
-                 meta.name, store_total, source_total, tombstoned)
-    return tombstoned, None if tombstoned else {"source": source_below, "store": store_below}
+                 meta.name, store.live, source.keyed, tombstoned)
+    return tombstoned, row_counts.compared(source, after)
 
 
 def _check_delete_guard(ctx: Context, meta: TableMeta, tombstoned: int, live: int) -> None:

@@ -360,6 +360,22 @@ def store_count_sql(meta: TableMeta) -> sql.Composable:
         sql.SQL(below), qualified(meta.store_table))
 
 
+
+def store_keys_below_end_sql(meta: TableMeta, keys: int) -> sql.Composable:
+    """Count of the store table's live rows whose watermark is before the window end and whose key is one
+    of ``keys`` given keys. Params: the window end, then each key's values in ``unique_columns`` order
+    (text: the literals take the key columns' types). ``key IN (...)``, or for a composite key an OR of
+    ANDs: portable (Redshift has no row constructors). Incremental tables only."""
+    if len(meta.unique_columns) == 1:
+        match = sql.SQL("{} IN ({})").format(sql.Identifier(meta.unique_columns[0]),
+                                              sql.SQL(", ".join(["%s"] * keys)))
+    else:
+        one = sql.SQL("({})").format(sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c))
+                                                            for c in meta.unique_columns))
+        match = sql.SQL("({})").format(sql.SQL(" OR ").join([one] * keys))
+    return sql.SQL("SELECT count(*) FROM {} WHERE etl_deleted_datetime IS NULL AND {} < %s AND {}").format(
+        qualified(meta.store_table), sql.Identifier(meta.watermark_column), match)
+
 SOURCE_KEYS_TABLE = "etl_source_keys"
 
 

@@ -472,10 +472,13 @@ def main(argv=None) -> int:
     if argv and argv[0] == "writer":
         writer(argv[1], float(argv[2]), int(argv[3]))
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--scale", default="0.002")
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.split("\n\n")[0],
+                                     epilog="Uses the local MariaDB and PostgreSQL as root: a source and a warehouse database "
+                                     "of its own (t_src_<id>, t_dw_<id>) and a temporary project folder, all removed at the "
+                                     "end.")
+    parser.add_argument("--rounds", type=int, default=100, help="rounds to run (default 100)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the rounds' plans (default 1)")
+    parser.add_argument("--scale", default="0.002", help="populate scale of the source (default 0.002)")
     parser.add_argument("--mistakes", type=parse_mistakes, default=MISTAKES,
                         help=f"comma separated operator mistakes to draw from: {','.join(MISTAKES)} (default), or none")
     args = parser.parse_args(argv)

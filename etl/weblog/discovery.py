@@ -162,19 +162,19 @@ def discover(patterns: list[str]) -> list[LogFile]:
     return scan(patterns).files
 
 
-def no_match_message(patterns: list[str], cwd: str) -> str:
-    """The warning for ``[weblog] paths`` that match no file at all: the patterns, the working
-    directory ``cwd`` relative patterns resolve against, a folder that is missing or cannot be
-    listed, and what to do."""
+def no_match_message(patterns: list[str], base: str, why: str = "") -> str:
+    """The warning for ``[weblog] paths`` that match no file at all: the patterns as written, the folder
+    ``base`` relative patterns resolve against (and ``why``: ``etl.config_check.base_folder``), a folder
+    that is missing or cannot be listed, and what to do."""
     notes = []
     for pattern in patterns:
         folder = os.path.dirname(pattern)
         if folder and not _has_magic(folder):
-            full = os.path.join(cwd, folder)
+            full = os.path.join(base, os.path.expanduser(folder))
             if not os.path.isdir(full):
                 notes.append(f"folder {folder} does not exist")
             elif not os.access(full, os.R_OK | os.X_OK):
                 notes.append(f"the job user (uid {os.getuid()}) may not list folder {folder}")
-    return (f"[weblog] paths = {' '.join(patterns)} matches no file (working directory {cwd}; relative patterns "
-            f"resolve against it{'; ' + '; '.join(notes) if notes else ''}): no access logs are read. Fix the "
-            "patterns (absolute paths are safest), or set [weblog] paths empty to read no logs")
+    return (f"[weblog] paths = {' '.join(patterns)} matches no file (relative patterns resolve against {base}"
+            f"{', ' + why if why else ''}{'; ' + '; '.join(notes) if notes else ''}): no access logs are read. "
+            "Fix the patterns, or set [weblog] paths empty to read no logs")

@@ -39,7 +39,7 @@ end reveals, so the lines before the point of failure cannot be trusted. A file 
 after lines of it were staged (replaced between that check and the read, an I/O error)
 stops the extract with an ExtractError naming it: the rerun reads the same window again.
 When ``[weblog] paths`` matches no file at all, every extract warns naming the patterns and
-the working directory (``no_match`` in the marker and the summary).
+the folder relative ones resolve against (``no_match`` in the marker and the summary).
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def extract_weblog(ctx: Context, settings: WeblogSettings, sequence: int, progre
 
 def _discover(settings: WeblogSettings) -> discovery.Discovery:
     """``discovery.scan`` of ``[weblog] paths``, logging why no log is read (empty paths: info; paths
-    matching no file: a warning naming the patterns and the working directory) and each skipped file."""
+    matching no file: a warning naming the patterns and the folder they resolve against) and each skipped file."""
     if not settings.patterns:
         log.info("weblog: [weblog] paths is empty; no access logs are read")
         return discovery.Discovery()
@@ -290,7 +290,8 @@ def _discover(settings: WeblogSettings) -> discovery.Discovery:
 
 def _no_match(settings: WeblogSettings, found: discovery.Discovery) -> str | None:
     if settings.patterns and not found.matched:
-        return discovery.no_match_message(list(settings.patterns), os.getcwd())
+        base, why = settings.patterns_base if settings.patterns_base[0] else (os.getcwd(), "the working directory")
+        return discovery.no_match_message(list(settings.configured_patterns or settings.patterns), base, why)
     return None
 
 

@@ -3,7 +3,9 @@
 -- Sales: live order lines (line and header not soft-deleted; lines of soft-deleted
 -- customers or products still count), from pres.report_order_lines.
 -- Columns: year_month (YYYY-MM), order_count (distinct orders among the counted lines),
--- total_quantity, total_amount (sum of line_total, to the cent). Order: year_month.
+-- total_quantity, total_amount (sum of line_total, to the cent), period_start and period_end
+-- (the first and last day of the period the report covers, the same on every row).
+-- Order: year_month.
 
 with
 bounds as (
@@ -36,7 +38,10 @@ select
     to_char(months.month_start, 'YYYY-MM') as year_month,
     coalesce(sales.order_count, 0) as order_count,
     coalesce(sales.total_quantity, 0) as total_quantity,
-    round(coalesce(sales.total_amount, 0)::numeric, 2) as total_amount
+    round(coalesce(sales.total_amount, 0)::numeric, 2) as total_amount,
+    bounds.first_day as period_start,
+    (bounds.next_year - interval '1 day')::date as period_end
 from months
+cross join bounds
 left join sales on sales.month_start = months.month_start
 order by year_month;

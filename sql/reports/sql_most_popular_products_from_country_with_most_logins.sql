@@ -4,8 +4,9 @@
 -- Last year: the previous calendar year (weblogs by request_timestamp_converted, UTC;
 -- sales by order_date). A login is a request with a username (not '-'); requests without
 -- an IP country are not counted. Sales: live order lines, from pres.report_order_lines.
--- Columns: country, rank (1..10), product_code, supplier_id, product_name,
--- total_quantity, total_amount (to the cent).
+-- Columns: country, rank (1..10), product_code, supplier_id, product_name, supplier_name
+-- (the supplier company's name), total_quantity, total_amount (to the cent), period_start
+-- and period_end (the first and last day of last year, the same on every row).
 -- Order: total_quantity desc, total_amount desc (unknown, NULL, totals last), product_code,
 -- supplier_id (ids in their own type's order: numbers numerically, text in the column's
 -- collation).
@@ -37,6 +38,7 @@ by_product as (
         lines.product_code,
         lines.supplier_id,
         max(lines.product_name) as product_name,
+        max(lines.supplier_name) as supplier_name,
         sum(lines.quantity) as total_quantity,
         sum(lines.line_total) as total_amount
     from pres.report_order_lines as lines
@@ -54,8 +56,12 @@ select
     product_code,
     supplier_id,
     product_name,
+    supplier_name,
     total_quantity,
-    round(total_amount::numeric, 2) as total_amount
+    round(total_amount::numeric, 2) as total_amount,
+    bounds.first_day as period_start,
+    (bounds.next_year - interval '1 day')::date as period_end
 from by_product
+cross join bounds
 order by rank
 limit 10;

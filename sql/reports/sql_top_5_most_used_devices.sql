@@ -1,6 +1,7 @@
 -- The 5 devices with most logins last year (previous calendar year, by
 -- request_timestamp_converted, UTC). A login is a request with a username (not '-').
--- Columns: device, request_count (logins), user_count (distinct usernames).
+-- Columns: device, request_count (logins), user_count (distinct usernames), period_start and
+-- period_end (the first and last day of last year, the same on every row).
 -- Order: request_count desc, then device name (byte order).
 
 with
@@ -18,13 +19,24 @@ logins as (
         access.username <> '-'
         and access.request_timestamp_converted >= bounds.first_moment
         and access.request_timestamp_converted < bounds.next_year
+),
+
+by_device as (
+    select
+        device,
+        count(*) as request_count,
+        count(distinct username) as user_count
+    from logins
+    group by device
 )
 
 select
-    device,
-    count(*) as request_count,
-    count(distinct username) as user_count
-from logins
-group by device
-order by request_count desc, device collate "C"
+    by_device.device,
+    by_device.request_count,
+    by_device.user_count,
+    bounds.first_moment::date as period_start,
+    (bounds.next_year - interval '1 day')::date as period_end
+from by_device
+cross join bounds
+order by by_device.request_count desc, by_device.device collate "C"
 limit 5;

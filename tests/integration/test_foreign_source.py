@@ -43,6 +43,7 @@ from tests.support.useragents import AGENTS
 NOW = datetime.now(timezone.utc)
 TODAY = NOW.date()
 LY = TODAY.year - 1  # "last year": the previous calendar year (UTC)
+PERIOD = (date(LY, 1, 1), date(LY, 12, 31))  # every report's period_start, period_end
 TY = TODAY.year
 OLD = TODAY.year - 2
 MAX = 18446744073709551615  # BIGINT UNSIGNED maximum
@@ -398,7 +399,7 @@ def nsum(values):
 
 
 def sales(src: Source) -> list[dict]:
-    """Live order lines of last year, with the customer's country and the product's name."""
+    """Live order lines of last year, with the customer's country, the product's and the supplier's name."""
     out = []
     for line in src.rows["order_lines"].values():
         header = src.rows["order_headers"].get((line["order_no"],))
@@ -408,8 +409,10 @@ def sales(src: Source) -> list[dict]:
             continue
         customer = src.rows["customers"].get((header["customer_document_no"],))
         product = src.rows["products"].get((line["product_code"], line["supplier_id"]))
+        supplier = src.rows["companies"].get((line["supplier_id"],))
         out.append({**line, "customer_country": customer["country"] if customer else None,
-                    "product_name": product["product_name"] if product else None})
+                    "product_name": product["product_name"] if product else None,
+                    "supplier_name": supplier["company_name"] if supplier else None})
     return out
 
 
@@ -421,8 +424,8 @@ def product_totals(rows):
     grouped = defaultdict(list)
     for r in rows:
         grouped[(r["product_code"], r["supplier_id"])].append(r)
-    return [(code, sup, rs[0]["product_name"], nsum(r["quantity"] for r in rs), nsum(r["line_total"] for r in rs))
-            for (code, sup), rs in grouped.items()]
+    return [(code, sup, rs[0]["product_name"], rs[0]["supplier_name"], nsum(r["quantity"] for r in rs),
+             nsum(r["line_total"] for r in rs)) for (code, sup), rs in grouped.items()]
 
 
 def expected_reports(src: Source, truth: list[tuple]) -> dict[str, list[tuple]]:
@@ -431,27 +434,27 @@ def expected_reports(src: Source, truth: list[tuple]) -> dict[str, list[tuple]]:
     for month in range(1, 13):
         ms = [r for r in rows if r["order_date"].month == month]
         monthly.append((f"{LY}-{month:02d}", len({r["order_no"] for r in ms}), nsum(r["quantity"] for r in ms) or D(0),
-                        cents(nsum(r["line_total"] for r in ms) or D(0))))
-    top = sorted(product_totals(rows), key=lambda t: (desc_nulls_last(t[4]), t[0], t[1]))[:10]
-    revenue = [(i, c, s, n, q, cents(a)) for i, (c, s, n, q, a) in enumerate(top, 1)]
+                        cents(nsum(r["line_total"] for r in ms) or D(0))) + PERIOD)
+    top = sorted(product_totals(rows), key=lambda t: (desc_nulls_last(t[5]), t[0], t[1]))[:10]
+    revenue = [(i, c, s, n, sn, q, cents(a)) + PERIOD for i, (c, s, n, sn, q, a) in enumerate(top, 1)]
 
     logins = [t for t in truth if t[1] != "-" and t[0].year == LY]
     by_device = defaultdict(list)
     for _, user, _, device in logins:
         by_device[device].append(user)
-    devices = sorted(((d, len(u), len(set(u))) for d, u in by_device.items()), key=lambda t: (-t[1], t[0]))[:5]
+    devices = sorted(((d, len(u), len(set(u))) + PERIOD for d, u in by_device.items()), key=lambda t: (-t[1], t[0]))[:5]
     by_country = defaultdict(list)
     for _, user, country, _ in logins:
         if country:
             by_country[country].append(user)
     ranked = sorted(((c, len(set(u)), len(u)) for c, u in by_country.items()), key=lambda t: (-t[1], -t[2], t[0]))
-    countries = [(i, c, n_users, n_requests) for i, (c, n_users, n_requests) in enumerate(ranked[:10], 1)]
+    countries = [(i, c, n_users, n_requests) + PERIOD for i, (c, n_users, n_requests) in enumerate(ranked[:10], 1)]
     popular = []
     if ranked:
         country = ranked[0][0]
         mine = product_totals([r for r in rows if r["customer_country"] == country])
-        mine = sorted(mine, key=lambda t: (desc_nulls_last(t[3]), desc_nulls_last(t[4]), t[0], t[1]))[:10]
-        popular = [(country, i, c, s, n, q, cents(a)) for i, (c, s, n, q, a) in enumerate(mine, 1)]
+        mine = sorted(mine, key=lambda t: (desc_nulls_last(t[4]), desc_nulls_last(t[5]), t[0], t[1]))[:10]
+        popular = [(country, i, c, s, n, sn, q, cents(a)) + PERIOD for i, (c, s, n, sn, q, a) in enumerate(mine, 1)]
     return {"sql_monthly_sales": monthly, "sql_top_10_revenue_products": revenue,
             "sql_top_5_most_used_devices": devices, "sql_top_login_countries": countries,
             "sql_most_popular_products_from_country_with_most_logins": popular}
@@ -538,13 +541,14 @@ def run_report(project, name):
 
 
 REPORT_COLUMNS = {
-    "sql_monthly_sales": ["year_month", "order_count", "total_quantity", "total_amount"],
-    "sql_top_10_revenue_products": ["rank", "product_code", "supplier_id", "product_name", "total_quantity",
-                                    "total_amount"],
-    "sql_top_5_most_used_devices": ["device", "request_count", "user_count"],
-    "sql_top_login_countries": ["rank", "country", "user_count", "request_count"],
+    "sql_monthly_sales": ["year_month", "order_count", "total_quantity", "total_amount", "period_start", "period_end"],
+    "sql_top_10_revenue_products": ["rank", "product_code", "supplier_id", "product_name", "supplier_name",
+                                    "total_quantity", "total_amount", "period_start", "period_end"],
+    "sql_top_5_most_used_devices": ["device", "request_count", "user_count", "period_start", "period_end"],
+    "sql_top_login_countries": ["rank", "country", "user_count", "request_count", "period_start", "period_end"],
     "sql_most_popular_products_from_country_with_most_logins": ["country", "rank", "product_code", "supplier_id",
-                                                                 "product_name", "total_quantity", "total_amount"],
+                                                                 "product_name", "supplier_name", "total_quantity",
+                                                                 "total_amount", "period_start", "period_end"],
 }
 
 
@@ -683,7 +687,7 @@ def test_a_foreign_source_end_to_end(project):
     expected = expected_reports(src, truth)
     revenue = expected["sql_top_10_revenue_products"]
     assert [(r[1], r[2]) for r in revenue[1:4]] == [("B-1", 9), ("B-1", 10), ("B-1", MAX)]
-    assert [r[1] for r in revenue[4:7]] == ["a-1", "b-1", "Ä-1"] and len({r[5] for r in revenue[1:7]}) == 1
+    assert [r[1] for r in revenue[4:7]] == ["a-1", "b-1", "Ä-1"] and len({r[6] for r in revenue[1:7]}) == 1
     assert expected["sql_most_popular_products_from_country_with_most_logins"][0][0] == "DE"
     devices = expected["sql_top_5_most_used_devices"]
     assert [d for d, *_ in devices] == ["Windows", "iPhone", "Macintosh", "Android", "Other"], devices
@@ -769,9 +773,9 @@ def test_products_with_unknown_totals_rank_last(project):
     src, conn, _, truth = make_source(project, unknown_totals=True)
     conn.close()
     expected = expected_reports(src, truth)
-    assert any(r[5] is None for r in expected["sql_most_popular_products_from_country_with_most_logins"]) or any(
-        t[3] is None for t in product_totals([r for r in sales(src) if r["customer_country"] == "DE"]))
-    assert any(t[4] is None for t in product_totals(sales(src)))
+    assert any(r[6] is None for r in expected["sql_most_popular_products_from_country_with_most_logins"]) or any(
+        t[4] is None for t in product_totals([r for r in sales(src) if r["customer_country"] == "DE"]))
+    assert any(t[5] is None for t in product_totals(sales(src)))
     project.run()
     diffs = report_diffs(project, {name: expected[name] for name in (
         "sql_top_10_revenue_products", "sql_most_popular_products_from_country_with_most_logins")})

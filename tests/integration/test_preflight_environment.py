@@ -135,10 +135,10 @@ def test_a_file_where_the_reports_folder_should_be_is_refused_before_a_sequence_
 
     proc = project.run(expect=REFUSED)
     assert ("the job cannot write where it writes (checked before any sequence opens):\n"
-            f"  [dw_etl] completed_dir = 'out/completed' ({project.root / 'out' / 'completed'}): the job user root "
+            f"  [dw_etl] completed_dir = '{project.root / 'out' / 'completed'}': the job user root "
             f"cannot write there: {project.root / 'out'} is not a folder; remove or move the file in the way, or "
             "point the setting at a folder\n"
-            f"  [dw_etl] reports_dir = 'reports' ({reports}): the job user root cannot write there: it exists but "
+            f"  [dw_etl] reports_dir = '{reports}': the job user root cannot write there: it exists but "
             "is not a folder; remove or move the file in the way, or point the setting at a folder") in proc.stderr
     pg = project.pg()
     cur = pg.cursor()
@@ -192,9 +192,9 @@ def test_a_staging_root_that_is_a_file_is_refused_naming_staging_uri_with_the_ot
     staging, rejects = project.root / "staging", project.root / "rejects"
     assert str(info.value) == (
         "the job cannot write where it writes (checked before any sequence opens):\n"
-        f"  [weblog] rejects_dir = '{rejects}' ({rejects}): the job user root cannot write there: it exists but is "
+        f"  [weblog] rejects_dir = '{rejects}': the job user root cannot write there: it exists but is "
         "not a folder; remove or move the file in the way, or point the setting at a folder\n"
-        f"  [staging] uri = '{staging}' ({staging}): the job user root cannot write there: it exists but is not a "
+        f"  [staging] uri = '{staging}': the job user root cannot write there: it exists but is not a "
         "folder; remove or move the file in the way, or point the setting at a folder")
 
 

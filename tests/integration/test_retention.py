@@ -80,7 +80,7 @@ def test_runs_keep_the_last_keep_runs_and_staging_follows_landing(project):
     latest = root / "reports" / "latest"
     assert os.readlink(latest) == "4"
     assert (latest / "dashboard.html").read_bytes() == (root / "reports" / "4" / "dashboard.html").read_bytes()
-    assert "<h1>Reports, execution sequence 4</h1>" in (latest / "dashboard.html").read_text()
+    assert "<p class='footnote'>Execution sequence 4. " in (latest / "dashboard.html").read_text()
     line_4 = (f"retention: removed 4 run folder(s) (output 1, completed 1, reports 1, rejects 1; "
               f"{sum(f for f, _ in folders):,} files, {sum(b for _, b in folders):,} bytes) and 7 staging partition(s) "
               f"({sum(f for f, _ in staged):,} files, {sum(b for _, b in staged):,} bytes); kept runs 3..4 (keep_runs 2) "
@@ -114,7 +114,7 @@ def test_runs_keep_the_last_keep_runs_and_staging_follows_landing(project):
     for area in AREAS:
         assert _numbered(root / area) == [4, 5], area
     assert _staged(root / "staging") == _landing(project, landing_tables) == {key: [4, 5] for key in landing_tables}
-    assert os.readlink(latest) == "5" and "Reports, execution sequence 5" in (latest / "dashboard.html").read_text()
+    assert os.readlink(latest) == "5" and "<p class='footnote'>Execution sequence 5. " in (latest / "dashboard.html").read_text()
     assert_store_equals_source(project)
 
 

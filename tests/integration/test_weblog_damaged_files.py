@@ -92,9 +92,9 @@ def test_a_damaged_gzip_and_a_foreign_link_are_skipped_and_the_gzip_loads_once_f
 def test_paths_matching_no_file_warn_on_every_run(project):
     project.populate("--scale", "0.001")
     project.write_cfg(weblog={"paths": "lgs/access.log*"})
-    warning = (f"[weblog] paths = lgs/access.log* matches no file (working directory {project.root}; relative "
-               "patterns resolve against it; folder lgs does not exist): no access logs are read. Fix the patterns "
-               "(absolute paths are safest), or set [weblog] paths empty to read no logs")
+    warning = (f"[weblog] paths = lgs/access.log* matches no file (relative patterns resolve against {project.root}, "
+               f"the folder of {project.cfg_path}, which sets [weblog] paths; folder lgs does not exist): no access "
+               "logs are read. Fix the patterns, or set [weblog] paths empty to read no logs")
     for seq in (1, 2):
         proc = project.run()
         output = proc.stdout + proc.stderr

@@ -74,14 +74,14 @@ class Project:
         return env
 
     def run(self, *args: str, expect: int | None = 0, env: dict | None = None, timeout: int = 120,
-            task: str = "RunJob", umask: int | None = None) -> subprocess.CompletedProcess:
-        """Run ``luigi <task> --module luigi_dw_etl`` (plus ``args``) in the project folder (under ``umask``
-        when given, else the caller's)."""
+            task: str = "RunJob", umask: int | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """Run ``luigi <task> --module luigi_dw_etl`` (plus ``args``) in the project folder, or in ``cwd``
+        (under ``umask`` when given, else the caller's)."""
         luigi = Path(sys.executable).with_name("luigi")
         cmd = [str(luigi), task, "--module", "luigi_dw_etl", *args]
         if "--scheduler-url" not in args:
             cmd.append("--local-scheduler")
-        proc = subprocess.run(cmd, cwd=self.root, env=env or self.env(), capture_output=True, text=True, timeout=timeout,
+        proc = subprocess.run(cmd, cwd=cwd or self.root, env=env or self.env(), capture_output=True, text=True, timeout=timeout,
                               preexec_fn=None if umask is None else lambda: os.umask(umask))
         if expect is not None and proc.returncode != expect:
             raise AssertionError(

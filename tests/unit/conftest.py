@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 
+import luigi
 import mysql.connector
 import psycopg2
 import pytest
@@ -42,3 +43,24 @@ def no_connections(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture
+def cfg(tmp_path, monkeypatch):
+    """``write(text, name="luigi.cfg")`` writes a config file (``name`` relative to ``tmp_path``, folders
+    created) and adds it, last, to the files Luigi reads (none else: not the repository's luigi.cfg, not
+    LUIGI_CONFIG_PATH); returns its path."""
+    parser = luigi.configuration.LuigiConfigParser
+    monkeypatch.setattr(parser, "_instance", None)
+    monkeypatch.setattr(parser, "_config_paths", [])
+    monkeypatch.delenv("LUIGI_CONFIG_PATH", raising=False)
+
+    def write(text: str, name: str = "luigi.cfg"):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        parser._config_paths.append(str(path))
+        parser._instance = None  # read again, with this file
+        return path
+
+    return write

@@ -1,6 +1,6 @@
 """Every configuration value is checked before a settings section is instantiated (``etl.config_check``).
 
-Each test makes its own config files the only ones Luigi reads (the ``cfg`` fixture) and
+Each test makes its own config files the only ones Luigi reads (the ``cfg`` fixture, conftest.py) and
 asserts the exact problem line: section, key, value, the file (or command line flag) that
 set it, the accepted form. The real ``luigi`` command refusing a bad value before any
 sequence opens: tests/integration/test_config_values.py.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import luigi
 import pytest
 from luigi.cmdline_parser import CmdlineParser
 
@@ -21,25 +20,6 @@ from tests.support.paths import REPO
 
 SECONDS = (f"an integer number of seconds between 0 and {MAX_WINDOW_SECONDS} (further back than 1000-01-01, "
            "the oldest MySQL DATETIME, a window would start before 0001-01-01, the oldest date Python represents)")
-
-
-@pytest.fixture
-def cfg(tmp_path, monkeypatch):
-    """``write(text, name="luigi.cfg")`` writes a config file and adds it, last, to the files Luigi reads
-    (none else: not the repository's luigi.cfg, not LUIGI_CONFIG_PATH); returns its path."""
-    parser = luigi.configuration.LuigiConfigParser
-    monkeypatch.setattr(parser, "_instance", None)
-    monkeypatch.setattr(parser, "_config_paths", [])
-    monkeypatch.delenv("LUIGI_CONFIG_PATH", raising=False)
-
-    def write(text: str, name: str = "luigi.cfg"):
-        path = tmp_path / name
-        path.write_text(text)
-        parser._config_paths.append(str(path))
-        parser._instance = None  # read again, with this file
-        return path
-
-    return write
 
 
 def problems() -> list[str]:

@@ -145,16 +145,27 @@ def test_the_extract_records_its_fingerprint_and_changes_in_table_run_and_reads_
     control.record_extract(conn, control.TableRun(7, "orders", {"order_no": "text"}, 3, 1,
                                                   metadata_fingerprint=fp, metadata_changes=("where_clause",)))
     (insert,) = conn.ran("INSERT INTO etl_control.table_run")
-    assert insert[-2:] == [json.dumps(fp), '["where_clause"]']
+    assert insert[-3:] == [json.dumps(fp), '["where_clause"]', None]
     conn = FakeConnection()
     control.record_extract(conn, control.TableRun(7, "orders", {"order_no": "text"}, 3, 1))  # the access logs
     (insert,) = conn.ran("INSERT INTO etl_control.table_run")
-    assert insert[-2:] == [None, None]
-    row = ('{"order_no": "text"}', 3, 1) + (None,) * 10 + (json.dumps(fp), '["where_clause"]')
+    assert insert[-3:] == [None, None, None]
+    row = ('{"order_no": "text"}', 3, 1) + (None,) * 10 + (json.dumps(fp), '["where_clause"]', None, None)
     run = control.table_run(FakeConnection([("FROM etl_control.table_run", [row])]), 7, "orders")
-    assert (run.metadata_fingerprint, run.metadata_changes) == (fp, ("where_clause",))
-    run = control.table_run(FakeConnection([("FROM etl_control.table_run", [row[:-2] + (None, None)])]), 7, "orders")
+    assert (run.metadata_fingerprint, run.metadata_changes, run.changed_keys) == (fp, ("where_clause",), ())
+    run = control.table_run(FakeConnection([("FROM etl_control.table_run", [row[:-4] + (None,) * 4])]), 7, "orders")
     assert (run.metadata_fingerprint, run.metadata_changes) == (None, ())
+
+
+def test_the_source_keys_changed_after_the_window_end_go_through_table_run():
+    conn = FakeConnection()
+    keys = (("A-1", "2"), ("A-1", "10"))
+    control.record_extract(conn, control.TableRun(7, "orders", {"order_no": "text"}, 3, 1, (5, 4), changed_keys=keys))
+    (insert,) = conn.ran("INSERT INTO etl_control.table_run")
+    assert insert[5:7] == [5, 4] and insert[-1] == '[["A-1", "2"], ["A-1", "10"]]'
+    row = ('{"order_no": "text"}', 3, 1, 5, 4) + (None,) * 10 + ([["A-1", "2"], ["A-1", "10"]], None)  # jsonb: parsed
+    run = control.table_run(FakeConnection([("FROM etl_control.table_run", [row])]), 7, "orders")
+    assert (run.source_counts, run.changed_keys) == ((5, 4), keys)
 
 
 def test_a_window_is_recorded_with_its_fingerprint_in_the_same_commit():

@@ -53,7 +53,7 @@ def test_an_os_error_of_the_probe_is_named(tmp_path, monkeypatch):
 
     monkeypatch.setattr(folders.tempfile, "mkstemp", refuse)
     assert folders.writable_problem("[dw_etl] output_dir", str(tmp_path)) == (
-        f"[dw_etl] output_dir = '{tmp_path}' ({tmp_path}): the job user {folders._user()} cannot write there: "
+        f"[dw_etl] output_dir = '{tmp_path}': the job user {folders._user()} cannot write there: "
         "Read-only file system; make it writable by this user, or point the setting at a folder it can write")
 
 

@@ -192,7 +192,7 @@ class RecordingCursor:
         elif text.startswith("SELECT count(*) FROM"):
             self._result = [(0,)]
         elif text.startswith("SELECT column_types"):  # etl_control.table_run, as the extract recorded it
-            self._result = [(json.dumps(TYPES), self.extracted, 1) + (None,) * 12]
+            self._result = [(json.dumps(TYPES), self.extracted, 1) + (None,) * 14]
         elif text.startswith("SELECT window_start"):
             self._result = [(datetime(2024, 1, 1), datetime(2024, 1, 2), datetime(2024, 1, 2, 0, 0, 5))]
         elif text.startswith("UPDATE \"store_mysql\""):
@@ -448,7 +448,7 @@ def test_dimension_file_translation_exactly():
 def test_report_translation_drops_the_collation_and_keeps_the_order():
     path = SQL_DIR / "reports" / "sql_top_5_most_used_devices.sql"
     (statement,) = redshift.translate_file(path, path.read_text(encoding="utf-8"))
-    assert statement.endswith("ORDER BY request_count DESC, device LIMIT 5")
+    assert statement.endswith("ORDER BY by_device.request_count DESC, by_device.device LIMIT 5")
 
 
 def test_a_file_using_what_redshift_lacks_is_refused_with_the_alternative(tmp_path):

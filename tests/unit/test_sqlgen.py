@@ -14,6 +14,8 @@ from etl.sqlgen import (
     pg_type,
     range_fingerprint_params,
     range_fingerprint_query,
+    source_changed_keys_query,
+    source_count_query,
     staged_line_select,
 )
 from etl.warehouse_sql import (
@@ -24,6 +26,7 @@ from etl.warehouse_sql import (
     landing_partition_name,
     landing_partition_sql,
     partition_sequence,
+    store_keys_below_end_sql,
     type_problem,
     type_sql,
     upsert_sql,
@@ -378,3 +381,28 @@ def test_range_count_query_counts_a_watermark_range_with_the_filter():
         "SELECT COUNT(*) FROM `shop`.`order_lines` WHERE `updated_datetime` >= %s AND `updated_datetime` < %s "
         "AND (is_test = 0)"
     )
+
+
+def test_the_count_check_counts_complete_keys_below_the_window_end_and_lists_the_keys_after_it():
+    keyed = "`order_no` IS NOT NULL AND `order_line_no` IS NOT NULL"
+    assert source_count_query(META, "shop") == (
+        f"SELECT COUNT(CASE WHEN {keyed} THEN 1 END), coalesce(sum(CASE WHEN {keyed} AND `updated_datetime` < %s "
+        "THEN 1 ELSE 0 END), 0) FROM `shop`.`order_lines` WHERE (is_test = 0)")
+    assert source_changed_keys_query(META, "shop") == (
+        f"SELECT `order_no`, `order_line_no` FROM `shop`.`order_lines` WHERE {keyed} AND (is_test = 0) "
+        "AND (`updated_datetime` >= %s OR `updated_datetime` IS NULL)")
+    full = TableMeta(**{**META.__dict__, "is_incremental": False, "where_clause": "", "unique_columns": ("order_no",)})
+    assert source_count_query(full, "shop") == (
+        "SELECT COUNT(CASE WHEN `order_no` IS NOT NULL THEN 1 END), coalesce(sum(CASE WHEN `order_no` IS NOT NULL "
+        "THEN 1 ELSE 0 END), 0) FROM `shop`.`order_lines`")
+    assert source_changed_keys_query(full, "shop") is None
+
+
+def test_store_rows_changed_after_the_window_end_are_matched_by_key_portably():
+    assert as_text(store_keys_below_end_sql(META, 2)) == (
+        'SELECT count(*) FROM "store_mysql"."order_lines" WHERE etl_deleted_datetime IS NULL AND "updated_datetime" < %s '
+        'AND (("order_no" = %s AND "order_line_no" = %s) OR ("order_no" = %s AND "order_line_no" = %s))')
+    single = TableMeta(**{**META.__dict__, "unique_columns": ("order_no",)})
+    assert as_text(store_keys_below_end_sql(single, 3)) == (
+        'SELECT count(*) FROM "store_mysql"."order_lines" WHERE etl_deleted_datetime IS NULL AND "updated_datetime" < %s '
+        'AND "order_no" IN (%s, %s, %s)')

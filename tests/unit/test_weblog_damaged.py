@@ -210,13 +210,14 @@ def test_reject_records_keep_a_bounded_prefix_and_the_length():
     assert (len(short["raw"]), short["raw_bytes"], short["raw_truncated"]) == (REJECT_RAW_BYTES, REJECT_RAW_BYTES, False)
 
 
-def test_paths_matching_no_file_name_the_patterns_and_the_working_directory(tmp_path):
+def test_paths_matching_no_file_name_the_patterns_and_the_folder_they_resolve_against(tmp_path):
     (tmp_path / "logs").mkdir()
-    assert discovery.scan(["lgs/access.log*", "logs/acess.log*"]).matched == 0
-    assert discovery.no_match_message(["lgs/access.log*", "logs/acess.log*"], str(tmp_path)) == (
-        f"[weblog] paths = lgs/access.log* logs/acess.log* matches no file (working directory {tmp_path}; relative "
-        "patterns resolve against it; folder lgs does not exist): no access logs are read. Fix the patterns "
-        "(absolute paths are safest), or set [weblog] paths empty to read no logs")
+    assert discovery.scan([f"{tmp_path}/lgs/access.log*", f"{tmp_path}/logs/acess.log*"]).matched == 0
+    why = f"the folder of {tmp_path}/luigi.cfg, which sets [weblog] paths"
+    assert discovery.no_match_message(["lgs/access.log*", "logs/acess.log*"], str(tmp_path), why) == (
+        f"[weblog] paths = lgs/access.log* logs/acess.log* matches no file (relative patterns resolve against "
+        f"{tmp_path}, {why}; folder lgs does not exist): no access logs are read. Fix the patterns, or set "
+        "[weblog] paths empty to read no logs")
 
 
 def test_the_run_summary_lists_skipped_logs_and_paths_matching_nothing(tmp_path):
