@@ -10,7 +10,6 @@ refusal names the role, each missing privilege and the statements to run, which 
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 import pytest
@@ -120,10 +119,7 @@ def test_a_missing_schema_needs_create_on_the_database(project, bare_role):
     assert statements_of(message) == [f'GRANT CREATE, TEMPORARY ON DATABASE "{project.warehouse_db}" TO "{bare_role}"']
     pg_connect(project.warehouse_db).cursor().execute(statements_of(message)[0])
 
-    started = time.perf_counter()
-    privileges.check_role(role_settings(project, bare_role), metas)  # passes now
-    seconds = time.perf_counter() - started
-    assert seconds < 0.5, seconds  # a connection and one query (about 5-15 ms here)
+    privileges.check_role(role_settings(project, bare_role), metas)  # passes now (its cost: BENCHMARKS.md, not a test)
 
 
 def test_a_file_where_the_reports_folder_should_be_is_refused_before_a_sequence_opens(project):
@@ -173,14 +169,11 @@ def folders_context(project, output: str = "output") -> Context:
 def test_the_folders_are_created_owner_only_and_probed_without_leaving_a_file(project):
     ctx = folders_context(project, "a/output")
     metas = [*load_metadata(project.root / "extract_config").values()]
-    started = time.perf_counter()
     preflight_environment(ctx, str(project.root / "rejects"), metas)
-    seconds = time.perf_counter() - started
     for folder in ("a", "a/output", "completed", "reports", "rejects", "staging/mysql", "staging/weblog"):
         path = project.root / folder
         assert path.is_dir() and (path.stat().st_mode & 0o777) == 0o700, folder
         assert list(path.glob(".preflight-probe-*")) == []
-    assert seconds < 0.5, seconds
 
 
 def test_a_staging_root_that_is_a_file_is_refused_naming_staging_uri_with_the_other_folders(project):
