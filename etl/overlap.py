@@ -2,7 +2,7 @@
 
 An incremental window ``[start, end)`` starts ``lookback_seconds`` before the previous
 window's end ``E``, so rows committed late with a watermark below ``E`` are still found
-(README, "Late-committing rows"). Re-reading that overlap costs a re-extract, landing and
+(docs/pipeline.md, "Late-committing rows"). Re-reading that overlap costs a re-extract, landing and
 upsert of every row changed in the last ``lookback_seconds``. Instead:
 
 * every incremental extract records the fingerprint of its **tail** ``[end - lookback,

@@ -1,6 +1,6 @@
 """Create and fill the sample B2B order database in MySQL/MariaDB, or simulate a day of changes.
 
-Sizes at ``scale`` 1 (DESIGN.md): 2,000 companies, 50,000 customers, 20,000 products,
+Sizes at ``scale`` 1 (docs/sample-data.md): 2,000 companies, 50,000 customers, 20,000 products,
 100,000 product prices, 250,000 orders with ~1,000,000 order lines. The generator is
 deterministic for a given ``seed`` and day. Data is consistent (suppliers are companies
 flagged ``is_supplier``, ``line_total = unit_price * quantity``, header ``total`` = sum of
@@ -11,7 +11,7 @@ soft-deleted rows. All datetimes are UTC.
 
 Two variants share the generator (:class:`Variant`): ``sample`` (the schema above, unchanged)
 and ``strings``, the same six tables, column names and keys with the other types the
-contract allows (DESIGN.md "Types are the source's own"): string company ids, BIGINT order
+contract allows (docs/data-model.md "Types are the source's own"): string company ids, BIGINT order
 numbers, CHAR keys, NULL names/countries/usernames/cities, extra unlisted columns, another
 physical column order, utf8mb4_bin/latin1/ascii text, the widest decimals and DATETIME(6).
 """
@@ -345,7 +345,7 @@ class Sizes:
 
     @classmethod
     def for_scale(cls, scale: float) -> "Sizes":
-        """Sizes for ``scale`` (1 = DESIGN.md sizes), with small minimums so tiny scales stay consistent."""
+        """Sizes for ``scale`` (1 = the sizes in the module docstring), with small minimums so tiny scales stay consistent."""
         return cls(
             companies=max(10, round(2_000 * scale)),
             customers=max(20, round(50_000 * scale)),

@@ -1,6 +1,6 @@
 """Chaos rounds: kills, concurrent writers, late commits, log rotation, operator mistakes; nothing lost or duplicated.
 
-Long run (documented in the README), from the repository root::
+Long run (documented in docs/operations.md), from the repository root::
 
     .venv/bin/python -m tests.chaos --rounds 100 --seed 1 [--mistakes truncate,where,logtrunc,concurrent]
 

@@ -1,4 +1,4 @@
-"""A short chaos run in CI (the long one: ``python -m tests.chaos --rounds 100``, see README)."""
+"""A short chaos run in CI (the long one: ``python -m tests.chaos --rounds 100``, see docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ is_deleted BOOLEAN NULL (with 2 = true), BIT(1) NULL, TINYINT UNSIGNED; updated_
 TIMESTAMP(3); product codes VARCHAR utf8mb4_bin ('B-1', 'a-1', 'b-1', 'Ä-1'); usernames
 utf8mb4_bin ('Bob' and 'bob'); NULL names, countries, usernames, dates of birth.
 
-Interpretations the oracle follows (README "Reports and dashboard", DESIGN "Reports"):
+Interpretations the oracle follows (docs/reports.md "Rules"):
 * a line counts when it and its header are live (is_deleted 0, false or NULL); a line
   without a header in the source is not a sale (there is no order for it);
 * NULL quantities / line totals are left out of sums (SQL SUM); a product whose every

@@ -214,7 +214,7 @@ def test_runjob_processes_against_one_luigid_share_one_run(project, luigid):
             if proc.poll() is None:
                 proc.kill()
     # luigi's exit code per process: the tasks the other process ran count as "run by another worker"
-    # (already_running, 10) or "not granted run permission" (not_run, 25) there (README); the run's
+    # (already_running, 10) or "not granted run permission" (not_run, 25) there (docs/operations.md); the run's
     # completion is the RunJob marker and etl_control.run, written once
     assert set(codes.values()) <= {0, 10, 25}, [output_of(proc)[-3000:] for proc in (one, two)]
     assert len([proc for proc in (one, two) if " done      RunJob()" in output_of(proc)]) == 1
