@@ -24,6 +24,7 @@ pytest's own options: .venv/bin/python -m pytest --help (once set up)
 environment:
   DW_ETL_SETUP_LOG  the set-up log file (default var/log/setup.log in the repository)
   MYSQL_PASSWORD    root's MariaDB password, for the check that it is up (default: none)
+  DW_ETL_TEST_PROCESSES  test processes for a run that needs the services (default 2, pytest-xdist's -n)
 --help, -h: this text; nothing is installed, started or created.
 EOF
 }
@@ -60,4 +61,10 @@ if ! command -v chromium >/dev/null 2>&1; then
         echo "test: chromium missing and not root; the dashboard test will be skipped" >&2
     fi
 fi
-exec .venv/bin/python -m pytest "$@"
+# two test processes (pytest-xdist): the integration tests mostly wait on subprocesses and the databases;
+# DW_ETL_TEST_PROCESSES=1 runs them in one, and an -n/--numprocesses given here wins
+workers=(-n "${DW_ETL_TEST_PROCESSES:-2}")
+for arg in "$@"; do
+    case "$arg" in -n|-n*|--numprocesses|--numprocesses=*) workers=() ;; esac
+done
+exec .venv/bin/python -m pytest "${workers[@]}" "$@"
