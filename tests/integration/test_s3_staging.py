@@ -4,30 +4,19 @@ tests/unit/test_s3_staging.py)."""
 from __future__ import annotations
 
 import gzip
-import logging
-import socket
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from etl.errors import ConfigError
 from etl.staging import S3Staging
 from tests.support.oracle import assert_store_equals_source
-
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
+from tests.support.s3 import CREDENTIALS, moto_server
 
 @pytest.fixture(scope="module")
 def s3_server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
