@@ -33,7 +33,7 @@ from etl import (error_report, markers, metadata_change, pres, private, quality,
 from etl.config import (apply_retcode_defaults, etl_settings, read_project_config,  # registers the cfg sections
                         weblog_settings)
 from etl.context import (Context, close_run, estimated_rows, load_context, preflight, preflight_environment,
-                         warehouse_latest_sequence)
+                         state_folders, warehouse_latest_sequence)
 from etl.errors import DeleteGuardError, EltError
 from etl.extract import extract_table
 from etl.landing import load_landing
@@ -61,13 +61,13 @@ def _group_readable() -> bool:
     """``[dw_etl] group_readable``; owner-only while the settings cannot be read (RunJob reports why)."""
     try:
         return etl_settings().group_readable
-    except (EltError, ValueError):
+    except EltError:
         return False
 
 
 def _state_folders(ctx: Context) -> list[str]:
     """The folders the job keeps its files in: output, completed, reports, rejects and a local staging folder."""
-    folders = [ctx.etl.output_dir, ctx.etl.completed_dir, ctx.etl.reports_dir, weblog_settings().rejects_dir]
+    folders = [folder for _, folder in state_folders(ctx, weblog_settings().rejects_dir)]
     if isinstance(ctx.staging, LocalStaging):
         folders.append(str(ctx.staging.root))
     return folders

@@ -99,6 +99,14 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
     return tables
 
 
+def state_folders(ctx: Context, rejects_dir: str) -> list[tuple[str, str]]:
+    """The folders the job keeps its run files in, as ``[(setting, folder as configured)]``: output, completed,
+    reports and ``rejects_dir`` (a local staging folder is the staging area's own: ``ctx.staging``)."""
+    settings = ctx.etl
+    return [("[dw_etl] output_dir", settings.output_dir), ("[dw_etl] completed_dir", settings.completed_dir),
+            ("[dw_etl] reports_dir", settings.reports_dir), ("[weblog] rejects_dir", rejects_dir)]
+
+
 def preflight_environment(ctx: Context, rejects_dir: str, metas) -> None:
     """Check, before any sequence opens, that the job can write where it writes and the warehouse role may
     do what the job does.
@@ -110,10 +118,7 @@ def preflight_environment(ctx: Context, rejects_dir: str, metas) -> None:
     (:func:`etl.privileges.check_role` on the pipeline of ``metas``, the TableMeta of every table and of the
     access logs): WarehouseError naming the role, each missing privilege and the GRANT statements.
     """
-    settings = ctx.etl
-    problems = [folders.writable_problem(key, value) for key, value in (
-        ("[dw_etl] output_dir", settings.output_dir), ("[dw_etl] completed_dir", settings.completed_dir),
-        ("[dw_etl] reports_dir", settings.reports_dir), ("[weblog] rejects_dir", rejects_dir))]
+    problems = [folders.writable_problem(key, value) for key, value in state_folders(ctx, rejects_dir)]
     problems = [p for p in problems if p] + ctx.staging.write_problems()
     if problems:
         raise ConfigError("the job cannot write where it writes (checked before any sequence opens):\n  "
