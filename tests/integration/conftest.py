@@ -17,12 +17,14 @@ from __future__ import annotations
 import shutil
 import uuid
 
+import boto3
 import pytest
 
 from tests.support import luigid as luigid_server
 from tests.support.databases import mysql_connect, pg_connect
 from tests.support.paths import REPO
 from tests.support.project import VARIANTS, Project
+from tests.support.s3 import CREDENTIALS, moto_server
 
 @pytest.fixture(scope="session")
 def services():
@@ -74,3 +76,18 @@ def luigid(tmp_path):
         pytest.fail(str(exc))
     yield port
     luigid_server.stop(pidfile)
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """moto's S3 server on 127.0.0.1 for a test module; yields its endpoint URL."""
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """A boto3 S3 client of ``s3_server``, with its fake credentials in the environment."""
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    return boto3.client("s3", endpoint_url=s3_server)

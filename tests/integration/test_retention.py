@@ -9,14 +9,12 @@ import os
 import shutil
 from pathlib import Path
 
-import boto3
-import pytest
 
 from etl import retention
 from etl.staging import S3Staging
 from tests.support.oracle import assert_store_equals_source
 from tests.support.paths import REPO
-from tests.support.s3 import CREDENTIALS, moto_server
+from tests.support.s3 import CREDENTIALS
 from tests.support.weblog_lines import line
 
 AREAS = ("output", "completed", "reports", "rejects")
@@ -124,19 +122,6 @@ def test_keep_runs_0_is_refused_before_a_sequence_opens(project):
             "and 2147483647 (the runs whose numbered folders output/, completed/, reports/ and rejects/ keep; "
             "default 30)") in proc.stderr
     assert not (project.root / "output").exists()
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def s3(s3_server, monkeypatch):
-    for key, value in CREDENTIALS.items():
-        monkeypatch.setenv(key, value)
-    return boto3.client("s3", endpoint_url=s3_server)
 
 
 def _keys(s3, bucket: str) -> list[str]:

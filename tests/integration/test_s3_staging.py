@@ -5,27 +5,12 @@ from __future__ import annotations
 
 import gzip
 
-import boto3
 import pytest
 
 from etl.errors import ConfigError
 from etl.staging import S3Staging
 from tests.support.oracle import assert_store_equals_source
-from tests.support.s3 import CREDENTIALS, moto_server
-
-@pytest.fixture(scope="module")
-def s3_server():
-    with moto_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def s3(s3_server, monkeypatch):
-    for key, value in CREDENTIALS.items():
-        monkeypatch.setenv(key, value)
-    client = boto3.client("s3", endpoint_url=s3_server)
-    return client
-
+from tests.support.s3 import CREDENTIALS
 
 def test_missing_bucket_is_a_clear_error(s3, s3_server):
     with pytest.raises(ConfigError, match="bucket 'no-such-bucket' does not exist; create it or fix \\[staging\\] uri"):
