@@ -296,7 +296,8 @@ class BuildPres(SequenceTask):
         weblog = weblog_load.meta(settings.extract_config_dir)
         schemas = sorted({m.store_table.schema for m in [*tables.values(), weblog]} | {"pres"})
         files = self.retried(lambda: pres.run_pres(
-            load_context().warehouse, settings.sql_dir, settings.completed_dir, self.execution_sequence, schemas
+            load_context().warehouse, settings.sql_dir, settings.completed_dir, self.execution_sequence, schemas,
+            connections=settings.pres_connections,
         ))
         markers.write_json_atomic(self.output().path, {"execution_sequence": self.execution_sequence, "files": files})
 

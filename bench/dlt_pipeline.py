@@ -2,14 +2,15 @@
 
 Run with the benchmark venv's Python (dlt is a benchmark-only dependency)::
 
-    .venv-bench/bin/python bench/dlt_pipeline.py {default|fast} MYSQL_URL PG_URL PIPELINES_DIR KEYS_JSON
+    .venv-bench/bin/python bench/dlt_pipeline.py {default|fast} MYSQL_URL PG_URL PIPELINES_DIR TABLES_JSON
 
 ``default``: dlt's defaults (SQLAlchemy backend over PyMySQL, insert_values loader).
 ``fast``: the fastest configuration dlt documents for this path: ConnectorX backend
 (Arrow tables), parquet loader files, ``adbc-driver-postgresql`` installed for the load.
 Both are incremental on ``updated_datetime`` with ``write_disposition="merge"`` on the
-same business keys as the pipeline (``KEYS_JSON``: ``{"table": ["key", ...]}``). Prints
-the rows loaded per table as JSON on the last line.
+same business keys and columns as the pipeline (``TABLES_JSON``: ``{"table": {"keys": [...],
+"columns": [...]}}``: a source's other columns are not read, as by the pipeline). Prints the rows
+loaded per table as JSON on the last line.
 """
 
 from __future__ import annotations
@@ -24,22 +25,23 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stdout if argv in (["-h"], ["--help"]) else sys.stderr)
         return 0 if argv in (["-h"], ["--help"]) else 2
     import dlt
-    from dlt.sources.sql_database import sql_database
+    from dlt.sources.sql_database import sql_table
 
-    mode, mysql_url, pg_url, pipelines_dir, keys_json = argv
-    keys = json.loads(keys_json)
+    mode, mysql_url, pg_url, pipelines_dir, tables_json = argv
+    tables = json.loads(tables_json)
+    options = {}
     if mode == "fast":
-        native = mysql_url.replace("mysql+pymysql://", "mysql://")
-        source = sql_database(mysql_url, table_names=list(keys), backend="connectorx",
-                              backend_kwargs={"conn": native}, chunk_size=100_000)
-    else:
-        source = sql_database(mysql_url, table_names=list(keys))
-    for table, key in keys.items():
-        source.resources[table].apply_hints(
-            primary_key=key, write_disposition="merge", incremental=dlt.sources.incremental("updated_datetime"))
+        options = {"backend": "connectorx", "backend_kwargs": {"conn": mysql_url.replace("mysql+pymysql://", "mysql://")},
+                   "chunk_size": 100_000}
+    resources = []
+    for table, spec in tables.items():
+        resource = sql_table(mysql_url, table=table, included_columns=spec["columns"],
+                             incremental=dlt.sources.incremental("updated_datetime"), **options)
+        resource.apply_hints(primary_key=spec["keys"], write_disposition="merge")
+        resources.append(resource)
     pipeline = dlt.pipeline(pipeline_name=f"bench_{mode}", destination=dlt.destinations.postgres(pg_url),
                             dataset_name=f"dlt_{mode}", pipelines_dir=pipelines_dir)
-    info = pipeline.run(source, loader_file_format="parquet" if mode == "fast" else None)
+    info = pipeline.run(resources, loader_file_format=None if mode == "default" else "parquet")
     counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace.last_normalize_info else {}
     print(json.dumps({t: n for t, n in counts.items() if not t.startswith("_dlt")}))
     return 1 if info.has_failed_jobs else 0

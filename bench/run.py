@@ -186,8 +186,9 @@ class Ours:
 
     schema = "store_mysql"
 
-    def __init__(self, database: str, work: Path, weblog_paths: str = "", source: str = ""):
+    def __init__(self, database: str, work: Path, weblog_paths: str = "", source: str = "", lookback_seconds: int = 10):
         self.database, self.work, self.weblog_paths, self.source = database, work, weblog_paths, source
+        self.lookback_seconds = lookback_seconds
 
     def reset(self) -> None:
         recreate_pg(self.database)
@@ -198,6 +199,8 @@ class Ours:
             [core]
             autoload_range = false
             log_level = INFO
+            [dw_etl]
+            lookback_seconds = {self.lookback_seconds}
             [mysql]
             host = 127.0.0.1
             port = 3306
@@ -314,7 +317,9 @@ class Sling:
 
     def run(self, log: Path) -> Run:
         streams = "\n".join(
-            f"  {SOURCE_DB}.{name}:\n    primary_key: [{', '.join(meta.unique_columns)}]" for name, meta in self.tables.items())
+            f"  {SOURCE_DB}.{name}:\n    primary_key: [{', '.join(meta.unique_columns)}]\n"
+            f"    select: [{', '.join(meta.columns)}]"  # the columns ours reads (an outside source has others)
+            for name, meta in self.tables.items())
         replication = WORK / "sling" / "replication.yaml"
         replication.parent.mkdir(parents=True, exist_ok=True)
         replication.write_text(
@@ -339,7 +344,8 @@ class Dlt:
         shutil.rmtree(WORK / f"dlt_{self.mode}", ignore_errors=True)
 
     def run(self, log: Path) -> Run:
-        keys = json.dumps({name: list(meta.unique_columns) for name, meta in self.tables.items()})
+        keys = json.dumps({name: {"keys": list(meta.unique_columns), "columns": list(meta.columns)}
+                           for name, meta in self.tables.items()})
         return measure(f"dlt {self.mode}", [
             BENCH_PY, ROOT / "bench" / "dlt_pipeline.py", self.mode,
             # trust authentication: dlt insists on a password, any one is accepted
@@ -368,7 +374,8 @@ def check_loaded(name: str, loader, tables, expected: int) -> None:
 # --- the benchmark -------------------------------------------------------------------------------
 
 def populate(args, log: Path, *extra: str) -> None:
-    measure("populate", [PY, "-m", "populate", "orders", "--database", SOURCE_DB, "--seed", str(args.seed), *extra],
+    measure("populate", [PY, "-m", "populate", "orders", "--database", SOURCE_DB, "--seed", str(args.seed),
+                         "--variant", args.variant, *extra],
             log, env={"PYTHONPATH": str(ROOT)}, cwd=ROOT)
 
 
@@ -381,7 +388,7 @@ def run_bench(args) -> dict:
     WORK.mkdir(exist_ok=True)
     log = WORK / "bench.log"
     tables = load_metadata(ROOT / "extract_config")
-    loaders = {"ours": Ours("bench_ours", WORK / "ours"), "floor": Floor(tables), "sling": Sling(tables),
+    loaders = {"ours": Ours("bench_ours", WORK / "ours", lookback_seconds=args.lookback_seconds), "floor": Floor(tables), "sling": Sling(tables),
                "dlt_fast": Dlt("fast", tables), "dlt_default": Dlt("default", tables)}
     loaders = {k: v for k, v in loaders.items() if k not in args.skip}
     results = {phase: {} for phase in (*PHASES, "weblog")}
@@ -515,6 +522,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     parser.add_argument("--lines", type=int, default=1_000_000, help="access-log lines for the weblog phase (default 1M)")
     parser.add_argument("--seed", type=int, default=1, help="populate seed (default 1)")
+    parser.add_argument("--variant", choices=("sample", "strings"), default="sample",
+                        help="source variant populate fills (default sample; strings: varchar ids, NULL attributes, "
+                             "extra columns - dlt_fast's ConnectorX refuses its DECIMAL(20,10) column)")
+    parser.add_argument("--lookback-seconds", type=int, default=10,
+                        help="ours' [dw_etl] lookback_seconds (default 10; the pipeline's own default is 300)")
     parser.add_argument("--database", default="b2b_bench", help="MySQL source database, recreated (default b2b_bench)")
     parser.add_argument("--skip", nargs="*", default=[], choices=[*LOADERS[1:], "orders", "weblog"],
                         help="loaders or parts to leave out (dlt_default alone takes minutes per run)")

@@ -193,6 +193,9 @@ class dw_etl(luigi.Config):  # noqa: N801
                                                      "parallel_copy_min_rows; above 1: no streaming (default 1)")
     parallel_copy_min_rows = luigi.IntParameter(default=200000, always_in_help=True,
                                                 description="see parallel_copies (default 200000)")
+    pres_connections = luigi.IntParameter(default=2, always_in_help=True,
+                                          description="warehouse sessions running independent pres files at "
+                                                      "the same time (default 2)")
     detect_hard_deletes = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
                                               always_in_help=True,
                                               description="tombstone store rows deleted in the source (default true)")
@@ -272,6 +275,7 @@ class EtlSettings:
     retry_delay_seconds: float = 2.0
     parallel_copies: int = 1
     parallel_copy_min_rows: int = 200000
+    pres_connections: int = 2
     stream_landing: bool = True
     max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
     allow_deletes: frozenset = frozenset()
@@ -338,6 +342,7 @@ def etl_settings() -> EtlSettings:
         retry_delay_seconds=cfg.retry_delay_seconds,
         parallel_copies=cfg.parallel_copies,
         parallel_copy_min_rows=cfg.parallel_copy_min_rows,
+        pres_connections=cfg.pres_connections,
         stream_landing=cfg.stream_landing,
         max_delete_fraction=cfg.max_delete_fraction,
         allow_deletes=frozenset(t for t in cfg.allow_deletes.replace(",", " ").split() if t),

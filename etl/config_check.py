@@ -136,7 +136,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "log_dir": Rule("a folder path, or empty for var/log", lambda v: v == "" or _path(v)),
         "lookback_seconds": SECONDS, "safety_lag_seconds": SECONDS,
         "batch_rows": COUNT, "landing_keep_sequences": integer(1, MAX_SEQUENCE), "parallel_copies": COUNT,
-        "parallel_copy_min_rows": COUNT, "detect_hard_deletes": BOOLEAN, "stream_landing": BOOLEAN,
+        "parallel_copy_min_rows": COUNT, "pres_connections": integer(1, 16), "detect_hard_deletes": BOOLEAN, "stream_landing": BOOLEAN,
         # 2^(retry_count - 1) must be a float (the backoff doubles the delay); see _retry_problems
         "retry_count": integer(0, 1024), "retry_delay_seconds": number(0, MAX_WAIT_SECONDS, unit="seconds"),
         "max_delete_fraction": number(0, 1), 

@@ -248,7 +248,7 @@ CHART_RC = {"text.parse_math": False, "axes.formatter.useoffset": False}
 
 
 def chart(result):
-    """The report's chart as a matplotlib Figure (not shown; close it with ``matplotlib.pyplot.close``): bars
+    """The report's chart as a matplotlib Figure (not shown, not registered with pyplot: freed with it): bars
     of its value column, the value axis in plain numbers with thousands separators (never ``1e6``), labels
     in words, the period in the title."""
     import matplotlib
@@ -259,7 +259,8 @@ def chart(result):
 
 
 def _chart(result):
-    import matplotlib.pyplot as plt
+    # a bare Figure (its own Agg canvas): no pyplot, whose import alone cost 0.26 s of the reports step
+    from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     df = frame(result)
@@ -273,7 +274,8 @@ def _chart(result):
     decimals = kind == "amount" and 0 < top < 10
     axis = FuncFormatter(lambda x, _pos: f"{x:,.2f}" if decimals else f"{x:,.0f}")
     height = max(2.6, 1.4 + 0.42 * len(values)) if view.horizontal else 4.2  # bars of one thickness
-    fig, ax = plt.subplots(figsize=(9, height), dpi=100)
+    fig = Figure(figsize=(9, height), dpi=100)
+    ax = fig.subplots()
     positions = list(range(len(values)))
     if view.horizontal:
         ax.barh(positions, values, color="#3b6ea5")
@@ -309,13 +311,11 @@ def _chart(result):
 def write_chart(result, path: Path) -> None:
     """Draw the report's chart (:func:`chart`) as a PNG at ``path``, private like every report file."""
     import matplotlib
-    import matplotlib.pyplot as plt
 
     fig = chart(result)
     private.make_dirs(path.parent)
     with private.open_private(path, "wb") as handle, matplotlib.rc_context(CHART_RC):
         fig.savefig(handle, format="png")
-    plt.close(fig)
 
 
 def table_html(df, view: View, section: str, hide: tuple[str, ...] = ()) -> tuple[str, str]:

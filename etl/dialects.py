@@ -27,7 +27,8 @@ class PostgresDialect:
     ``maintenance_database`` (where ``CREATE DATABASE`` runs), ``startup_options`` (libpq
     ``options``: a UTC session without JIT compilation, which cost 0.3-0.8 s per pres file of a
     no-op run and saved nothing; see BENCHMARKS.md), ``session_statements`` (run once after
-    connecting), ``binary_staging`` (the MySQL expression that stages a binary value in this
+    connecting), ``pres_begin`` (the start of each pres file's transaction: planner settings),
+    ``binary_staging`` (the MySQL expression that stages a binary value in this
     warehouse's COPY input format; ``{col}`` is the quoted column), and the capabilities
     ``streams_landing`` (extracts may COPY into landing as they stage), ``partitions_landing``
     (one landing partition per sequence), ``bulk_loads_store`` (an empty store is filled with
@@ -71,6 +72,10 @@ class PostgresDialect:
         "watermark_value = greatest(etl_control.watermark.watermark_value, EXCLUDED.watermark_value), "
         "execution_sequence = EXCLUDED.execution_sequence, updated_datetime = now()"
     ]
+    # the start of a pres file's transaction: the planner costs a random page read as the cached or
+    # SSD-backed warehouse it is (the default 4.0 is a spinning disk's: it hash-joined every report row
+    # to merge 56,000 of a million) and builds indexes in 256 MB
+    pres_begin = ["SET LOCAL random_page_cost = 1.1", "SET LOCAL maintenance_work_mem = '256MB'"]
     # the end of a pres file's transaction (params: name); now() is the transaction's start
     pres_advance = [
         "DELETE FROM etl_control.pres_watermark WHERE name = %(name)s",
@@ -230,6 +235,7 @@ class RedshiftDialect(PostgresDialect):
         "SELECT %(table)s, %(column)s, %(value)s, %(seq)s "
         "WHERE NOT EXISTS (SELECT 1 FROM etl_control.watermark WHERE table_name = %(table)s)",
     ]
+    pres_begin: list[str] = []  # no planner cost settings
     # SYSDATE is the transaction's start, as PostgreSQL's now()
     pres_advance = [
         "DELETE FROM etl_control.pres_watermark WHERE name = %(name)s",

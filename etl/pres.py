@@ -70,14 +70,17 @@ def tables_read(sql_dir: str | Path) -> dict[str, list[str]]:
 
 
 STALE_FRACTION = 0.1  # rows changed since the last ANALYZE, as a fraction of the table, that make its statistics stale
-_STALE_TABLES_SQL = """SELECT quote_ident(schemaname) || '.' || quote_ident(relname) FROM pg_stat_user_tables
+_STALE_TABLES_SQL = """SELECT quote_ident(schemaname) || '.' || quote_ident(relname), schemaname || '.' || relname
+FROM pg_stat_user_tables
 WHERE schemaname = ANY(%s) AND n_mod_since_analyze > 0
 AND (coalesce(last_analyze, last_autoanalyze) IS NULL OR n_mod_since_analyze > %s * greatest(n_live_tup, 1))
 ORDER BY 1"""
 
 
-def refresh_statistics(conn, schemas: list[str]) -> list[str]:
+def refresh_statistics(conn, schemas: list[str], tables: set[str] | None = None) -> list[str]:
     """ANALYZE the tables of ``schemas`` whose planner statistics are missing or stale (PostgreSQL).
+
+    ``tables``: only these (``"schema.table"``, unquoted), when given.
 
     Stale: more than STALE_FRACTION of the rows changed since the last ANALYZE (autovacuum
     catches up only later; a pres query planned on an empty table's statistics picks
@@ -92,13 +95,13 @@ def refresh_statistics(conn, schemas: list[str]) -> list[str]:
             cur.execute("SELECT pg_stat_force_next_flush()")
             conn.commit()
         cur.execute(_STALE_TABLES_SQL, [list(schemas), STALE_FRACTION])
-        tables = [row[0] for row in cur.fetchall()]
-        for table in tables:
+        stale = [quoted for quoted, name in cur.fetchall() if tables is None or name in tables]
+        for table in stale:
             cur.execute(f"ANALYZE {table}")  # names quoted by quote_ident above
     conn.commit()
-    if tables:
-        log.info("pres: refreshed planner statistics of %s in %.2f s", ", ".join(tables), time.monotonic() - started)
-    return tables
+    if stale:
+        log.info("pres: refreshed planner statistics of %s in %.2f s", ", ".join(stale), time.monotonic() - started)
+    return stale
 
 
 _COLUMNS_SQL = """SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
@@ -218,19 +221,70 @@ def _run_statements(cur, statements: list[str]) -> None:
         cur.execute(statement)
 
 
+def file_tables(path: Path, text: str) -> tuple[set[str], set[str]]:
+    """The warehouse tables one pres file names and the pres tables it writes.
+
+    ``path``/``text``: the file and its SQL. Returns ``(named, written)``: ``named`` every table
+    the file names with a schema (``"schema.table"``, store and pres; temporary tables have
+    none), ``written`` the ``pres`` tables it creates, inserts into, updates or deletes from.
+    Read from the parsed file (sqlglot). Raises PresError naming a file that cannot be parsed.
+    """
+    from sqlglot import exp
+
+    try:
+        trees = sqlfile.parse(text)
+    except ValueError as exc:
+        raise PresError(f"{path}: cannot be parsed: {exc}") from None
+    named, written = set(), set()
+    for tree in filter(None, trees):
+        for table in tree.find_all(exp.Table):
+            if table.db:
+                named.add(f"{table.db}.{table.name}")
+        if isinstance(tree, (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Alter)):
+            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            if isinstance(target, exp.Table) and target.db == "pres":
+                written.add(f"pres.{target.name}")
+    return named, written
+
+
+def file_dependencies(texts: dict[str, tuple[Path, str]]) -> dict[str, set[str]]:
+    """Which earlier pres files each file must wait for: ``{file name: {file names}}``.
+
+    ``texts``: ``{file name: (path, SQL)}`` of every pres file. A file waits for every file
+    before it (in name order) that writes a pres table it names, or that names a pres table it
+    writes; files with nothing in common run at the same time. Raises PresError naming a file
+    that cannot be parsed.
+    """
+    tables = {name: file_tables(path, text) for name, (path, text) in texts.items()}
+    order = sorted(texts)
+    waits = {}
+    for i, name in enumerate(order):
+        named, written = tables[name]
+        waits[name] = {earlier for earlier in order[:i]
+                       if tables[earlier][1] & named or written & tables[earlier][0]}
+    return waits
+
+
 def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: str | Path, sequence: int,
-             schemas: list[str] = ("pres",)) -> list[dict]:
-    """Run every pres file whose step marker is missing; returns one dict per file.
+             schemas: list[str] = ("pres",), connections: int = 2) -> list[dict]:
+    """Run every pres file whose step marker is missing; returns one dict per file, in file order.
 
     Each dict: ``{"file", "seconds", "skipped"}``. Creates the ``pres`` schema; each file
-    runs in one transaction with its watermark bookkeeping (``PRES_BUILD``, the file,
-    the dialect's ``pres_advance``; see the module docstring). On PostgreSQL, before each file, the
-    stale statistics of the tables in ``schemas`` (the store schemas and pres) are
-    refreshed (:func:`refresh_statistics`). Raises PresError naming the file and the
-    database message; files before it stay committed with their markers.
+    runs in one transaction with its watermark bookkeeping (the dialect's ``pres_begin``,
+    ``PRES_BUILD``, the file, the dialect's ``pres_advance``; see the module docstring). Files that share no pres table
+    (:func:`file_dependencies`) run at the same time on up to ``connections`` warehouse
+    sessions (threads; each file waits for the earlier files it depends on). On PostgreSQL
+    the stale planner statistics of the tables the files name in ``schemas`` are refreshed
+    (:func:`refresh_statistics`): the store schemas' once before the first file, pres tables'
+    before each file that names them. Raises PresError naming the
+    first file that failed and the database message; files that finished stay committed with
+    their markers, files depending on a failed one do not start.
     """
-    results = []
+    import threading
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
     files = pres_files(sql_dir)
+    texts = {path.name: (path, path.read_text(encoding="utf-8")) for path in files}
     store_schemas = [s for s in schemas if s != "pres"]
     with warehouse.connection(settings) as conn:
         dialect = dialect_of(conn)
@@ -245,39 +299,99 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
                 cur.execute("SELECT file_name, fingerprint FROM etl_control.pres_shape")
                 shapes = dict(cur.fetchall())
             conn.commit()
-        for path in files:
-            marker = step_marker(completed_dir, sequence, "pres", path.name)
-            if marker.exists():
-                results.append({"file": path.name, "seconds": 0.0, "skipped": True})
-                continue
-            text = path.read_text(encoding="utf-8")
-            statements = dialect.translate_file(path, text)
-            try:
-                if dialect.refreshes_statistics:
-                    refresh_statistics(conn, schemas)
-                started = time.monotonic()
-                with conn.cursor() as cur:
-                    fingerprint = _file_fingerprint(store_types, text) if dialect.matches_pres_shapes else None
-                    if fingerprint is not None and shapes.get(path.name) != fingerprint:
-                        for change in match_shapes(cur, path, text):
-                            log.warning("pres %s: %s (matched to the store's column types)", path.name, change)
-                    params = {"name": watermark_name(path)}
-                    for statement in PRES_BUILD:
-                        cur.execute(statement, params)
-                    _run_statements(cur, statements)
-                    for statement in dialect.pres_advance:
-                        cur.execute(statement, params)
-                    if fingerprint is not None and shapes.get(path.name) != fingerprint:
-                        cur.execute("INSERT INTO etl_control.pres_shape (file_name, fingerprint) VALUES (%s, %s) "
-                                    "ON CONFLICT (file_name) DO UPDATE SET fingerprint = excluded.fingerprint, "
-                                    "updated_datetime = now()", [path.name, fingerprint])
-                conn.commit()
-            except psycopg2.Error as exc:
-                conn.rollback()
-                message = " ".join((exc.pgerror or str(exc)).split())
-                raise PresError(f"pres file {path} failed: {message}", transient=is_transient_postgres(exc)) from None
-            seconds = round(time.monotonic() - started, 3)
-            write_json_atomic(marker, {"file": path.name, "execution_sequence": sequence, "seconds": seconds})
-            log.info("pres %s done in %.2f s", path.name, seconds)
-            results.append({"file": path.name, "seconds": seconds, "skipped": False})
-    return results
+    results = {}
+    pending = {}
+    for name, (path, _) in texts.items():
+        if step_marker(completed_dir, sequence, "pres", name).exists():
+            results[name] = {"file": name, "seconds": 0.0, "skipped": True}
+        else:
+            pending[name] = path
+    if not pending:
+        return [results[name] for name in sorted(texts)]
+    waits = file_dependencies({name: texts[name] for name in pending})
+    named = {name: {t for t in file_tables(*texts[name])[0] if t.partition(".")[0] in schemas} for name in pending}
+    if dialect.refreshes_statistics and store_schemas:
+        # store does not change while pres runs: its stale tables are analysed once, before any file
+        with warehouse.connection(settings) as conn:
+            refresh_statistics(conn, store_schemas, tables=set().union(*named.values()))
+    sessions = threading.local()
+    opened, opened_lock = [], threading.Lock()
+
+    def session():
+        if getattr(sessions, "conn", None) is None:
+            sessions.conn = warehouse.connect(settings)
+            with opened_lock:
+                opened.append(sessions.conn)
+        return sessions.conn
+
+    def build(name: str) -> dict:
+        path, text = texts[name]
+        pres_tables = {t for t in named[name] if t.startswith("pres.")}  # earlier files may have just written them
+        return _run_file(session(), dialect, path, text, completed_dir, sequence, pres_tables, store_types, shapes)
+
+    failure = None
+    running = {}
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, connections), thread_name_prefix="pres") as pool:
+            while pending or running:
+                if failure is None:
+                    for name in sorted(pending):
+                        if not (waits[name] & (set(pending) | set(running.values()))):
+                            running[pool.submit(build, name)] = name
+                            del pending[name]
+                if not running:
+                    break  # a failure left files that wait for it
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    try:
+                        results[name] = future.result()
+                    except PresError as exc:
+                        failure = failure or exc
+    finally:
+        for conn in opened:
+            conn.close()
+    if failure is not None:
+        raise failure
+    return [results[name] for name in sorted(texts)]
+
+
+def _run_file(conn, dialect, path: Path, text: str, completed_dir, sequence: int, named: set[str],
+              store_types: str | None, shapes: dict | None) -> dict:
+    """Run one pres file in one transaction on ``conn``; writes its marker and returns its result dict.
+
+    ``named``: the pres tables of the file whose statistics are refreshed first (PostgreSQL).
+    Raises PresError naming the file and the database message (the transaction rolled back).
+    """
+    marker = step_marker(completed_dir, sequence, "pres", path.name)
+    statements = dialect.translate_file(path, text)
+    try:
+        if dialect.refreshes_statistics:
+            refresh_statistics(conn, ["pres"], tables=named)
+        started = time.monotonic()
+        with conn.cursor() as cur:
+            fingerprint = _file_fingerprint(store_types, text) if dialect.matches_pres_shapes else None
+            if fingerprint is not None and shapes.get(path.name) != fingerprint:
+                for change in match_shapes(cur, path, text):
+                    log.warning("pres %s: %s (matched to the store's column types)", path.name, change)
+            params = {"name": watermark_name(path)}
+            for statement in dialect.pres_begin:
+                cur.execute(statement)
+            for statement in PRES_BUILD:
+                cur.execute(statement, params)
+            _run_statements(cur, statements)
+            for statement in dialect.pres_advance:
+                cur.execute(statement, params)
+            if fingerprint is not None and shapes.get(path.name) != fingerprint:
+                cur.execute("INSERT INTO etl_control.pres_shape (file_name, fingerprint) VALUES (%s, %s) "
+                            "ON CONFLICT (file_name) DO UPDATE SET fingerprint = excluded.fingerprint, "
+                            "updated_datetime = now()", [path.name, fingerprint])
+        conn.commit()
+    except psycopg2.Error as exc:
+        conn.rollback()
+        message = " ".join((exc.pgerror or str(exc)).split())
+        raise PresError(f"pres file {path} failed: {message}", transient=is_transient_postgres(exc)) from None
+    seconds = round(time.monotonic() - started, 3)
+    write_json_atomic(marker, {"file": path.name, "execution_sequence": sequence, "seconds": seconds})
+    log.info("pres %s done in %.2f s", path.name, seconds)
+    return {"file": path.name, "seconds": seconds, "skipped": False}

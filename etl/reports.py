@@ -89,11 +89,36 @@ def run_report(conn, path: Path) -> ReportResult:
     return ReportResult(path.stem, columns, rows)
 
 
+REPORT_CONNECTIONS = 2  # warehouse sessions running report queries at the same time
+
+
+def run_all(settings: WarehouseSettings, files: list[Path], connections: int = REPORT_CONNECTIONS) -> list[ReportResult]:
+    """Run report files on up to ``connections`` warehouse sessions at once (threads; each query is
+    independent and read-only); returns their results in the order of ``files``. Raises the first
+    file's PresError (``run_report``)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    sessions, opened, lock = threading.local(), [], threading.Lock()
+
+    def one(path: Path) -> ReportResult:
+        if getattr(sessions, "conn", None) is None:
+            sessions.conn = warehouse.connect(settings)
+            with lock:
+                opened.append(sessions.conn)
+        return run_report(sessions.conn, path)
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(connections, len(files))), thread_name_prefix="report") as pool:
+            return list(pool.map(one, files))
+    finally:
+        for conn in opened:
+            conn.close()
+
+
 def run_reports(settings: WarehouseSettings, sql_dir: str | Path, only: str | None = None) -> list[ReportResult]:
-    """Run the report files on one connection; returns their results in file-name order."""
-    files = report_files(sql_dir, only)
-    with warehouse.connection(settings) as conn:
-        return [run_report(conn, path) for path in files]
+    """Run the report files (:func:`run_all`); returns their results in file-name order."""
+    return run_all(settings, report_files(sql_dir, only))
 
 
 def _cell(value) -> str:
@@ -190,9 +215,9 @@ def build_for_sequence(settings: WarehouseSettings, sql_dir: str | Path, reports
     files = report_files(sql_dir)
     with warehouse.connection(settings) as conn:
         fingerprint = input_fingerprint(conn, files)
-        old = previous / INPUTS_FILE
-        reused = _reuse(previous, files) if old.is_file() and json.loads(old.read_text()) == fingerprint else None
-        results = reused if reused is not None else [run_report(conn, path) for path in files]
+    old = previous / INPUTS_FILE
+    reused = _reuse(previous, files) if old.is_file() and json.loads(old.read_text()) == fingerprint else None
+    results = reused if reused is not None else run_all(settings, files)
     dashboard = write_outputs(results, folder, f"Execution sequence {sequence}", previous=previous)
     write_json_atomic(folder / INPUTS_FILE, fingerprint)
     for result in results:

@@ -48,12 +48,31 @@ def assert_star_consistent(cur) -> None:
     assert cur.fetchall() == []
 
 
-def new_order_no(scur):
+def pres_rows(cur, table: str, order: str) -> list[tuple]:
+    """Every row of a pres table without its etl_updated_datetime, in ``order``."""
+    cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'pres' AND table_name = %s "
+                "AND column_name <> 'etl_updated_datetime' ORDER BY ordinal_position", [table])
+    columns = ", ".join(name for (name,) in cur.fetchall())
+    cur.execute(f"SELECT {columns} FROM pres.{table} ORDER BY {order}")
+    return cur.fetchall()
+
+
+def assert_merged_equals_full_build(project, cur) -> None:
+    """The incrementally merged report table and fact equal a full build of them from the same store."""
+    merged = {t: pres_rows(cur, t, "order_no, order_line_no") for t in ("report_order_lines", "fact_order_line")}
+    cur.execute("DELETE FROM etl_control.pres_watermark WHERE name IN ('report_order_lines', 'fact_order_line')")
+    cur.connection.commit()
+    project.run()  # a new sequence: those two files build in full, the others find nothing changed
+    for table, rows in merged.items():
+        assert pres_rows(cur, table, "order_no, order_line_no") == rows, table
+
+
+def new_order_no(scur, n: int = 1):
     """An order number no generated order has, in the source column's type."""
     scur.execute("SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
                  "AND TABLE_NAME = 'order_headers' AND COLUMN_NAME = 'order_no'")
     (data_type,) = scur.fetchone()
-    return 99_000_000_000_001 if "int" in data_type else "SCD2-1"
+    return 99_000_000_000_000 + n if "int" in data_type else f"SCD2-{n}"
 
 
 def test_star_schema_scd2_scd1_and_fact_keys(project, variant):
@@ -68,6 +87,24 @@ def test_star_schema_scd2_scd1_and_fact_keys(project, variant):
         f'8.8.8.8 - {user} [10/Oct/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "curl/8"\n'
         '10.0.0.1 - - [31/Feb/2025:13:55:36 +0000] "GET / HTTP/1.1" 200 1 "-" "-"\n'
     )
+    # an order dated tomorrow of the product whose price changes below (it is picked the same way)
+    scur.execute("SELECT l.product_code, l.supplier_id FROM order_lines l "
+                 "JOIN order_headers h USING (order_no) WHERE l.is_deleted = 0 AND h.is_deleted = 0 "
+                 "GROUP BY 1, 2 ORDER BY COUNT(*) DESC, 1, 2 LIMIT 1")
+    code, supplier = scur.fetchone()
+    scur.execute("SELECT company_id FROM companies ORDER BY company_id LIMIT 1")
+    (seller,) = scur.fetchone()
+    scur.execute("SELECT customer_document_no FROM customers ORDER BY customer_document_no LIMIT 1")
+    (customer,) = scur.fetchone()
+    tomorrow = new_order_no(scur, 2)
+    scur.execute("INSERT INTO order_headers (order_no, order_date, company_id, customer_document_no, total, "
+                 "created_datetime, updated_datetime, is_deleted) VALUES "
+                 "(%s, UTC_DATE() + INTERVAL 1 DAY, %s, %s, 10, UTC_TIMESTAMP(), UTC_TIMESTAMP(), 0)",
+                 [tomorrow, seller, customer])
+    scur.execute("INSERT INTO order_lines (order_no, order_line_no, order_date, product_code, supplier_id, unit_price, "
+                 "quantity, line_total, created_datetime, updated_datetime, is_deleted) "
+                 "VALUES (%s, 1, UTC_DATE() + INTERVAL 1 DAY, %s, %s, 10, 1, 10, UTC_TIMESTAMP(), UTC_TIMESTAMP(), 0)",
+                 [tomorrow, code, supplier])
     project.run()
     pg = project.pg()
     cur = pg.cursor()
@@ -97,17 +134,13 @@ def test_star_schema_scd2_scd1_and_fact_keys(project, variant):
             assert one(cur, f"SELECT count(*) FROM pres.{dim} WHERE {column} IS NULL")[0] > 0, (dim, column)
 
     # SCD2: change the price of a product that has orders; add an order for it dated today
-    scur.execute("SELECT l.product_code, l.supplier_id, MIN(l.order_date) FROM order_lines l "
-                 "JOIN order_headers h USING (order_no) WHERE l.is_deleted = 0 AND h.is_deleted = 0 "
-                 "GROUP BY 1, 2 ORDER BY COUNT(*) DESC LIMIT 1")
-    code, supplier, first_order = scur.fetchone()
     old_key = one(cur, "SELECT product_key FROM pres.dim_product WHERE product_code = %s AND supplier_id = %s", [code, supplier])[0]
+    assert one(cur, "SELECT product_key FROM pres.fact_order_line WHERE order_no = %s", [tomorrow]) == (old_key,)
     scur.execute("UPDATE products SET default_price = default_price + 1, updated_datetime = UTC_TIMESTAMP() "
                  "WHERE product_code = %s AND supplier_id = %s", [code, supplier])
-    scur.execute("SELECT company_id FROM companies LIMIT 1")
-    (seller,) = scur.fetchone()
-    scur.execute("SELECT customer_document_no FROM customers LIMIT 1")
-    (customer,) = scur.fetchone()
+    # SCD1: the product's supplier is renamed (its report rows change, its fact rows keep their keys)
+    scur.execute("UPDATE companies SET company_name = 'Renamed Supplier', updated_datetime = UTC_TIMESTAMP() "
+                 "WHERE company_id = %s", [supplier])
     order_no = new_order_no(scur)
     scur.execute("INSERT INTO order_headers (order_no, order_date, company_id, customer_document_no, total, "
                  "created_datetime, updated_datetime, is_deleted) "
@@ -136,6 +169,10 @@ def test_star_schema_scd2_scd1_and_fact_keys(project, variant):
     keys = dict(cur.fetchall())
     assert keys[k2] >= 1 and keys[old_key] >= 1  # old orders keep the old version, today's order the new one
     assert one(cur, "SELECT product_key FROM pres.fact_order_line WHERE order_no = %s", [order_no]) == (k2,)
+    # tomorrow's order did not change, but the new version covers its date
+    assert one(cur, "SELECT product_key FROM pres.fact_order_line WHERE order_no = %s", [tomorrow]) == (k2,)
+    cur.execute("SELECT DISTINCT supplier_name FROM pres.report_order_lines WHERE supplier_id = %s", [supplier])
+    assert cur.fetchall() == [("Renamed Supplier",)]
     # SCD1 overwrote in place: same key, one row, new name
     assert one(cur, "SELECT customer_key, customer_full_name FROM pres.dim_customer WHERE customer_document_no = %s",
                [customer]) == (customer_key, "Renamed Person")
@@ -145,6 +182,7 @@ def test_star_schema_scd2_scd1_and_fact_keys(project, variant):
     assert one(cur, "SELECT count(*), sum(line_total) FROM pres.fact_order_line") == one(
         cur, "SELECT count(*), sum(line_total) FROM pres.report_order_lines")
     assert_star_consistent(cur)
+    assert_merged_equals_full_build(project, cur)
     pg.close()
 
 

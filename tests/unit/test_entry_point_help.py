@@ -33,7 +33,7 @@ ENTRY_POINTS = {  # name -> (command, the start of its usage, a text it must con
               "Work files and logs go to bench-work/. Exit code 0 when every target of BENCHMARKS.md is met, 1 when one"),
     "bench dlt": ([sys.executable, "bench/dlt_pipeline.py", "--help"],
                   "dlt's ``sql_database`` source -> ``postgres`` destination, merge on the tables' keys.",
-                  "    .venv-bench/bin/python bench/dlt_pipeline.py {default|fast} MYSQL_URL PG_URL PIPELINES_DIR KEYS_JSON"),
+                  "    .venv-bench/bin/python bench/dlt_pipeline.py {default|fast} MYSQL_URL PG_URL PIPELINES_DIR TABLES_JSON"),
     "etl.setup_db": ([sys.executable, "-m", "etl.setup_db", "--help"], "usage: python -m etl.setup_db [-h]",
                      "Create the warehouse database ([warehouse] in luigi.cfg or the file named by"),
     "etl.reports": ([sys.executable, "-m", "etl.reports", "--help"], "usage: python -m etl.reports [-h] [--report REPORT] [--list]",

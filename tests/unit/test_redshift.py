@@ -357,7 +357,7 @@ def test_pres_runner_translates_every_file(recorded, tmp_path):
     from etl import pres
 
     ctx = redshift_context(tmp_path)
-    results = pres.run_pres(ctx.warehouse, ctx.etl.sql_dir, ctx.etl.completed_dir, 1)
+    results = pres.run_pres(ctx.warehouse, ctx.etl.sql_dir, ctx.etl.completed_dir, 1, connections=1)  # one statement order
     expected, created, names = ["CREATE SCHEMA IF NOT EXISTS pres"], [], []
     for path in pres.pres_files(ctx.etl.sql_dir):
         expected += pres.PRES_BUILD  # the file's since, from its watermark row
