@@ -261,6 +261,15 @@ def _is_set_not_null(tree) -> bool:
             and all(isinstance(a, exp.AlterColumn) and a.args.get("allow_null") is False for a in tree.args["actions"]))
 
 
+def _is_storage_parameter(tree) -> bool:
+    """True for ``ALTER TABLE ... SET (parameter = value)`` (PostgreSQL storage parameters such as
+    fillfactor; Redshift has none)."""
+    from sqlglot import exp
+
+    return (isinstance(tree, exp.Alter) and bool(tree.args.get("actions"))
+            and all(isinstance(a, exp.AlterSet) for a in tree.args["actions"]))
+
+
 def _create_if_missing(tree) -> CreateIfMissing | None:
     """The Redshift form of ``CREATE TABLE IF NOT EXISTS t AS <query> WITH NO DATA``, else None."""
     created = sqlfile.created_from_query(tree)
@@ -278,8 +287,9 @@ def translate_file(path, text: str) -> list[str]:
     ``text`` is the file's SQL (several statements); returns one string per statement.
     sqlglot (PostgreSQL -> Redshift dialect) maps types and functions (``text`` ->
     ``VARCHAR(MAX)``, casts, identity columns); :func:`_adapt` adds the rules above;
-    ``CREATE INDEX`` and ``ALTER COLUMN ... SET NOT NULL`` statements are dropped (Redshift
-    has no indexes, sort keys instead, and cannot change a column's nullability); a
+    ``CREATE INDEX``, ``ALTER COLUMN ... SET NOT NULL`` and ``ALTER TABLE ... SET (fillfactor ...)``
+    statements are dropped (Redshift has no indexes, sort keys instead, cannot change a
+    column's nullability and has no storage parameters); a
     ``CREATE TABLE IF NOT EXISTS ... AS ... WITH NO DATA`` becomes a :class:`CreateIfMissing`.
     Raises ConfigError naming the file when it uses something Redshift lacks (see
     ``_UNSUPPORTED``) or cannot be parsed.
@@ -296,7 +306,8 @@ def translate_file(path, text: str) -> list[str]:
         raise ConfigError(f"{path}: cannot be translated to Redshift SQL: {exc}") from None
     statements = []
     for tree in trees:
-        if tree is None or (isinstance(tree, exp.Create) and tree.kind == "INDEX") or _is_set_not_null(tree):
+        if (tree is None or (isinstance(tree, exp.Create) and tree.kind == "INDEX") or _is_set_not_null(tree)
+                or _is_storage_parameter(tree)):
             continue
         statements.append(_create_if_missing(tree) or tree.transform(_adapt).sql(dialect="redshift", comments=False))
     return statements

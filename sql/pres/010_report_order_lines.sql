@@ -52,6 +52,9 @@ cross join store_mysql.companies as sellers
 cross join store_mysql.customers as customers
 with no data;
 
+-- room on each page for a changed row's new version (PostgreSQL's HOT update: a row whose
+-- indexed columns did not change is rewritten in its own page, no index entry added)
+alter table pres.report_order_lines set (fillfactor = 90);
 alter table pres.report_order_lines alter column order_no set not null;
 alter table pres.report_order_lines alter column order_line_no set not null;
 alter table pres.report_order_lines alter column etl_updated_datetime set not null;

@@ -34,6 +34,9 @@ select
 from store_mysql.order_lines as lines
 with no data;
 
+-- room on each page for a changed row's new version (PostgreSQL's HOT update: a row whose
+-- indexed columns did not change is rewritten in its own page, no index entry added)
+alter table pres.fact_order_line set (fillfactor = 90);
 alter table pres.fact_order_line alter column order_no set not null;
 alter table pres.fact_order_line alter column order_line_no set not null;
 alter table pres.fact_order_line alter column order_date_key set not null;
