@@ -382,6 +382,10 @@ def _run_file(conn, dialect, path: Path, text: str, completed_dir, sequence: int
             _run_statements(cur, statements)
             for statement in dialect.pres_advance:
                 cur.execute(statement, params)
+            if dialect.refreshes_statistics and conn.server_version >= 150000:
+                # this file's write counters reach the shared statistics as it commits: the reports
+                # step reads them to see which pres tables changed (etl.reports.input_fingerprint)
+                cur.execute("SELECT pg_stat_force_next_flush()")
             if fingerprint is not None and shapes.get(path.name) != fingerprint:
                 cur.execute("INSERT INTO etl_control.pres_shape (file_name, fingerprint) VALUES (%s, %s) "
                             "ON CONFLICT (file_name) DO UPDATE SET fingerprint = excluded.fingerprint, "

@@ -164,41 +164,71 @@ def write_outputs(results: list[ReportResult], folder: Path, note: str = "", pre
 
 INPUTS_FILE = "inputs.json"
 
+# PostgreSQL 15+: a pres table's write counters (rows inserted, updated, deleted since the statistics
+# were reset; the pres runner flushes them before each file commits), its storage file and the
+# reset time: any write moves one of them
+_TABLE_VERSION_SQL = """SELECT c.relname, json_build_array(c.relfilenode::text,
+    (pg_stat_get_tuples_inserted(c.oid) + pg_stat_get_tuples_updated(c.oid) + pg_stat_get_tuples_deleted(c.oid))::text,
+    (SELECT CAST(stats_reset AS varchar) FROM pg_stat_database WHERE datname = current_database()))::text
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'pres' AND c.relname = ANY(%s)"""
+
+
+def report_tables(text: str) -> list[str]:
+    """The ``pres`` tables a report's SQL names (``pres.<table>``), sorted, without the schema."""
+    return sorted(set(re.findall(r"\bpres\.(\w+)", text)))
+
 
 def input_fingerprint(conn, files: list[Path]) -> dict:
-    """What the report results depend on: the report files' text, the session's date (the
-    reports look at "last year") and, per ``pres.<table>`` the files read, its row count and
-    latest ``etl_updated_datetime`` (pres files delete and re-insert changed rows, so any
-    change moves one of the two). A JSON-able dict; one scan per table, no report query.
+    """What each report's result depends on: ``{report name: {"file", "current_date", "tables"}}``.
+
+    ``file`` is the SHA-256 of the report's text, ``current_date`` the session's date (the
+    reports look at "last year"), ``tables`` a version of each ``pres`` table it reads: on
+    PostgreSQL 15 or later the table's write counters, storage file and the statistics' reset
+    time (one catalog query for all tables, no scan); elsewhere its row count and latest
+    ``etl_updated_datetime`` (one scan per table; every pres write sets that column). A
+    JSON-able dict.
     """
-    texts = {f.name: f.read_text(encoding="utf-8") for f in files}
-    tables = sorted({t for text in texts.values() for t in re.findall(r"\bpres\.(\w+)", text)})
-    fingerprint = {"files": {n: hashlib.sha256(t.encode()).hexdigest() for n, t in texts.items()}}
+    texts = {f.stem: f.read_text(encoding="utf-8") for f in files}
+    tables = sorted({t for text in texts.values() for t in report_tables(text)})
+    versions = {}
     with conn.cursor() as cur:
         cur.execute("SELECT CAST(current_date AS varchar)")
-        fingerprint["current_date"] = cur.fetchone()[0]
+        today = cur.fetchone()[0]
+        if getattr(conn, "server_version", 0) >= 150000 and dialect_of(conn).refreshes_statistics:
+            cur.execute(_TABLE_VERSION_SQL, [tables])
+            versions = dict(cur.fetchall())
         for table in tables:
+            if table in versions:
+                continue
             cur.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'pres' "
                         "AND table_name = %s AND column_name = 'etl_updated_datetime'", [table])
             latest = "max(etl_updated_datetime)" if cur.fetchone()[0] else "NULL"
             cur.execute(sql.SQL("SELECT count(*), CAST({} AS varchar) FROM pres.{}").format(
                 sql.SQL(latest), sql.Identifier(table)))
-            fingerprint[f"pres.{table}"] = list(cur.fetchone())
+            versions[table] = json.dumps(list(cur.fetchone()))
     conn.rollback()
-    return fingerprint
+    return {name: {"file": hashlib.sha256(text.encode()).hexdigest(), "current_date": today,
+                   "tables": {t: versions[t] for t in report_tables(text)}}
+            for name, text in texts.items()}
 
 
-def _reuse(previous: Path, files: list[Path]) -> list[ReportResult] | None:
-    """The previous sequence's results read back from its CSV files (None when any is missing)."""
-    results = []
-    for path in files:
-        csv_path = previous / f"{path.stem}.csv"
-        if not csv_path.is_file() or not (previous / f"{path.stem}.png").is_file():
-            return None
-        with open(csv_path, encoding="utf-8", newline="") as handle:
-            columns, *rows = list(csv.reader(handle))
-        results.append(ReportResult(path.stem, columns, [tuple(r) for r in rows]))
-    return results
+def _reuse(previous: Path, name: str) -> ReportResult | None:
+    """A report's previous result read back from its CSV file (None when its CSV or chart is missing)."""
+    csv_path = previous / f"{name}.csv"
+    if not csv_path.is_file() or not (previous / f"{name}.png").is_file():
+        return None
+    with open(csv_path, encoding="utf-8", newline="") as handle:
+        columns, *rows = list(csv.reader(handle))
+    return ReportResult(name, columns, [tuple(r) for r in rows])
+
+
+def _previous_inputs(previous: Path) -> dict:
+    """The inputs the previous sequence's reports were made from ({} when unknown or unreadable)."""
+    try:
+        return json.loads((previous / INPUTS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _load_chart_libraries() -> None:
@@ -217,22 +247,27 @@ def build_for_sequence(settings: WarehouseSettings, sql_dir: str | Path, reports
                        completed_dir: str | Path, sequence: int) -> dict:
     """Run every report and write ``<reports_dir>/<seq>/`` (CSV, PNG, dashboard.html) with a step marker each.
 
-    When the previous sequence's reports were made from the same inputs (see
-    :func:`input_fingerprint`), their results are reused instead of running the queries
-    again: a no-op run costs a few table scans, not the five report queries. Returns the
-    payload of the run's ``reports.json`` marker (dashboard path, rows per report, reused).
+    A report whose inputs (see :func:`input_fingerprint`: its file, the date, the pres tables
+    it reads) are those of the previous sequence's result reuses that result instead of
+    running its query: a no-op run runs no report query, a run that changed only the order
+    tables reruns only the reports that read them. Returns the payload of the run's
+    ``reports.json`` marker (dashboard path, rows per report, ``reused``: the reports reused,
+    ``reused_previous``: all of them were).
     """
     folder = Path(reports_dir) / str(sequence)
     previous = Path(reports_dir) / str(sequence - 1)
     files = report_files(sql_dir)
     with warehouse.connection(settings) as conn:
         fingerprint = input_fingerprint(conn, files)
-    old = previous / INPUTS_FILE
-    reused = _reuse(previous, files) if old.is_file() and json.loads(old.read_text()) == fingerprint else None
-    if reused is None:
+    before = _previous_inputs(previous)
+    reused = {path.stem: result for path in files
+              if before.get(path.stem) == fingerprint[path.stem] and (result := _reuse(previous, path.stem)) is not None}
+    stale = [path for path in files if path.stem not in reused]
+    if stale:
         # the chart libraries load (0.5-0.9 s of Python) while the queries run in the warehouse
         threading.Thread(target=_load_chart_libraries, name="report-imports", daemon=True).start()
-    results = reused if reused is not None else run_all(settings, files)
+    fresh = {result.name: result for result in run_all(settings, stale)} if stale else {}
+    results = [reused.get(path.stem) or fresh[path.stem] for path in files]
     dashboard = write_outputs(results, folder, f"Execution sequence {sequence}", previous=previous)
     write_json_atomic(folder / INPUTS_FILE, fingerprint)
     for result in results:
@@ -241,9 +276,9 @@ def build_for_sequence(settings: WarehouseSettings, sql_dir: str | Path, reports
             {"report": result.name, "rows": len(result.rows), "csv": str(folder / f"{result.name}.csv")},
         )
     log.info("reports: %d written to %s (dashboard %s)%s", len(results), folder, dashboard,
-             "; inputs unchanged since the previous sequence, its results reused" if reused is not None else "")
+             f"; {len(reused)} with inputs unchanged since the previous sequence reused its results" if reused else "")
     return {"execution_sequence": sequence, "dashboard": str(dashboard), "reports": {r.name: len(r.rows) for r in results},
-            "reused_previous": reused is not None}
+            "reused": sorted(reused), "reused_previous": len(reused) == len(files)}
 
 
 def render(result: ReportResult) -> str:
