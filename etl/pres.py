@@ -23,6 +23,7 @@ the file runs, keeping its rows (PostgreSQL; on Redshift the table keeps its fir
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -49,24 +50,48 @@ def pres_files(sql_dir: str | Path) -> list[Path]:
 def tables_read(sql_dir: str | Path) -> dict[str, list[str]]:
     """The warehouse tables the pres files read outside their own schema: ``{"schema.table": [file names]}``.
 
-    Read from the parsed files (``etl.sqlfile``, sqlglot): every table named with a schema other
+    Read from the parsed files (:func:`file_tables`): every table named with a schema other
     than ``pres`` (temporary tables have none). Raises PresError naming a file that cannot be parsed.
     """
-    from sqlglot import exp
-
     found: dict[str, list[str]] = {}
     for path in pres_files(sql_dir):
-        try:
-            trees = sqlfile.parse(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise PresError(f"{path}: cannot be parsed: {exc}") from None
-        for tree in filter(None, trees):
-            for table in tree.find_all(exp.Table):
-                if table.db and table.db != "pres":
-                    names = found.setdefault(f"{table.db}.{table.name}", [])
-                    if path.name not in names:
-                        names.append(path.name)
+        for table in sorted(file_tables(path, path.read_text(encoding="utf-8"))[0]):
+            if not table.startswith("pres."):
+                found.setdefault(table, []).append(path.name)
     return found
+
+
+def file_tables(path: Path, text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The warehouse tables one pres file names and the pres tables it writes.
+
+    ``path``/``text``: the file and its SQL. Returns ``(named, written)``: ``named`` every table
+    the file names with a schema (``"schema.table"``, store and pres; temporary tables have
+    none), ``written`` the ``pres`` tables it creates, inserts into, updates or deletes from.
+    Read from the parsed file (sqlglot, about 20 ms per file), once per text and process: the
+    preflight's parse serves the pres step (its process is forked from the one that ran the
+    preflight). Raises PresError naming a file that cannot be parsed.
+    """
+    try:
+        return _parsed_tables(text)
+    except ValueError as exc:
+        raise PresError(f"{path}: cannot be parsed: {exc}") from None
+
+
+@functools.lru_cache(maxsize=128)
+def _parsed_tables(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """:func:`file_tables` of one SQL text; raises ValueError (``etl.sqlfile.parse``)."""
+    from sqlglot import exp
+
+    named, written = set(), set()
+    for tree in filter(None, sqlfile.parse(text)):
+        for table in tree.find_all(exp.Table):
+            if table.db:
+                named.add(f"{table.db}.{table.name}")
+        if isinstance(tree, (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Alter)):
+            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            if isinstance(target, exp.Table) and target.db == "pres":
+                written.add(f"pres.{target.name}")
+    return frozenset(named), frozenset(written)
 
 
 STALE_FRACTION = 0.1  # rows changed since the last ANALYZE, as a fraction of the table, that make its statistics stale
@@ -219,32 +244,6 @@ def _run_statements(cur, statements: list[str]) -> None:
             if cur.fetchone()[0]:
                 continue
         cur.execute(statement)
-
-
-def file_tables(path: Path, text: str) -> tuple[set[str], set[str]]:
-    """The warehouse tables one pres file names and the pres tables it writes.
-
-    ``path``/``text``: the file and its SQL. Returns ``(named, written)``: ``named`` every table
-    the file names with a schema (``"schema.table"``, store and pres; temporary tables have
-    none), ``written`` the ``pres`` tables it creates, inserts into, updates or deletes from.
-    Read from the parsed file (sqlglot). Raises PresError naming a file that cannot be parsed.
-    """
-    from sqlglot import exp
-
-    try:
-        trees = sqlfile.parse(text)
-    except ValueError as exc:
-        raise PresError(f"{path}: cannot be parsed: {exc}") from None
-    named, written = set(), set()
-    for tree in filter(None, trees):
-        for table in tree.find_all(exp.Table):
-            if table.db:
-                named.add(f"{table.db}.{table.name}")
-        if isinstance(tree, (exp.Create, exp.Insert, exp.Update, exp.Delete, exp.Alter)):
-            target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
-            if isinstance(target, exp.Table) and target.db == "pres":
-                written.add(f"pres.{target.name}")
-    return named, written
 
 
 def file_dependencies(texts: dict[str, tuple[Path, str]]) -> dict[str, set[str]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 from etl.reports import ReportResult, write_outputs
 from tests.support.dashboard_samples import BUILT, PERIOD, sample_results
@@ -134,7 +133,7 @@ def test_results_read_back_from_the_csv_files_give_the_same_page(tmp_path):
     from etl.reports import _reuse
 
     first = write_outputs(sample_results(), tmp_path / "1", "Execution sequence 1", built=BUILT).read_text()
-    read_back = _reuse(tmp_path / "1", [Path(f"{r.name}.sql") for r in sample_results()])
+    read_back = [_reuse(tmp_path / "1", r.name) for r in sample_results()]
     assert read_back[0].rows[0] == ("2025-01", "437", "9310", "1123456.89", "2025-01-01", "2025-12-31")
     again = write_outputs(read_back, tmp_path / "2", "Execution sequence 1", tmp_path / "1", BUILT).read_text()
     assert again == first
