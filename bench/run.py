@@ -525,6 +525,26 @@ def summarise(results: dict) -> tuple[list[list], list[dict]]:
     return rows, checks
 
 
+def job_beside_load(results: dict) -> list[list]:
+    """Per order phase: ours' whole job beside its load part, the other loaders and the ratios (the
+    second printed table): [phase, job s, load s, floor, dlt_fast, sling, load/floor, load/dlt, load/sling,
+    job/dlt] ("-" where a loader was skipped)."""
+    rows = []
+    for phase in PHASES:
+        seconds = {name: s.seconds for name, s in results.get(phase, {}).items()}
+        if "ours" not in seconds:
+            continue
+
+        def ratio(a: str, b: str) -> str:
+            return f"{seconds[a] / seconds[b]:.2f}" if a in seconds and b in seconds else "-"
+
+        rows.append([phase, *(round(seconds[n], 2) if n in seconds else "-"
+                              for n in ("ours_runjob", "ours", "floor", "dlt_fast", "sling")),
+                     ratio("ours", "floor"), ratio("ours", "dlt_fast"), ratio("ours", "sling"),
+                     ratio("ours_runjob", "dlt_fast")])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run the benchmark, print and save the results; returns the exit code."""
     parser = argparse.ArgumentParser(prog="scripts/bench.sh", description=__doc__.split("\n\n")[0],
@@ -562,6 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(tabulate(rows, headers=["phase", "loader", "median s", "rows/s", "x floor", "x best peer", "peak RSS MB"]))
     print()
+    print(tabulate(job_beside_load(results), headers=["phase", "ours job s", "ours load s", "floor", "dlt_fast", "sling",
+                                                      "load/floor", "load/dlt", "load/sling", "job/dlt"]))
+    print()
     for c in checks:
         verdict = "SKIP" if c["met"] is None else "PASS" if c["met"] else "FAIL"
         print(f"{verdict}  {c['phase']:<11} {c['target']:<40} {'not measured' if c['value'] is None else c['value']}")
@@ -576,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": {phase: {name: {"median_seconds": s.seconds, "peak_rss_mb": s.peak_rss_mb, "rows": s.rows,
                                    "runs": [asdict(r) for r in s.runs]} for name, s in series.items()}
                     for phase, series in results.items()},
-        "table": rows, "targets": checks,
+        "table": rows, "job_beside_load": job_beside_load(results), "targets": checks,
     }, indent=2))
     print(f"\nresults: {output}")
     return 0 if met else 1
