@@ -19,7 +19,7 @@ from etl.dialects import dialect_of, for_flavor
 from etl.config import EtlSettings, MySQLSettings, WarehouseSettings, etl_settings, mysql_settings, warehouse_settings
 from etl.domain import TableMeta
 from etl.errors import ConfigError
-from etl.metadata import WHERE_CLAUSE_ACCEPTED, heading, key_problems, load_metadata, position, source_problems
+from etl.metadata import heading, key_problems, load_metadata, position, source_problems
 from etl.staging import open_staging
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,15 @@ def preflight(ctx: Context) -> dict[str, TableMeta]:
         for meta in present.values():
             refused = meta.where_clause and source_mysql.refusal(conn, *sqlgen.explain_extract_query(meta, database))
             if refused:
+                from etl.where_clause import ACCEPTED
+
                 problems.append(f"{heading(meta, 'where_clause')}: the source refuses the extract query with "
-                                f"{meta.where_clause!r}: {refused}. Accepted: {WHERE_CLAUSE_ACCEPTED}")
+                                f"{meta.where_clause!r}: {refused}. Accepted: {ACCEPTED}")
                 continue  # the key count would be refused the same way
             problems += key_problems(meta, keys.get(meta.name, {}), database)
             if meta.unique_check == "distinct_count":
                 problems += _repeated_keys(conn, meta, database, found[meta.name], keys.get(meta.name, {}))
+    pres.use_parse_cache(ctx.etl.completed_dir)
     problems += _pres_sources_problems(tables, ctx.etl.sql_dir)
     if problems:
         raise ConfigError("table metadata does not match the source:\n  " + "\n  ".join(problems))

@@ -23,8 +23,8 @@ the file runs, keeping its rows (PostgreSQL; on Redshift the table keeps its fir
 
 from __future__ import annotations
 
-import functools
 import hashlib
+import json
 import logging
 import re
 import time
@@ -67,17 +67,44 @@ def file_tables(path: Path, text: str) -> tuple[frozenset[str], frozenset[str]]:
     ``path``/``text``: the file and its SQL. Returns ``(named, written)``: ``named`` every table
     the file names with a schema (``"schema.table"``, store and pres; temporary tables have
     none), ``written`` the ``pres`` tables it creates, inserts into, updates or deletes from.
-    Read from the parsed file (sqlglot, about 20 ms per file), once per text and process: the
-    preflight's parse serves the pres step (its process is forked from the one that ran the
-    preflight). Raises PresError naming a file that cannot be parsed.
+    Read from the parsed file (sqlglot, about 20 ms per file), once per text: the preflight's
+    parse serves the pres step (its process is forked from the one that ran the preflight), and
+    with :func:`use_parse_cache` later runs too. Raises PresError naming a file that cannot be
+    parsed.
     """
+    key = hashlib.sha256(text.encode()).hexdigest()
+    if key in _known_tables:
+        return _known_tables[key]
     try:
-        return _parsed_tables(text)
+        found = _known_tables[key] = _parsed_tables(text)
     except ValueError as exc:
         raise PresError(f"{path}: cannot be parsed: {exc}") from None
+    if _parse_cache is not None:
+        try:
+            write_json_atomic(_parse_cache, {k: [sorted(n), sorted(w)] for k, (n, w) in _known_tables.items()})
+        except OSError as exc:  # a cache: the next run parses again
+            log.warning("pres: cannot write %s (%s); the pres files are parsed again next run", _parse_cache, exc)
+    return found
 
 
-@functools.lru_cache(maxsize=128)
+PARSE_CACHE_FILE = "pres_tables.json"  # in completed_dir: {SHA-256 of a pres file's text: [named, written]}
+_known_tables: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+_parse_cache: Path | None = None
+
+
+def use_parse_cache(folder: str | Path) -> None:
+    """Keep :func:`file_tables`' results in ``<folder>/pres_tables.json`` (keyed by the SHA-256 of each
+    file's text), so a run whose pres files did not change parses none (sqlglot: 0.06 s to import, about
+    20 ms per file). An unreadable cache is ignored."""
+    global _parse_cache
+    _parse_cache = Path(folder) / PARSE_CACHE_FILE
+    try:
+        saved = json.loads(_parse_cache.read_text(encoding="utf-8"))
+        _known_tables.update({k: (frozenset(n), frozenset(w)) for k, (n, w) in saved.items()})
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+
+
 def _parsed_tables(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """:func:`file_tables` of one SQL text; raises ValueError (``etl.sqlfile.parse``)."""
     from sqlglot import exp
