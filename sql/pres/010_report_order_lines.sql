@@ -11,9 +11,9 @@
 -- (they still count as sales); a store tombstone (hard-deleted at the source) leaves its
 -- columns NULL.
 --
--- Maintained incrementally, in proportion to the changes: the rows of orders whose lines or
--- header changed in store are computed afresh and merged (only new, changed and vanished rows
--- are written); a product, company or customer
+-- Maintained incrementally, in proportion to the changes: the rows of lines that changed in
+-- store, and of orders whose header changed in what this table shows of it, are computed
+-- afresh and merged (only new, changed and vanished rows are written); a product, company or customer
 -- that changed updates only its own columns (product_name; supplier_* or seller_company_*;
 -- customer_*), and only in the rows where their value differs (found through this table's
 -- key and product index). "Changed" means store etl_updated_datetime at or after the previous build's
@@ -111,36 +111,73 @@ select rows.*
 from pres.tmp_report_order_lines_rows as rows
 where (select since from pres_build) = '1900-01-01 00:00:00+00';
 
--- otherwise a merge of the orders whose lines or header changed since the watermark (range
--- scans of store's etl_updated_datetime index): their rows computed afresh, then only the
--- rows that differ written
-drop table if exists tmp_changed_orders;
-create temporary table tmp_changed_orders as
-select lines.order_no
-from store_mysql.order_lines as lines
-inner join pres_build as watermark on lines.etl_updated_datetime >= watermark.since
-where watermark.since > '1900-01-01 00:00:00+00'
-union
-select headers.order_no
+-- otherwise a merge of the lines that changed since the watermark (range scans of store's
+-- etl_updated_datetime index), and of every line of the orders whose header changed in
+-- what this table shows of it: whether it is live (soft-deleted, tombstoned, back to life),
+-- its seller or its customer (a header whose total alone changed changes no row here); their
+-- rows computed afresh, then only the rows that differ written
+drop table if exists tmp_changed_headers;
+create temporary table tmp_changed_headers as
+select
+    headers.order_no,
+    headers.company_id,
+    headers.customer_document_no,
+    case
+        when (headers.is_deleted = '0' or headers.is_deleted is null) and headers.etl_deleted_datetime is null then 1
+        else 0
+    end as is_live
 from store_mysql.order_headers as headers
 inner join pres_build as watermark on headers.etl_updated_datetime >= watermark.since
 where watermark.since > '1900-01-01 00:00:00+00';
 
-analyze tmp_changed_orders;
+analyze tmp_changed_headers;
+
+drop table if exists tmp_changed_orders;
+create temporary table tmp_changed_orders as
+select headers.order_no
+from tmp_changed_headers as headers
+where
+    headers.is_live = 1
+    and not exists (select 1 from pres.report_order_lines as report where report.order_no = headers.order_no)
+union
+select headers.order_no
+from tmp_changed_headers as headers
+inner join pres.report_order_lines as report on report.order_no = headers.order_no
+where
+    headers.is_live = 0
+    or report.seller_company_id is distinct from headers.company_id
+    or report.customer_document_no is distinct from headers.customer_document_no;
+
+drop table if exists tmp_changed_lines;
+create temporary table tmp_changed_lines as
+select lines.order_no, lines.order_line_no
+from store_mysql.order_lines as lines
+inner join pres_build as watermark on lines.etl_updated_datetime >= watermark.since
+where watermark.since > '1900-01-01 00:00:00+00'
+union
+select lines.order_no, lines.order_line_no
+from tmp_changed_orders as changed
+inner join store_mysql.order_lines as lines on lines.order_no = changed.order_no;
+
+analyze tmp_changed_lines;
 
 drop table if exists tmp_order_rows;
 create temporary table tmp_order_rows as
 select rows.*
 from pres.tmp_report_order_lines_rows as rows
-where rows.order_no in (select changed.order_no from tmp_changed_orders as changed);
+where exists (
+    select 1 from tmp_changed_lines as changed
+    where changed.order_no = rows.order_no and changed.order_line_no = rows.order_line_no
+);
 
 analyze tmp_order_rows (order_no, order_line_no);
 
--- lines gone from a changed order (deleted, soft-deleted, or their header is)
+-- changed lines now gone (deleted, soft-deleted, or their header is)
 delete from pres.report_order_lines as report
-using tmp_changed_orders as changed
+using tmp_changed_lines as changed
 where
     report.order_no = changed.order_no
+    and report.order_line_no = changed.order_line_no
     and not exists (
         select 1 from tmp_order_rows as fresh
         where fresh.order_no = report.order_no and fresh.order_line_no = report.order_line_no
@@ -288,7 +325,9 @@ where
     );
 
 drop view pres.tmp_report_order_lines_rows;
+drop table tmp_changed_headers;
 drop table tmp_changed_orders;
+drop table tmp_changed_lines;
 drop table tmp_order_rows;
 drop table tmp_changed_products;
 drop table tmp_changed_companies;

@@ -9,14 +9,15 @@
 -- Measures: quantity, unit_price, line_total. Natural keys and measures take the store
 -- columns' own types; order_date compares as a date (a datetime order_date finds its day).
 -- Maintained incrementally, in proportion to the changes: computed afresh and merged (only
--- new, changed and vanished rows written) are the orders whose
--- lines or header changed since the previous build, the orders still pointing at an unknown
--- member, and the orders with a line that a changed product version now covers: a version
--- added or closed since the previous build (dim_product's etl_updated_datetime) covers the
--- lines of its product dated from its valid_from day (a current version) or its valid_to
--- day (a closed one) on; lines dated before keep their version. Company and customer keys
--- are type 1 (a change keeps the key), so their changes recompute nothing here. Without a
--- watermark the table is emptied and filled in one insert, its indexes built after it.
+-- new, changed and vanished rows written) are the lines that changed since the previous
+-- build, every line of an order whose header changed whether it is live, its seller or its
+-- customer, the lines still pointing at an unknown member, and the lines that a changed
+-- product version now covers: a version added or closed since the previous build
+-- (dim_product's etl_updated_datetime) covers the lines of its product dated from its
+-- valid_from day (a current version) or its valid_to day (a closed one) on; lines dated
+-- before keep their version. Company and customer keys are type 1 (a change keeps the key),
+-- so their changes recompute nothing here. Without a watermark the table is emptied and
+-- filled in one insert, its indexes built after it.
 
 create table if not exists pres.fact_order_line as
 select
@@ -91,7 +92,7 @@ select rows.*
 from pres.tmp_fact_order_line_rows as rows
 where (select since from pres_build) = '1900-01-01 00:00:00+00';
 
--- otherwise a merge of the orders named in this file's header: their rows computed afresh,
+-- otherwise a merge of the lines named in this file's header: their rows computed afresh,
 -- then only the rows that differ written
 
 -- product versions added or closed since the watermark, per product: the first day whose
@@ -109,19 +110,57 @@ group by versions.product_code, versions.supplier_id;
 
 analyze tmp_fact_products;
 
+-- headers changed since the watermark, with the keys this table gives them: an order is
+-- recomputed when its header changed whether it is live, its seller or its customer (a header
+-- whose total alone changed changes no fact row)
+drop table if exists tmp_fact_headers;
+create temporary table tmp_fact_headers as
+select
+    headers.order_no,
+    coalesce(sellers.company_key, -1) as seller_company_key,
+    coalesce(customers.customer_key, -1) as customer_key,
+    case
+        when (headers.is_deleted = '0' or headers.is_deleted is null) and headers.etl_deleted_datetime is null then 1
+        else 0
+    end as is_live
+from store_mysql.order_headers as headers
+inner join pres_build as watermark on headers.etl_updated_datetime >= watermark.since
+left join pres.dim_company as sellers on sellers.company_id = headers.company_id
+left join pres.dim_customer as customers on customers.customer_document_no = headers.customer_document_no
+where watermark.since > '1900-01-01 00:00:00+00';
+
+analyze tmp_fact_headers;
+
 drop table if exists tmp_fact_orders;
 create temporary table tmp_fact_orders as
-select lines.order_no
+select headers.order_no
+from tmp_fact_headers as headers
+where
+    headers.is_live = 1
+    and not exists (select 1 from pres.fact_order_line as fact where fact.order_no = headers.order_no)
+union
+select headers.order_no
+from tmp_fact_headers as headers
+inner join pres.fact_order_line as fact on fact.order_no = headers.order_no
+where
+    headers.is_live = 0
+    or fact.seller_company_key <> headers.seller_company_key
+    or fact.customer_key <> headers.customer_key;
+
+-- the lines to recompute: changed in store, of a recomputed order, covered by a changed
+-- product version, or pointing at an unknown member
+drop table if exists tmp_fact_lines;
+create temporary table tmp_fact_lines as
+select lines.order_no, lines.order_line_no
 from store_mysql.order_lines as lines
 inner join pres_build as watermark on lines.etl_updated_datetime >= watermark.since
 where watermark.since > '1900-01-01 00:00:00+00'
 union
-select headers.order_no
-from store_mysql.order_headers as headers
-inner join pres_build as watermark on headers.etl_updated_datetime >= watermark.since
-where watermark.since > '1900-01-01 00:00:00+00'
+select lines.order_no, lines.order_line_no
+from tmp_fact_orders as changed
+inner join store_mysql.order_lines as lines on lines.order_no = changed.order_no
 union
-select fact.order_no
+select fact.order_no, fact.order_line_no
 from tmp_fact_products as products
 inner join pres.dim_product as versions
     on versions.product_code = products.product_code and versions.supplier_id = products.supplier_id
@@ -129,7 +168,7 @@ inner join pres.fact_order_line as fact on fact.product_key = versions.product_k
 inner join pres.dim_date as dates on dates.date_key = fact.order_date_key
 where dates.full_date >= products.first_day
 union
-select fact.order_no
+select fact.order_no, fact.order_line_no
 from pres.fact_order_line as fact
 where
     (select since from pres_build) > '1900-01-01 00:00:00+00'
@@ -138,21 +177,25 @@ where
         or fact.seller_company_key = -1 or fact.customer_key = -1
     );
 
-analyze tmp_fact_orders;
+analyze tmp_fact_lines;
 
 drop table if exists tmp_fact_rows;
 create temporary table tmp_fact_rows as
 select rows.*
 from pres.tmp_fact_order_line_rows as rows
-where rows.order_no in (select changed.order_no from tmp_fact_orders as changed);
+where exists (
+    select 1 from tmp_fact_lines as changed
+    where changed.order_no = rows.order_no and changed.order_line_no = rows.order_line_no
+);
 
 analyze tmp_fact_rows (order_no, order_line_no);
 
--- lines gone from a recomputed order (deleted, soft-deleted, or their header is)
+-- recomputed lines now gone (deleted, soft-deleted, or their header is)
 delete from pres.fact_order_line as fact
-using tmp_fact_orders as changed
+using tmp_fact_lines as changed
 where
     fact.order_no = changed.order_no
+    and fact.order_line_no = changed.order_line_no
     and not exists (
         select 1 from tmp_fact_rows as fresh
         where fresh.order_no = fact.order_no and fresh.order_line_no = fact.order_line_no
@@ -206,6 +249,8 @@ where order_date_key = -1 or product_key = -1 or supplier_company_key = -1 or se
     or customer_key = -1;
 
 drop view pres.tmp_fact_order_line_rows;
+drop table tmp_fact_headers;
 drop table tmp_fact_orders;
+drop table tmp_fact_lines;
 drop table tmp_fact_rows;
 drop table tmp_fact_products;

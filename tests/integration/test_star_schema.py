@@ -153,8 +153,31 @@ def test_star_schema_scd2_scd1_and_fact_keys(project, variant):
     scur.execute("UPDATE customers SET customer_full_name = 'Renamed Person', updated_datetime = UTC_TIMESTAMP() "
                  "WHERE customer_document_no = %s", [customer])
     customer_key = one(cur, "SELECT customer_key FROM pres.dim_customer WHERE customer_document_no = %s", [customer])[0]
+    # headers: one soft-deleted, one moved to another customer, one whose total alone changes
+    # (none of them sold by, or with a line of, the supplier renamed above, nor bought by the renamed customer)
+    scur.execute("SELECT h.order_no FROM order_headers h WHERE h.is_deleted = 0 AND h.customer_document_no <> %s "
+                 "AND h.company_id <> %s AND h.order_no <> %s "
+                 "AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_no = h.order_no AND l.is_deleted = 0) "
+                 "AND NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_no = h.order_no AND l.supplier_id = %s) "
+                 "ORDER BY h.order_no LIMIT 3", [customer, supplier, tomorrow, supplier])
+    deleted, moved, retotalled = (row[0] for row in scur.fetchall())
+    scur.execute("UPDATE order_headers SET is_deleted = 1, updated_datetime = UTC_TIMESTAMP() WHERE order_no = %s", [deleted])
+    scur.execute("UPDATE order_headers SET customer_document_no = %s, updated_datetime = UTC_TIMESTAMP() "
+                 "WHERE order_no = %s", [customer, moved])
+    scur.execute("UPDATE order_headers SET total = total + 1, updated_datetime = UTC_TIMESTAMP() WHERE order_no = %s",
+                 [retotalled])
+    untouched = one(cur, "SELECT array_agg(etl_updated_datetime ORDER BY order_line_no) FROM pres.report_order_lines "
+                         "WHERE order_no = %s", [retotalled])
     src.close()
     project.run()
+    assert one(cur, "SELECT count(*) FROM pres.report_order_lines WHERE order_no = %s", [deleted]) == (0,)
+    assert one(cur, "SELECT count(*) FROM pres.fact_order_line WHERE order_no = %s", [deleted]) == (0,)
+    assert one(cur, "SELECT DISTINCT customer_document_no, customer_full_name FROM pres.report_order_lines "
+                    "WHERE order_no = %s", [moved]) == (customer, "Renamed Person")
+    assert one(cur, "SELECT DISTINCT customer_key FROM pres.fact_order_line WHERE order_no = %s", [moved]) == (customer_key,)
+    # a header whose total alone changed rewrites none of its rows
+    assert one(cur, "SELECT array_agg(etl_updated_datetime ORDER BY order_line_no) FROM pres.report_order_lines "
+                    "WHERE order_no = %s", [retotalled]) == untouched
 
     cur.execute("SELECT product_key, valid_from, valid_to, is_current FROM pres.dim_product "
                 "WHERE product_code = %s AND supplier_id = %s ORDER BY valid_from", [code, supplier])
@@ -182,6 +205,16 @@ def test_star_schema_scd2_scd1_and_fact_keys(project, variant):
     assert one(cur, "SELECT count(*), sum(line_total) FROM pres.fact_order_line") == one(
         cur, "SELECT count(*), sum(line_total) FROM pres.report_order_lines")
     assert_star_consistent(cur)
+    # the soft-deleted order comes back to life: its rows return
+    src = project.mysql()
+    src.cursor().execute("UPDATE order_headers SET is_deleted = 0, updated_datetime = UTC_TIMESTAMP() WHERE order_no = %s",
+                         [deleted])
+    src.commit()
+    src.close()
+    project.run()
+    assert one(cur, "SELECT count(*) FROM pres.report_order_lines WHERE order_no = %s", [deleted])[0] > 0
+    assert one(cur, "SELECT count(*) FROM pres.fact_order_line WHERE order_no = %s", [deleted]) == one(
+        cur, "SELECT count(*) FROM pres.report_order_lines WHERE order_no = %s", [deleted])
     assert_merged_equals_full_build(project, cur)
     pg.close()
 
