@@ -1,4 +1,5 @@
-"""Presentation layer: run ``sql/pres/*.sql`` in file-name order, one transaction per file.
+"""Presentation layer: run ``sql/pres/*.sql`` in file-name order, one transaction per file; files
+that share no pres table run at the same time on their own warehouse sessions (:func:`run_pres`).
 
 Each finished file leaves ``<completed_dir>/<seq>/pres/<file name>`` (JSON: seconds), so a
 resumed run skips the files already done and deleting one marker reruns that file.
@@ -297,14 +298,14 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
 
     Each dict: ``{"file", "seconds", "skipped"}``. Creates the ``pres`` schema; each file
     runs in one transaction with its watermark bookkeeping (the dialect's ``pres_begin``,
-    ``PRES_BUILD``, the file, the dialect's ``pres_advance``; see the module docstring). Files that share no pres table
-    (:func:`file_dependencies`) run at the same time on up to ``connections`` warehouse
-    sessions (threads; each file waits for the earlier files it depends on). On PostgreSQL
-    the stale planner statistics of the tables the files name in ``schemas`` are refreshed
-    (:func:`refresh_statistics`): the store schemas' once before the first file, pres tables'
-    before each file that names them. Raises PresError naming the
-    first file that failed and the database message; files that finished stay committed with
-    their markers, files depending on a failed one do not start.
+    ``PRES_BUILD``, the file, the dialect's ``pres_advance``; see the module docstring).
+    Files that share no pres table (:func:`file_dependencies`) run at the same time on up to
+    ``connections`` warehouse sessions (threads; each file waits for the earlier files it
+    depends on). On PostgreSQL the stale planner statistics of the tables the files name in
+    ``schemas`` are refreshed (:func:`refresh_statistics`): the store schemas' once before
+    the first file, pres tables' before each file that names them. Raises PresError naming
+    the first file that failed and the database message; files that finished stay committed
+    with their markers, files depending on a failed one do not start.
     """
     import threading
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
