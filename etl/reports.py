@@ -93,13 +93,11 @@ def run_report(conn, path: Path) -> ReportResult:
 REPORT_CONNECTIONS = 2  # warehouse sessions running report queries at the same time
 
 
-def run_all(settings: WarehouseSettings, files: list[Path], connections: int = REPORT_CONNECTIONS,
-            on_result=None) -> list[ReportResult]:
+def run_all(settings: WarehouseSettings, files: list[Path], connections: int = REPORT_CONNECTIONS) -> list[ReportResult]:
     """Run report files on up to ``connections`` warehouse sessions at once (threads; each query is
-    independent and read-only); returns their results in the order of ``files``. ``on_result``
-    (optional) is called with each result as it arrives, in the calling thread, while the other
-    queries still run. Raises the first file's PresError (``run_report``)."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    independent and read-only); returns their results in the order of ``files``. Raises the first
+    file's PresError (``run_report``)."""
+    from concurrent.futures import ThreadPoolExecutor
 
     sessions, opened, lock = threading.local(), [], threading.Lock()
 
@@ -112,13 +110,7 @@ def run_all(settings: WarehouseSettings, files: list[Path], connections: int = R
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(connections, len(files))), thread_name_prefix="report") as pool:
-            futures = {pool.submit(one, path): path for path in files}
-            results = {}
-            for future in as_completed(futures):
-                results[futures[future]] = result = future.result()
-                if on_result is not None:
-                    on_result(result)
-            return [results[path] for path in files]
+            return list(pool.map(one, files))
     finally:
         for conn in opened:
             conn.close()
@@ -159,21 +151,15 @@ def write_outputs(results: list[ReportResult], folder: Path, note: str = "", pre
     costs about 0.3 s per chart plus 0.9 s to import; most runs change few reports).
     """
     for result in results:
-        write_report_files(result, folder, previous)
+        csv_path, png_path = folder / f"{result.name}.csv", folder / f"{result.name}.png"
+        write_csv(result, csv_path)
+        old_csv, old_png = (previous / csv_path.name, previous / png_path.name) if previous else (None, None)
+        if old_png is not None and old_png.is_file() and old_csv.is_file() and old_csv.read_bytes() == csv_path.read_bytes():
+            with open(old_png, "rb") as old, private.open_private(png_path, "wb") as new:
+                shutil.copyfileobj(old, new)
+        else:
+            write_chart(result, png_path)
     return write_dashboard(results, folder, note, built)
-
-
-def write_report_files(result: ReportResult, folder: Path, previous: Path | None = None) -> None:
-    """One report's ``<name>.csv`` and ``<name>.png`` in ``folder``; the chart is copied from
-    ``previous`` (an earlier sequence's folder) when its CSV is byte for byte this one, else drawn."""
-    csv_path, png_path = folder / f"{result.name}.csv", folder / f"{result.name}.png"
-    write_csv(result, csv_path)
-    old_csv, old_png = (previous / csv_path.name, previous / png_path.name) if previous else (None, None)
-    if old_png is not None and old_png.is_file() and old_csv.is_file() and old_csv.read_bytes() == csv_path.read_bytes():
-        with open(old_png, "rb") as old, private.open_private(png_path, "wb") as new:
-            shutil.copyfileobj(old, new)
-    else:
-        write_chart(result, png_path)
 
 
 INPUTS_FILE = "inputs.json"
@@ -280,13 +266,9 @@ def build_for_sequence(settings: WarehouseSettings, sql_dir: str | Path, reports
     if stale:
         # the chart libraries load (0.5-0.9 s of Python) while the queries run in the warehouse
         threading.Thread(target=_load_chart_libraries, name="report-imports", daemon=True).start()
-    for result in reused.values():
-        write_report_files(result, folder, previous)
-    # each fresh result's CSV and chart are written as it arrives, while the other queries run
-    fresh = {result.name: result for result in run_all(
-        settings, stale, on_result=lambda result: write_report_files(result, folder, previous))} if stale else {}
+    fresh = {result.name: result for result in run_all(settings, stale)} if stale else {}
     results = [reused.get(path.stem) or fresh[path.stem] for path in files]
-    dashboard = write_dashboard(results, folder, f"Execution sequence {sequence}")
+    dashboard = write_outputs(results, folder, f"Execution sequence {sequence}", previous=previous)
     write_json_atomic(folder / INPUTS_FILE, fingerprint)
     for result in results:
         write_json_atomic(
