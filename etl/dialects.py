@@ -36,6 +36,7 @@ class PostgresDialect:
     ``copies_from_stdin`` (COPY FROM STDIN exists: hard-delete detection streams source keys),
     ``matches_pres_shapes`` (pres columns are altered to follow the store's types),
     ``refreshes_statistics`` (stale planner statistics are refreshed before each pres file),
+    :meth:`counts_row_writes` (per-table write counters any session reads once a writer flushed them),
     ``alters_column_types`` (schema drift widens existing columns; otherwise it only adds new ones).
     """
 
@@ -46,6 +47,13 @@ class PostgresDialect:
     binary_staging = sqlgen.BYTEA_HEX_FIELD  # \x0041ff, bytea's hex input
     streams_landing = partitions_landing = bulk_loads_store = enforces_keys = True
     copies_from_stdin = matches_pres_shapes = refreshes_statistics = alters_column_types = True
+
+    @staticmethod
+    def counts_row_writes(conn) -> bool:
+        """True when ``conn``'s server keeps per-table write counters (rows inserted, updated, deleted) that
+        a session can flush as it commits (``pg_stat_force_next_flush``: PostgreSQL 15+), so another
+        session sees a table's writes without scanning it (etl.pres flushes, etl.reports reads)."""
+        return conn.server_version >= 150000
 
     # serialises concurrent DDL of the workers (CREATE ... IF NOT EXISTS races, drift ALTERs)
     ddl_lock = "SELECT pg_advisory_xact_lock(hashtext('luigi_dw_etl.ddl'))"
@@ -236,6 +244,11 @@ class RedshiftDialect(PostgresDialect):
         "WHERE NOT EXISTS (SELECT 1 FROM etl_control.watermark WHERE table_name = %(table)s)",
     ]
     pres_begin: list[str] = []  # no planner cost settings
+
+    @staticmethod
+    def counts_row_writes(conn) -> bool:
+        """Redshift keeps no per-table write counters a session can read (see PostgresDialect)."""
+        return False
     # SYSDATE is the transaction's start, as PostgreSQL's now()
     pres_advance = [
         "DELETE FROM etl_control.pres_watermark WHERE name = %(name)s",

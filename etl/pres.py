@@ -59,6 +59,7 @@ def tables_read(sql_dir: str | Path) -> dict[str, list[str]]:
         for table in sorted(file_tables(path, path.read_text(encoding="utf-8"))[0]):
             if not table.startswith("pres."):
                 found.setdefault(table, []).append(path.name)
+    _save_parse_cache()
     return found
 
 
@@ -80,16 +81,24 @@ def file_tables(path: Path, text: str) -> tuple[frozenset[str], frozenset[str]]:
         found = _known_tables[key] = _parsed_tables(text)
     except ValueError as exc:
         raise PresError(f"{path}: cannot be parsed: {exc}") from None
-    if _parse_cache is not None:
-        try:
-            write_json_atomic(_parse_cache, {k: [sorted(n), sorted(w)] for k, (n, w) in _known_tables.items()})
-        except OSError as exc:  # a cache: the next run parses again
-            log.warning("pres: cannot write %s (%s); the pres files are parsed again next run", _parse_cache, exc)
+    _unsaved.add(key)
     return found
+
+
+def _save_parse_cache() -> None:
+    """Write the parse cache (:func:`use_parse_cache`) when texts were parsed since it was read."""
+    if _parse_cache is None or not _unsaved:
+        return
+    try:
+        write_json_atomic(_parse_cache, {k: [sorted(n), sorted(w)] for k, (n, w) in _known_tables.items()})
+        _unsaved.clear()
+    except OSError as exc:  # a cache: the next run parses again
+        log.warning("pres: cannot write %s (%s); the pres files are parsed again next run", _parse_cache, exc)
 
 
 PARSE_CACHE_FILE = "pres_tables.json"  # in completed_dir: {SHA-256 of a pres file's text: [named, written]}
 _known_tables: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+_unsaved: set[str] = set()  # keys parsed since the cache file was read
 _parse_cache: Path | None = None
 
 
@@ -307,7 +316,6 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
     the first file that failed and the database message; files that finished stay committed
     with their markers, files depending on a failed one do not start.
     """
-    import threading
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     files = pres_files(sql_dir)
@@ -337,20 +345,11 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
         return [results[name] for name in sorted(texts)]
     waits = file_dependencies({name: texts[name] for name in pending})
     named = {name: {t for t in file_tables(*texts[name])[0] if t.partition(".")[0] in schemas} for name in pending}
+    _save_parse_cache()
     if dialect.refreshes_statistics and store_schemas:
         # store does not change while pres runs: its stale tables are analysed once, before any file
         with warehouse.connection(settings) as conn:
             refresh_statistics(conn, store_schemas, tables=set().union(*named.values()))
-    sessions = threading.local()
-    opened, opened_lock = [], threading.Lock()
-
-    def session():
-        if getattr(sessions, "conn", None) is None:
-            sessions.conn = warehouse.connect(settings)
-            with opened_lock:
-                opened.append(sessions.conn)
-        return sessions.conn
-
     def build(name: str) -> dict:
         path, text = texts[name]
         pres_tables = {t for t in named[name] if t.startswith("pres.")}  # earlier files may have just written them
@@ -358,26 +357,23 @@ def run_pres(settings: WarehouseSettings, sql_dir: str | Path, completed_dir: st
 
     failure = None
     running = {}
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, connections), thread_name_prefix="pres") as pool:
-            while pending or running:
-                if failure is None:
-                    for name in sorted(pending):
-                        if not (waits[name] & (set(pending) | set(running.values()))):
-                            running[pool.submit(build, name)] = name
-                            del pending[name]
-                if not running:
-                    break  # a failure left files that wait for it
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    name = running.pop(future)
-                    try:
-                        results[name] = future.result()
-                    except PresError as exc:
-                        failure = failure or exc
-    finally:
-        for conn in opened:
-            conn.close()
+    with warehouse.thread_sessions(settings) as session, ThreadPoolExecutor(
+            max_workers=max(1, connections), thread_name_prefix="pres") as pool:
+        while pending or running:
+            if failure is None:
+                for name in sorted(pending):
+                    if not (waits[name] & (set(pending) | set(running.values()))):
+                        running[pool.submit(build, name)] = name
+                        del pending[name]
+            if not running:
+                break  # a failure left files that wait for it
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                try:
+                    results[name] = future.result()
+                except PresError as exc:
+                    failure = failure or exc
     if failure is not None:
         raise failure
     return [results[name] for name in sorted(texts)]
@@ -409,7 +405,7 @@ def _run_file(conn, dialect, path: Path, text: str, completed_dir, sequence: int
             _run_statements(cur, statements)
             for statement in dialect.pres_advance:
                 cur.execute(statement, params)
-            if dialect.refreshes_statistics and conn.server_version >= 150000:
+            if dialect.counts_row_writes(conn):
                 # this file's write counters reach the shared statistics as it commits: the reports
                 # step reads them to see which pres tables changed (etl.reports.input_fingerprint)
                 cur.execute("SELECT pg_stat_force_next_flush()")

@@ -99,21 +99,9 @@ def run_all(settings: WarehouseSettings, files: list[Path], connections: int = R
     file's PresError (``run_report``)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    sessions, opened, lock = threading.local(), [], threading.Lock()
-
-    def one(path: Path) -> ReportResult:
-        if getattr(sessions, "conn", None) is None:
-            sessions.conn = warehouse.connect(settings)
-            with lock:
-                opened.append(sessions.conn)
-        return run_report(sessions.conn, path)
-
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, min(connections, len(files))), thread_name_prefix="report") as pool:
-            return list(pool.map(one, files))
-    finally:
-        for conn in opened:
-            conn.close()
+    with warehouse.thread_sessions(settings) as session, ThreadPoolExecutor(
+            max_workers=max(1, min(connections, len(files))), thread_name_prefix="report") as pool:
+        return list(pool.map(lambda path: run_report(session(), path), files))
 
 
 def run_reports(settings: WarehouseSettings, sql_dir: str | Path, only: str | None = None) -> list[ReportResult]:
@@ -195,7 +183,7 @@ def input_fingerprint(conn, files: list[Path]) -> dict:
     with conn.cursor() as cur:
         cur.execute("SELECT CAST(current_date AS varchar)")
         today = cur.fetchone()[0]
-        if getattr(conn, "server_version", 0) >= 150000 and dialect_of(conn).refreshes_statistics:
+        if dialect_of(conn).counts_row_writes(conn):
             cur.execute(_TABLE_VERSION_SQL, [tables])
             versions = dict(cur.fetchall())
         for table in tables:

@@ -95,6 +95,29 @@ def connection(settings: WarehouseSettings):
         conn.close()
 
 
+@contextmanager
+def thread_sessions(settings: WarehouseSettings):
+    """Context manager yielding a function that returns the calling thread's own connection
+    (:func:`connect`, opened on the thread's first call), for work spread over a thread pool;
+    every connection it opened is closed on exit."""
+    import threading
+
+    local, opened, lock = threading.local(), [], threading.Lock()
+
+    def session():
+        if getattr(local, "conn", None) is None:
+            local.conn = connect(settings)
+            with lock:
+                opened.append(local.conn)
+        return local.conn
+
+    try:
+        yield session
+    finally:
+        for conn in opened:
+            conn.close()
+
+
 def ensure_database(settings: WarehouseSettings) -> bool:
     """Create the configured warehouse database when missing; returns True when created."""
     conn = connect(settings, database=for_flavor(settings.flavor).maintenance_database)
