@@ -3,7 +3,7 @@
 Five reports: three read the order tables (monthly sales, top products, products of the top login
 country: it reads both), two only the access-log table (devices, login countries). A change of one
 order line reruns the three, and their figures move by exactly that change; new log lines rerun the
-three that read the access log; nothing new reruns nothing.
+three that read the access log; nothing new reruns nothing. Runs on both source variants.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def append_log(project, lines: int, seed: int) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_reports_rerun_only_when_their_tables_changed(project):
+def test_reports_rerun_only_when_their_tables_changed(project, variant):
+    """On each source variant (tests.support.project.VARIANTS)."""
     project.populate("--scale", "0.003", "--seed", "5")
     append_log(project, 2000, 1)
     project.run()

@@ -1,5 +1,6 @@
 """Which pres files wait for which (etl.pres.file_dependencies): files sharing no pres table run together."""
 
+import json
 from pathlib import Path
 
 from etl import pres
@@ -48,3 +49,33 @@ def test_tables_named_and_written():
     """)
     assert named == {"store_s.t", "pres.f", "pres.d"}
     assert written == {"pres.f"}
+
+
+def test_parsed_tables_are_kept_by_text_and_read_back_without_parsing(tmp_path, monkeypatch):
+    """tables_read writes completed/pres_tables.json once; a later process reads it and parses nothing;
+    a changed file is parsed again, a damaged cache is ignored."""
+    monkeypatch.setattr(pres, "_known_tables", {})
+    monkeypatch.setattr(pres, "_unsaved", set())
+    monkeypatch.setattr(pres, "_parse_cache", None)
+    sql_dir = tmp_path / "sql"
+    (sql_dir / "pres").mkdir(parents=True)
+    (sql_dir / "pres" / "010_a.sql").write_text("insert into pres.a select k from store_s.t;")
+    pres.use_parse_cache(tmp_path / "completed")
+    assert pres.tables_read(sql_dir) == {"store_s.t": ["010_a.sql"]}
+    cache = tmp_path / "completed" / pres.PARSE_CACHE_FILE
+    assert list(json.loads(cache.read_text()).values()) == [[["pres.a", "store_s.t"], ["pres.a"]]]
+
+    # a new process (empty memory) reads the cache and parses nothing
+    monkeypatch.setattr(pres, "_known_tables", {})
+    parsed = []
+    real = pres._parsed_tables
+    monkeypatch.setattr(pres, "_parsed_tables", lambda text: parsed.append(text) or real(text))
+    pres.use_parse_cache(tmp_path / "completed")
+    assert pres.tables_read(sql_dir) == {"store_s.t": ["010_a.sql"]} and parsed == []
+    (sql_dir / "pres" / "010_a.sql").write_text("insert into pres.a select k from store_s.u;")
+    assert pres.tables_read(sql_dir) == {"store_s.u": ["010_a.sql"]} and len(parsed) == 1
+
+    cache.write_text("{not json")
+    monkeypatch.setattr(pres, "_known_tables", {})
+    pres.use_parse_cache(tmp_path / "completed")
+    assert pres.tables_read(sql_dir) == {"store_s.u": ["010_a.sql"]} and len(parsed) == 2
