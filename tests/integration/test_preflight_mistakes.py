@@ -77,7 +77,7 @@ def context_of(project) -> Context:
         warehouse=WarehouseSettings(flavor="postgres", host=PG["host"], port=PG["port"], user=PG["user"],
                                     database=project.warehouse_db),
         etl=EtlSettings(extract_config_dir=str(project.root / "extract_config"), sql_dir="", output_dir="",
-                        completed_dir="", reports_dir="", staging_uri=str(project.root / "staging"),
+                        completed_dir=str(project.root / "completed"), reports_dir="", staging_uri=str(project.root / "staging"),
                         s3_endpoint_url="", lookback_seconds=300, safety_lag_seconds=0, batch_rows=100,
                         landing_keep_sequences=7, detect_hard_deletes=True),
     )
