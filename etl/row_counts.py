@@ -72,13 +72,15 @@ def count_source(src, meta: TableMeta, database: str, window: Window | None) -> 
     one (None, or an open end: every row is below it). Raises SourceError on a server error of the key
     query (a count error is the driver's)."""
     params = sqlgen.count_params(meta, window)
-    keyed, below = source_mysql.fetch_one(src, sqlgen.source_count_query(meta, database), params)
+    (keyed,) = source_mysql.fetch_one(src, sqlgen.source_count_query(meta, database), [])
     changed: list[tuple[str, ...]] = []
     query = sqlgen.source_changed_keys_query(meta, database)
     if query is not None:
         for rows in source_mysql.stream_rows(src, query, params, KEY_BATCH_ROWS):
             changed.extend(tuple(source_mysql.text_value(v) for v in row) for row in rows)
-    return SourceCounts(int(keyed or 0), int(below or 0), tuple(changed))
+    keyed = int(keyed or 0)
+    # every counted row is before the window end, or one of the changed rows (after it, or no watermark)
+    return SourceCounts(keyed, keyed - len(changed), tuple(changed))
 
 
 def source_counts(ctx, meta: TableMeta, window: Window | None) -> SourceCounts:

@@ -366,13 +366,12 @@ def _keyed(meta: TableMeta) -> str:
 
 
 def source_count_query(meta: TableMeta, database: str) -> str:
-    """MySQL row counts of the source rows store mirrors (``where_clause`` applied), of those with a
-    complete (non-NULL) key only - store holds no other, so a NULL-key row neither hides a delete nor
-    looks missing: all of them, and those whose watermark is before the window end (param, incremental
-    tables only; else all again)."""
-    keyed = _keyed(meta)
-    return (f"SELECT COUNT(CASE WHEN {keyed} THEN 1 END), {below_end_count(meta, mysql_ident, keyed)}"
-            + _mysql_from_where(meta, database))
+    """MySQL ``COUNT(*)`` of the source rows store mirrors (``where_clause`` applied) that have a complete
+    (non-NULL) key - store holds no other, so a NULL-key row neither hides a delete nor looks missing.
+    Those before the window end are this count less the rows :func:`source_changed_keys_query` lists
+    (``etl.row_counts.count_source``): a plain count lets MySQL count the smallest index (InnoDB: 0.10-0.16 s
+    for a million rows, against 0.20-0.23 s for the two conditional sums it replaced)."""
+    return "SELECT COUNT(*)" + _keyed_from_where(meta, database)
 
 
 def source_changed_keys_query(meta: TableMeta, database: str) -> str | None:

@@ -63,7 +63,8 @@ def test_existing_venv_prints_its_steps_and_logs_pips_output(tree):
     assert len(lines) == 2, done.stderr
     assert re.fullmatch(rf"venv: installing requirements-dev.txt into \.venv {STEP}", lines[0])
     assert re.fullmatch(rf"venv: installing this project into \.venv \(editable\) {STEP}", lines[1])
-    assert calls.read_text().splitlines() == [f"{PIP} -r requirements-dev.txt", f"{PIP} --no-deps -e ."]
+    compile_call = "-m compileall -q -j 0 etl populate bench luigi_dw_etl.py"  # the byte code, each time
+    assert calls.read_text().splitlines() == [f"{PIP} -r requirements-dev.txt", f"{PIP} --no-deps -e .", compile_call]
     log = root / "var" / "log" / "setup.log"
     text = log.read_text()
     assert text.count("Requirement already satisfied: package60==1.60") == 2  # both pip runs, in full
@@ -75,7 +76,7 @@ def test_existing_venv_prints_its_steps_and_logs_pips_output(tree):
 
     again, _ = run(["bash", str(root / "scripts" / "venv.sh"), "requirements-dev.txt"], root, env)
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")  # installed: nothing to do, nothing said
-    assert len(calls.read_text().splitlines()) == 2
+    assert calls.read_text().splitlines()[3:] == [compile_call]  # no pip run, the byte code refreshed
 
 
 def test_a_failed_step_prints_the_end_of_its_output_and_the_log(tree):
