@@ -136,7 +136,8 @@ def write_outputs(results: list[ReportResult], folder: Path, note: str = "", pre
 
     With ``previous`` (the folder of an earlier sequence), a report whose CSV is byte for
     byte the previous one reuses the previous chart instead of drawing it again (matplotlib
-    costs about 0.3 s per chart plus 0.9 s to import; most runs change few reports).
+    costs about 0.3 s per chart plus 0.9 s to import; most runs change few reports), and when every
+    CSV is, the dashboard reuses the previous page's sections (``etl.dashboard.write_dashboard``).
     """
     for result in results:
         csv_path, png_path = folder / f"{result.name}.csv", folder / f"{result.name}.png"
@@ -147,7 +148,7 @@ def write_outputs(results: list[ReportResult], folder: Path, note: str = "", pre
                 shutil.copyfileobj(old, new)
         else:
             write_chart(result, png_path)
-    return write_dashboard(results, folder, note, built)
+    return write_dashboard(results, folder, note, built, previous=previous)
 
 
 INPUTS_FILE = "inputs.json"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -30,6 +31,12 @@ def reports_marker(project, sequence: int) -> dict:
 def monthly(project, sequence: int) -> dict[str, int]:
     with open(project.root / "reports" / str(sequence) / "sql_monthly_sales.csv", newline="") as handle:
         return {row["year_month"]: int(row["total_quantity"]) for row in csv.DictReader(handle)}
+
+
+def dashboard(project, sequence: int) -> str:
+    """The sequence's dashboard without what every run changes: when it was built, the footnote's sequence."""
+    text = (project.root / "reports" / str(sequence) / "dashboard.html").read_text()
+    return re.sub(r"Execution sequence \d+\. ", "", re.sub(r"Built [^<]*\.</p>", "</p>", text))
 
 
 def append_log(project, lines: int, seed: int) -> None:
@@ -53,6 +60,8 @@ def test_reports_rerun_only_when_their_tables_changed(project, variant):
     for name in ALL:
         assert (project.root / "reports" / "2" / f"{name}.csv").read_bytes() == \
             (project.root / "reports" / "1" / f"{name}.csv").read_bytes()
+    assert dashboard(project, 2) == dashboard(project, 1)  # its sections reused
+    assert "Execution sequence 2. " in (project.root / "reports" / "2" / "dashboard.html").read_text()
 
     # one order line of last year gets one more unit: the order reports rerun and move by exactly that
     src = project.mysql()
@@ -71,6 +80,7 @@ def test_reports_rerun_only_when_their_tables_changed(project, variant):
     assert set(marker["reused"]) == ALL - ORDER_REPORTS and marker["reused_previous"] is False
     after = monthly(project, 3)
     assert after[month] == before[month] + 1
+    assert dashboard(project, 3) != dashboard(project, 2)
     assert {m: q for m, q in after.items() if m != month} == {m: q for m, q in before.items() if m != month}
 
     # new log lines only: the reports reading the access log rerun, the order-only ones are reused

@@ -141,3 +141,37 @@ def test_results_read_back_from_the_csv_files_give_the_same_page(tmp_path):
     assert csv_header == ["rank,product_code,supplier_id,product_name,supplier_name,total_quantity,total_amount,"
                           "period_start,period_end",
                           "1,P000150,1,Stainless steel valve DN50,Acme Industrial Supplies,1234,2345678.5,2025-01-01,2025-12-31"]
+
+
+def test_a_run_whose_report_files_are_unchanged_reuses_the_dashboard_sections_without_pandas(tmp_path, monkeypatch):
+    import etl.dashboard
+    from etl.dashboard import SECTIONS_FILE
+
+    first, second, third = tmp_path / "1", tmp_path / "2", tmp_path / "3"
+    write_outputs(sample_results(), first, "Execution sequence 1", built=BUILT)
+    page = (first / "dashboard.html").read_text()
+    assert (first / SECTIONS_FILE).stat().st_mode & 0o777 == 0o600  # private, like every report file
+
+    def no_frames(result):
+        raise AssertionError(f"{result.name}: the sections were computed again")
+
+    monkeypatch.setattr(etl.dashboard, "frame", no_frames)
+    later = datetime(2026, 5, 5, 10, 15, tzinfo=BUILT.tzinfo)
+    write_outputs(sample_results(), second, "Execution sequence 2", previous=first, built=later)
+    reused = (second / "dashboard.html").read_text()
+    assert reused == page.replace("Built 4 May 2026", "Built 5 May 2026").replace("Execution sequence 1",
+                                                                                    "Execution sequence 2")
+    assert reused != page
+
+    # one report's rows differ: its CSV differs, so every section is computed afresh
+    monkeypatch.undo()
+    changed = sample_results()
+    changed[0] = ReportResult(changed[0].name, changed[0].columns, changed[0].rows[:-1])
+    write_outputs(changed, third, "Execution sequence 3", previous=second, built=later)
+    assert (third / "dashboard.html").read_text() != reused.replace("Execution sequence 2", "Execution sequence 3")
+
+    # a damaged sections file is no reason to fail: the page is computed again
+    (third / SECTIONS_FILE).write_text("{not json")
+    fourth = tmp_path / "4"
+    write_outputs(changed, fourth, "Execution sequence 3", previous=third, built=later)
+    assert (fourth / "dashboard.html").read_text() == (third / "dashboard.html").read_text()

@@ -81,8 +81,9 @@ def test_markers_staging_and_reports_are_private_under_umask_000(tmp_path, umask
     write_outputs([result], tmp_path / "reports" / "2", "two", previous=tmp_path / "reports" / "1")  # the copied chart
     entries = sorted(p for p in tmp_path.rglob("*"))
     assert [p.name for p in entries if p.is_file()] == [
-        "x.json", "dashboard.html", "sql_top_login_countries.csv", "sql_top_login_countries.png",
-        "dashboard.html", "sql_top_login_countries.csv", "sql_top_login_countries.png", "part-00000.csv"]
+        "x.json", "dashboard.html", "dashboard.sections.json", "sql_top_login_countries.csv",
+        "sql_top_login_countries.png", "dashboard.html", "dashboard.sections.json", "sql_top_login_countries.csv",
+        "sql_top_login_countries.png", "part-00000.csv"]
     assert {str(p.relative_to(tmp_path)): mode(p) for p in entries if mode(p) not in (0o700, 0o600)} == {}
     assert {mode(p) for p in entries if p.is_dir()} == {0o700}
 
