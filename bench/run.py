@@ -28,9 +28,10 @@ Loaders (each into its own PostgreSQL database ``bench_<name>``, recreated for `
 
 Each figure is the median of ``--repeats`` runs, with the peak RSS of the run's largest
 process (``wait4`` rusage: the process and every descendant it waited for; the database
-servers are not counted); each ratio is the median of the per-repetition ratios (the loaders of
-one repetition run in the same round, so a slower round moves both sides). Prints one table (seconds, rows/s, ratio to the floor, ratio to
-the best peer), checks the targets of BENCHMARKS.md and writes a JSON result file
+servers are not counted); each ratio is the median of the per-repetition ratios (the loaders
+of one repetition run in the same round, so a slower round moves both sides). Prints one
+table (seconds, rows/s, ratio to the floor, ratio to the best peer), checks the targets of
+BENCHMARKS.md and writes a JSON result file
 (``bench-work/results-<time>.json``). Exit code 0 when every target is met, 1 otherwise,
 2 on a setup error.
 """

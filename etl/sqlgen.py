@@ -342,27 +342,21 @@ def _mysql_from_where(meta: TableMeta, database: str) -> str:
     return query
 
 
-def below_end_count(meta: TableMeta, ident, condition: str = "") -> str:
+def below_end_count(meta: TableMeta, ident) -> str:
     """The count expression of rows before the window end (param ``%s``; incremental tables), else of all
-    rows; ``condition`` (SQL, optional) narrows both. ``ident`` quotes the watermark column for the side it
-    runs on (MySQL or the warehouse)."""
-    also = f"{condition} AND " if condition else ""
+    rows. ``ident`` quotes the watermark column for the side it runs on (the warehouse's store count)."""
     if meta.is_incremental and meta.watermark_column:
-        return f"coalesce(sum(CASE WHEN {also}{ident(meta.watermark_column)} < %s THEN 1 ELSE 0 END), 0)"
-    return f"coalesce(sum(CASE WHEN {condition} THEN 1 ELSE 0 END), 0)" if condition else "count(*)"
+        return f"coalesce(sum(CASE WHEN {ident(meta.watermark_column)} < %s THEN 1 ELSE 0 END), 0)"
+    return "count(*)"
 
 
 def count_params(meta: TableMeta, window: Window | None) -> list:
-    """The parameter of :func:`source_count_query`, :func:`source_changed_keys_query` and
+    """The parameter of :func:`source_changed_keys_query` and
     ``etl.warehouse_sql.store_count_sql``: the window end (incremental tables; unbounded when no window
     was recorded), [] for full tables."""
     if not (meta.is_incremental and meta.watermark_column):
         return []
     return [window.end if window is not None and window.end is not None else datetime.max]
-
-
-def _keyed(meta: TableMeta) -> str:
-    return " AND ".join(f"{mysql_ident(c)} IS NOT NULL" for c in meta.unique_columns)
 
 
 def source_count_query(meta: TableMeta, database: str) -> str:
