@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from etl import private
+from etl.markers import write_json_atomic
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
@@ -435,8 +436,7 @@ def write_dashboard(results: list, folder: Path, note: str = "", built: datetime
         sections = _sections(results)
     private.make_dirs(folder)
     if key is not None:
-        with private.open_private(folder / SECTIONS_FILE, "w", encoding="utf-8") as handle:
-            json.dump({"key": key, "sections": sections}, handle)
+        write_json_atomic(folder / SECTIONS_FILE, {"key": key, "sections": sections})
     footnote = "The CSV files keep the queries' column names and unformatted values."
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
              f"<title>{html.escape(sections['title'])}</title><style>{''.join(sections['styles'])}</style></head><body>",
